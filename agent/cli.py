@@ -1,0 +1,248 @@
+"""The `rearag` command line. Every command that a script may call takes `--json`.
+
+User mistakes raise RearagError, printed here as one `error:` line with exit status 1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from rearag.agent.config import Settings, load_settings
+from rearag.tools.errors import RearagError
+
+app = typer.Typer(
+    help="rearag: agentic RAG with a reasoning reranker trained by reinforcement learning.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+collections_app = typer.Typer(help="List and delete collections.", no_args_is_help=True)
+config_app = typer.Typer(help="Inspect the effective configuration.", no_args_is_help=True)
+eval_app = typer.Typer(help="Evaluate retrieval on judged datasets.", no_args_is_help=True)
+app.add_typer(collections_app, name="collections")
+app.add_typer(config_app, name="config")
+app.add_typer(eval_app, name="eval")
+
+out = Console()
+err = Console(stderr=True)
+
+CollectionOpt = Annotated[
+    str | None, typer.Option("--collection", "-c", help="collection name (default: config)")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="print machine-readable JSON")]
+
+
+@app.callback()
+def _global(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None, typer.Option(help="TOML config file (default: ./rearag.toml, $REARAG_CONFIG)")
+    ] = None,
+    home: Annotated[Path | None, typer.Option(help="data folder (default: $REARAG_HOME)")] = None,
+    chroma_host: Annotated[
+        str | None, typer.Option(help="use the Chroma server on this host")
+    ] = None,
+    chroma_port: Annotated[int | None, typer.Option(help="Chroma server port")] = None,
+    embedder: Annotated[str | None, typer.Option(help="embedder model reference")] = None,
+) -> None:
+    ctx.obj = {
+        "config_file": config,
+        "overrides": {
+            "home": home,
+            "store.chroma_host": chroma_host,
+            "store.chroma_port": chroma_port,
+            "embedder.model": embedder,
+        },
+    }
+
+
+def _settings(ctx: typer.Context, **overrides: Any) -> Settings:
+    obj = ctx.obj or {}
+    return load_settings(obj.get("config_file"), **{**obj.get("overrides", {}), **overrides})
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+@app.command()
+def ingest(
+    ctx: typer.Context,
+    paths: Annotated[list[Path], typer.Argument(help="files and folders to ingest")],
+    collection: CollectionOpt = None,
+    as_json: JsonOpt = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars")] = False,
+) -> None:
+    """Chunk, embed and index files (.txt .md .html .pdf, BEIR .jsonl). Re-running is cheap:
+    unchanged chunks are kept, changed files replace their chunks."""
+    from rearag.tools.ingest import ingest as run_ingest
+    from rearag.tools.store import Store
+
+    settings = _settings(ctx, collection=collection)
+    store = Store(settings, settings.collection, create=True)
+    try:
+        report = run_ingest(
+            paths, store, progress=not quiet and not as_json,
+            on_problem=lambda p: err.print(f"skipped {p.path}: {p.reason}", markup=False),
+        )
+    except KeyboardInterrupt:
+        err.print(
+            "interrupted: the collection is usable; run the same command again to finish",
+            markup=False,
+        )
+        raise typer.Exit(130) from None
+    if as_json:
+        _print_json(report.model_dump())
+        return
+    out.print(
+        f"{report.collection}: {report.files} file(s), {report.documents} document(s); "
+        f"chunks +{report.chunks_added} -{report.chunks_deleted} "
+        f"(={report.chunks_unchanged} unchanged), {report.chunks_total} in total; "
+        f"{len(report.skipped)} skipped",
+        markup=False,
+    )
+    if report.files == 0 or (report.skipped and report.documents == 0):
+        raise typer.Exit(1)
+
+
+@app.command()
+def remove(
+    ctx: typer.Context,
+    paths: Annotated[list[Path], typer.Argument(help="files whose chunks to delete")],
+    collection: CollectionOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Delete the chunks of files from a collection (and from its BM25 index)."""
+    from rearag.tools.ingest import remove_sources
+    from rearag.tools.store import Store
+
+    settings = _settings(ctx, collection=collection)
+    deleted = remove_sources(paths, Store(settings, settings.collection))
+    if as_json:
+        _print_json({"collection": settings.collection, "chunks_deleted": deleted})
+    else:
+        out.print(f"{settings.collection}: {deleted} chunk(s) deleted", markup=False)
+
+
+@app.command()
+def search(
+    ctx: typer.Context,
+    query: Annotated[str, typer.Argument(help="what to search for")],
+    collection: CollectionOpt = None,
+    k: Annotated[int | None, typer.Option("-k", help="number of results (default: config)")] = None,
+    mode: Annotated[
+        str | None, typer.Option(help="dense | bm25 | hybrid (default: config)")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Search a collection: dense, BM25 or hybrid (reciprocal rank fusion)."""
+    from rearag.tools.retriever import Retriever
+
+    settings = _settings(ctx, collection=collection)
+    hits = Retriever(settings=settings).search(query, k=k, mode=mode)  # type: ignore[arg-type]
+    if as_json:
+        _print_json([h.model_dump() for h in hits])
+        return
+    if not hits:
+        out.print("no results")
+    for rank, hit in enumerate(hits, start=1):
+        title = hit.metadata.get("title") or Path(hit.metadata.get("source", "")).name
+        out.print(f"[bold]{rank}.[/bold] {hit.score:.4f}  [cyan]{title}[/cyan]", highlight=False)
+        snippet = " ".join(hit.text.split())
+        out.print(f"   {snippet[:300]}{'…' if len(snippet) > 300 else ''}", markup=False)
+
+
+@collections_app.command("list")
+def collections_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """List collections with their chunk counts."""
+    from rearag.tools.store import list_collections, make_client
+
+    client = make_client(_settings(ctx))
+    rows = [{"name": n, "chunks": client.get_collection(n).count()} for n in list_collections(client)]
+    if as_json:
+        _print_json(rows)
+        return
+    for row in rows:
+        out.print(f"{row['name']}\t{row['chunks']}", markup=False)
+
+
+@collections_app.command("delete")
+def collections_delete(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="collection to delete")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Delete a collection and its BM25 index."""
+    from rearag.tools.store import Store
+
+    Store(_settings(ctx), name).drop()
+    if as_json:
+        _print_json({"deleted": name})
+    else:
+        out.print(f"deleted {name}", markup=False)
+
+
+@config_app.command("show")
+def config_show(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Print the effective configuration (file < environment < flags)."""
+    data = _settings(ctx).model_dump(mode="json")
+    if as_json:
+        _print_json(data)
+        return
+    import tomli_w
+
+    out.print(tomli_w.dumps(_drop_none(data)), markup=False, highlight=False)
+
+
+def _drop_none(data: dict[str, Any]) -> dict[str, Any]:
+    return {
+        k: _drop_none(v) if isinstance(v, dict) else v for k, v in data.items() if v is not None
+    }
+
+
+@eval_app.command("retrieval")
+def eval_retrieval(
+    ctx: typer.Context,
+    dataset: Annotated[Path, typer.Argument(help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/")],
+    mode: Annotated[
+        list[str] | None, typer.Option(help="dense | bm25 | hybrid | all (repeatable)")
+    ] = None,
+    run_dir: Annotated[
+        Path | None, typer.Option(help="where TREC run files go (default: HOME/runs)")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Ingest a judged dataset (cached by fingerprint) and report nDCG@10 and Recall@100."""
+    from rearag.tools.eval_retrieval import evaluate_retrieval
+    from rearag.tools.retriever import MODES
+
+    modes = list(MODES) if not mode or "all" in mode else mode
+    settings = _settings(ctx)
+    results = evaluate_retrieval(dataset, settings, modes, run_dir, progress=not as_json)
+    if as_json:
+        _print_json([r.model_dump() for r in results])
+        return
+    table = Table(title=f"retrieval on {dataset}")
+    for col in ("mode", "nDCG@10", "Recall@100", "queries", "run file"):
+        table.add_column(col)
+    for r in results:
+        table.add_row(r.mode, f"{r.ndcg_10:.4f}", f"{r.recall_100:.4f}", str(r.queries), r.run_file)
+    out.print(table)
+
+
+def main() -> None:
+    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        app()
+    except RearagError as exc:
+        err.print(f"error: {exc}", markup=False, highlight=False)
+        sys.exit(1)

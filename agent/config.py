@@ -1,0 +1,144 @@
+"""The one configuration model: TOML file < REARAG_* environment < CLI flags.
+
+Sections mirror the parts of the pipeline (`[embedder]`, `[store]`, `[ingest]`, `[retriever]`);
+later parts (rewriter, reranker, generator) add their own sections here. Nested fields are set
+from the environment with a double underscore: `REARAG_STORE__CHROMA_HOST=127.0.0.1`.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any, Literal
+
+import platformdirs
+from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from rearag.tools.errors import RearagError
+from rearag.tools.model_ref import parse_model_ref
+
+DEFAULT_CONFIG_FILE = Path("rearag.toml")
+
+# The TOML path is chosen per call of load_settings(); pydantic-settings builds its sources in a
+# classmethod, so the path reaches it through this variable.
+_config_file: ContextVar[Path] = ContextVar("rearag_config_file", default=DEFAULT_CONFIG_FILE)
+
+
+class EmbedderConfig(BaseModel):
+    model: str = Field("local:all-minilm-l6-v2", description="local:NAME or hf:REPO_OR_PATH")
+    batch_size: int = Field(64, gt=0, description="texts per embedding batch")
+    device: str = Field("cpu", description="torch device for the embedder: cpu, cuda, mps")
+
+    @model_validator(mode="after")
+    def _check_model(self) -> EmbedderConfig:
+        try:
+            ref = parse_model_ref(self.model)
+        except RearagError as exc:
+            raise ValueError(str(exc)) from None
+        if ref.kind not in ("local", "hf"):
+            raise ValueError(f"embedder.model must be local:NAME or hf:NAME, got {self.model!r}")
+        return self
+
+
+class StoreConfig(BaseModel):
+    chroma_host: str | None = Field(
+        None, description="Chroma server host; unset means an embedded store under home"
+    )
+    chroma_port: int = Field(8000, gt=0, lt=65536)
+
+
+class IngestConfig(BaseModel):
+    chunk_tokens: int = Field(200, ge=16, description="chunk length in embedder tokens")
+    chunk_overlap: int = Field(40, ge=0, description="tokens shared by consecutive chunks")
+    max_file_mb: float = Field(50.0, gt=0, description="larger files are skipped")
+
+    @model_validator(mode="after")
+    def _check_overlap(self) -> IngestConfig:
+        if self.chunk_overlap >= self.chunk_tokens:
+            raise ValueError("ingest.chunk_overlap must be smaller than ingest.chunk_tokens")
+        return self
+
+
+class RetrieverConfig(BaseModel):
+    mode: Literal["dense", "bm25", "hybrid"] = "hybrid"
+    k: int = Field(10, gt=0, description="results returned")
+    candidates: int = Field(100, gt=0, description="hits taken from each list before fusion")
+    rrf_k: int = Field(60, gt=0, description="reciprocal rank fusion constant")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="REARAG_", env_nested_delimiter="__", extra="forbid", validate_default=True
+    )
+
+    home: Path = Field(
+        default_factory=lambda: platformdirs.user_data_path("rearag"),
+        description="where collections, indexes, models and runs are stored",
+    )
+    collection: str = Field("default", description="collection used when none is given")
+    embedder: EmbedderConfig = EmbedderConfig()
+    store: StoreConfig = StoreConfig()
+    ingest: IngestConfig = IngestConfig()
+    retriever: RetrieverConfig = RetrieverConfig()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=_config_file.get())
+        return (init_settings, env_settings, toml)
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Effective settings. `overrides` (CLI flags) win over REARAG_* variables, which win over
+    the TOML file (`config_file`, else $REARAG_CONFIG, else ./rearag.toml if present)."""
+    env_file = os.environ.get("REARAG_CONFIG")
+    explicit = config_file or (Path(env_file) if env_file else None)
+    path = explicit or DEFAULT_CONFIG_FILE
+    if explicit is not None and not path.is_file():
+        raise RearagError(f"config file {path} not found: pass an existing TOML file")
+    if path.is_file():
+        try:
+            tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise RearagError(f"config file {path} is not valid TOML: {exc}") from None
+    token = _config_file.set(path)
+    try:
+        return Settings(**_nest(overrides))
+    except ValidationError as exc:
+        raise RearagError(f"invalid configuration: {_first_error(exc)}") from None
+    finally:
+        _config_file.reset(token)
+
+
+def _nest(flat: dict[str, Any]) -> dict[str, Any]:
+    """{"store.chroma_host": "h"} -> {"store": {"chroma_host": "h"}}; None values are dropped."""
+    nested: dict[str, Any] = {}
+    for key, value in flat.items():
+        if value is None:
+            continue
+        *parents, leaf = key.split(".")
+        node = nested
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return nested
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"]) or "config"
+    return f"{where}: {err['msg']}"

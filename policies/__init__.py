@@ -1,0 +1,1 @@
+"""Reranker policies: prompt builders, output parsers and decoding settings."""

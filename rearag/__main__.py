@@ -1,0 +1,3 @@
+from rearag.agent.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Reinforcement-learning fine-tuning of reranker policies (GRPO via TRL)."""

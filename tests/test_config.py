@@ -1,0 +1,68 @@
+from pathlib import Path
+
+import pytest
+
+from rearag.agent.config import load_settings
+from rearag.tools.errors import RearagError
+from rearag.tools.model_ref import parse_model_ref
+
+
+def test_defaults_use_bundled_embedder_and_embedded_store(settings):
+    assert settings.embedder.model == "local:all-minilm-l6-v2"
+    assert settings.store.chroma_host is None
+    assert settings.retriever.mode == "hybrid"
+
+
+def test_precedence_toml_then_env_then_flags(home, monkeypatch):
+    Path("rearag.toml").write_text(
+        'collection = "from-toml"\n[retriever]\nk = 3\nmode = "bm25"\n[store]\nchroma_port = 9000\n'
+    )
+    s = load_settings()
+    assert (s.collection, s.retriever.k, s.retriever.mode) == ("from-toml", 3, "bm25")
+
+    monkeypatch.setenv("REARAG_RETRIEVER__K", "7")
+    monkeypatch.setenv("REARAG_COLLECTION", "from-env")
+    s = load_settings()
+    assert (s.collection, s.retriever.k, s.retriever.mode) == ("from-env", 7, "bm25")
+    assert s.store.chroma_port == 9000  # sections merge across sources
+
+    s = load_settings(collection="from-flag", **{"retriever.k": 11, "store.chroma_host": None})
+    assert (s.collection, s.retriever.k, s.store.chroma_host) == ("from-flag", 11, None)
+
+
+def test_config_file_from_argument_and_env(home, tmp_path, monkeypatch):
+    cfg = tmp_path / "other.toml"
+    cfg.write_text('collection = "elsewhere"\n')
+    assert load_settings(cfg).collection == "elsewhere"
+    monkeypatch.setenv("REARAG_CONFIG", str(cfg))
+    assert load_settings().collection == "elsewhere"
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ("collection = \n", "not valid TOML"),
+        ("[retriever]\nk = -1\n", "retriever.k"),
+        ("[ingest]\nchunk_tokens = 32\nchunk_overlap = 32\n", "chunk_overlap"),
+        ("[embedder]\nmodel = \"litellm:gpt-4o\"\n", "embedder.model"),
+        ("nonsense_key = 1\n", "nonsense_key"),
+    ],
+)
+def test_bad_config_is_one_clear_error(home, toml, message):
+    Path("rearag.toml").write_text(toml)
+    with pytest.raises(RearagError, match=message):
+        load_settings()
+
+
+def test_missing_explicit_config_file(home, tmp_path):
+    with pytest.raises(RearagError, match="not found"):
+        load_settings(tmp_path / "nope.toml")
+
+
+def test_model_refs():
+    assert str(parse_model_ref("litellm:openai/gpt-4o-mini")) == "litellm:openai/gpt-4o-mini"
+    ref = parse_model_ref("hf:/models/my model")
+    assert (ref.kind, ref.name) == ("hf", "/models/my model")
+    for bad in ("gpt-4o", "ollama:llama3", "local:", ""):
+        with pytest.raises(RearagError, match="not understood"):
+            parse_model_ref(bad)

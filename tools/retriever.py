@@ -1,0 +1,76 @@
+"""Search over a collection: dense (Chroma), lexical (BM25) or hybrid (reciprocal rank fusion)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from rearag.agent.config import Settings, load_settings
+from rearag.tools.errors import RearagError
+from rearag.tools.store import Store
+
+Mode = Literal["dense", "bm25", "hybrid"]
+MODES: tuple[Mode, ...] = ("dense", "bm25", "hybrid")
+MAX_QUERY_CHARS = 10_000
+
+
+class SearchHit(BaseModel):
+    id: str
+    score: float
+    text: str
+    metadata: dict[str, Any]
+
+
+def reciprocal_rank_fusion(
+    rankings: list[list[str]], k: int = 60
+) -> list[tuple[str, float]]:
+    """Fuse ranked id lists: score(id) = sum over lists of 1 / (k + rank), rank from 1."""
+    scores: dict[str, float] = {}
+    for ranking in rankings:
+        for rank, item in enumerate(ranking, start=1):
+            scores[item] = scores.get(item, 0.0) + 1.0 / (k + rank)
+    return sorted(scores.items(), key=lambda kv: kv[1], reverse=True)
+
+
+class Retriever:
+    """`Retriever("docs").search("query", k=10, mode="hybrid") -> list[SearchHit]`."""
+
+    def __init__(self, collection: str | None = None, settings: Settings | None = None,
+                 store: Store | None = None) -> None:
+        self.settings = settings or load_settings()
+        self.store = store or Store(self.settings, collection or self.settings.collection)
+
+    def search(self, query: str, k: int | None = None, mode: Mode | None = None) -> list[SearchHit]:
+        cfg = self.settings.retriever
+        k = k or cfg.k
+        mode = mode or cfg.mode
+        if mode not in MODES:
+            raise RearagError(f"unknown search mode {mode!r}: use one of {', '.join(MODES)}")
+        if k < 1:
+            raise RearagError(f"k must be at least 1, got {k}")
+        query = query.strip()
+        if not query:
+            raise RearagError("the query is empty: give some words to search for")
+        # The embedder reads 256 tokens at most and BM25 gains nothing from a book-length query.
+        query = query[:MAX_QUERY_CHARS]
+        scored = self.ranked_ids(query, k, mode)[:k]
+        found = self.store.fetch([i for i, _ in scored])
+        return [
+            SearchHit(id=i, score=s, text=found[i][0], metadata=found[i][1])
+            for i, s in scored if i in found
+        ]
+
+    def ranked_ids(self, query: str, k: int, mode: Mode) -> list[tuple[str, float]]:
+        """(chunk id, score) best first, without fetching texts: what evaluation needs."""
+        depth = max(k, self.settings.retriever.candidates)
+        if mode == "bm25":
+            return self.store.lexical(query, k)
+        dense = self.store.dense(self.store.embedding.encode([query])[0], depth if mode == "hybrid" else k)
+        if mode == "dense":
+            return dense
+        lexical = self.store.lexical(query, depth)
+        fused = reciprocal_rank_fusion(
+            [[i for i, _ in dense], [i for i, _ in lexical]], k=self.settings.retriever.rrf_k
+        )
+        return fused[:k]

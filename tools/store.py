@@ -1,0 +1,172 @@
+"""A collection: Chroma (embedded or a server) holding the chunks and vectors, plus the BM25
+index over the same chunks, kept in sync.
+
+Every change to the chunks marks the BM25 index stale before it happens; the index is rebuilt
+after it, or on the next search if the process died in between.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import chromadb
+from chromadb.api import ClientAPI
+from chromadb.api.models.Collection import Collection
+
+from rearag.agent.config import Settings
+from rearag.tools.bm25 import BM25Index
+from rearag.tools.embedder import RearagEmbeddingFunction
+from rearag.tools.errors import RearagError
+
+_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{1,510}[a-zA-Z0-9]$")
+
+
+def make_client(settings: Settings) -> ClientAPI:
+    if settings.store.chroma_host:
+        host, port = settings.store.chroma_host, settings.store.chroma_port
+        try:
+            return chromadb.HttpClient(host=host, port=port)
+        except Exception as exc:  # chromadb raises plain ValueError/ConnectError variants
+            raise RearagError(
+                f"cannot reach the Chroma server at {host}:{port} ({exc.__class__.__name__}): "
+                "start it with `chroma run --path DIR --port PORT`, or unset store.chroma_host "
+                "to use the embedded store"
+            ) from None
+    path = settings.home / "chroma"
+    path.mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(path=str(path))
+
+
+def check_collection_name(name: str) -> None:
+    if not _NAME.match(name) or ".." in name:
+        raise RearagError(
+            f"invalid collection name {name!r}: use 3-512 characters from letters, digits, "
+            "'.', '_' and '-', starting and ending with a letter or digit"
+        )
+
+
+class Store:
+    """One named collection: chunks with metadata in Chroma, vectors, and the BM25 index."""
+
+    def __init__(self, settings: Settings, name: str, *, create: bool = False,
+                 client: ClientAPI | None = None) -> None:
+        check_collection_name(name)
+        self.name = name
+        self.settings = settings
+        self.client = client or make_client(settings)
+        emb = settings.embedder
+        self.embedding = RearagEmbeddingFunction(emb.model, emb.batch_size, emb.device)
+        self.collection = self._open(create)
+        self.bm25 = BM25Index(self._lexical_folder())
+
+    def _open(self, create: bool) -> Collection:
+        existing = list_collections(self.client)
+        if self.name not in existing:
+            if not create:
+                hint = f" (existing: {', '.join(existing)})" if existing else ""
+                raise RearagError(
+                    f"collection {self.name!r} does not exist: create it with "
+                    f"`rearag ingest PATH --collection {self.name}`{hint}"
+                )
+            return self.client.create_collection(
+                self.name,
+                embedding_function=self.embedding,
+                metadata={"rearag_embedder": self.embedding.model, "hnsw:space": "cosine"},
+            )
+        built_with = (self.client.get_collection(self.name).metadata or {}).get("rearag_embedder")
+        if built_with and built_with != self.embedding.model:
+            raise RearagError(
+                f"collection {self.name!r} was built with embedder {built_with!r} but "
+                f"{self.embedding.model!r} is configured: set embedder.model to {built_with!r} "
+                "or ingest into a new collection"
+            )
+        return self.client.get_collection(self.name, embedding_function=self.embedding)
+
+    def _lexical_folder(self) -> Path:
+        store = self.settings.store
+        where = f"{store.chroma_host}_{store.chroma_port}" if store.chroma_host else "local"
+        return self.settings.home / "bm25" / where / self.name
+
+    @property
+    def _stale_marker(self) -> Path:
+        return self.bm25.folder.with_name(self.name + ".stale")
+
+    def count(self) -> int:
+        return self.collection.count()
+
+    def ids_for_source(self, source: str) -> set[str]:
+        return set(self.collection.get(where={"source": source}, include=[])["ids"])
+
+    def sources(self) -> list[str]:
+        metas = self._get_all(include=["metadatas"])["metadatas"]
+        return sorted({m["source"] for m in metas})
+
+    def add(self, ids: list[str], texts: list[str], metadatas: list[dict[str, Any]],
+            embeddings: Any) -> None:
+        self._mark_stale()
+        self.collection.add(ids=ids, documents=texts, metadatas=metadatas, embeddings=embeddings)
+
+    def delete(self, ids: list[str]) -> None:
+        if not ids:
+            return
+        self._mark_stale()
+        batch = self.client.get_max_batch_size()
+        for i in range(0, len(ids), batch):
+            self.collection.delete(ids=ids[i : i + batch])
+
+    def sync_lexical(self) -> None:
+        """Rebuild the BM25 index if any change to the chunks happened since it was built."""
+        if not self._stale_marker.exists() and self.bm25.exists():
+            if self.bm25.size() == self.count():
+                return
+        data = self._get_all(include=["documents"])
+        self.bm25.rebuild(data["ids"], data["documents"])
+        self._stale_marker.unlink(missing_ok=True)
+
+    def dense(self, query_embedding: Any, k: int) -> list[tuple[str, float]]:
+        k = min(k, self.count())
+        if k == 0:
+            return []
+        res = self.collection.query(query_embeddings=[query_embedding], n_results=k, include=["distances"])
+        return [(i, 1.0 - d) for i, d in zip(res["ids"][0], res["distances"][0], strict=True)]
+
+    def lexical(self, query: str, k: int) -> list[tuple[str, float]]:
+        self.sync_lexical()
+        return self.bm25.search(query, k)
+
+    def fetch(self, ids: list[str]) -> dict[str, tuple[str, dict[str, Any]]]:
+        """id -> (chunk text, metadata) for the given ids."""
+        if not ids:
+            return {}
+        res = self.collection.get(ids=ids, include=["documents", "metadatas"])
+        return {
+            i: (doc, dict(meta or {}))
+            for i, doc, meta in zip(res["ids"], res["documents"], res["metadatas"], strict=True)
+        }
+
+    def drop(self) -> None:
+        """Delete the collection and its BM25 index."""
+        self.client.delete_collection(self.name)
+        shutil.rmtree(self.bm25.folder, ignore_errors=True)
+        self._stale_marker.unlink(missing_ok=True)
+
+    def _mark_stale(self) -> None:
+        self._stale_marker.parent.mkdir(parents=True, exist_ok=True)
+        self._stale_marker.touch()
+
+    def _get_all(self, include: list[str]) -> dict[str, list[Any]]:
+        out: dict[str, list[Any]] = {"ids": [], **{key: [] for key in include}}
+        batch, total = self.client.get_max_batch_size(), self.count()
+        for offset in range(0, total, batch):
+            page = self.collection.get(include=include, limit=batch, offset=offset)
+            out["ids"] += page["ids"]
+            for key in include:
+                out[key] += page[key]
+        return out
+
+
+def list_collections(client: ClientAPI) -> list[str]:
+    return sorted(c.name for c in client.list_collections())
