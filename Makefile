@@ -50,7 +50,7 @@ format: install
 
 # Re-pin every dependency from the current .venv (torch is pinned above, per machine).
 lock:
-	$(BIN)/pip freeze --exclude-editable | grep -v -i '^torch==' > requirements.lock
+	$(BIN)/pip freeze --all --exclude-editable | grep -v -i -E "^(torch|pip)==" > requirements.lock
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache .rearag

@@ -32,7 +32,11 @@ app.add_typer(config_app, name="config")
 app.add_typer(eval_app, name="eval")
 
 out = Console()
-err = Console(stderr=True)
+
+
+def _stderr(message: str) -> None:
+    # Plain write: rich would wrap a long path over several lines, and errors are one line.
+    sys.stderr.write(message + "\n")
 
 CollectionOpt = Annotated[
     str | None, typer.Option("--collection", "-c", help="collection name (default: config)")
@@ -84,20 +88,19 @@ def ingest(
     """Chunk, embed and index files (.txt .md .html .pdf, BEIR .jsonl). Re-running is cheap:
     unchanged chunks are kept, changed files replace their chunks."""
     from rearag.tools.ingest import ingest as run_ingest
+    from rearag.tools.loaders import check_paths_exist
     from rearag.tools.store import Store
 
     settings = _settings(ctx, collection=collection)
+    check_paths_exist(paths)  # before the collection is created: a typo must not leave one
     store = Store(settings, settings.collection, create=True)
     try:
         report = run_ingest(
             paths, store, progress=not quiet and not as_json,
-            on_problem=lambda p: err.print(f"skipped {p.path}: {p.reason}", markup=False),
+            on_problem=lambda p: _stderr(f"skipped {p.path}: {p.reason}"),
         )
     except KeyboardInterrupt:
-        err.print(
-            "interrupted: the collection is usable; run the same command again to finish",
-            markup=False,
-        )
+        _stderr("interrupted: the collection is usable; run the same command again to finish")
         raise typer.Exit(130) from None
     if as_json:
         _print_json(report.model_dump())
@@ -231,11 +234,13 @@ def eval_retrieval(
         _print_json([r.model_dump() for r in results])
         return
     table = Table(title=f"retrieval on {dataset}")
-    for col in ("mode", "nDCG@10", "Recall@100", "queries", "run file"):
+    for col in ("mode", "nDCG@10", "Recall@100", "queries"):
         table.add_column(col)
     for r in results:
-        table.add_row(r.mode, f"{r.ndcg_10:.4f}", f"{r.recall_100:.4f}", str(r.queries), r.run_file)
+        table.add_row(r.mode, f"{r.ndcg_10:.4f}", f"{r.recall_100:.4f}", str(r.queries))
     out.print(table)
+    for r in results:
+        out.print(f"run file ({r.mode}): {r.run_file}", markup=False, highlight=False, soft_wrap=True)
 
 
 def main() -> None:
@@ -244,5 +249,5 @@ def main() -> None:
     try:
         app()
     except RearagError as exc:
-        err.print(f"error: {exc}", markup=False, highlight=False)
+        _stderr(f"error: {exc}")
         sys.exit(1)

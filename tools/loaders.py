@@ -37,13 +37,17 @@ class SkipFile(Exception):
     """A file is unusable; the message is the reason shown to the user."""
 
 
+def check_paths_exist(paths: Iterable[Path]) -> None:
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise RearagError(f"path not found: {', '.join(missing)} (nothing was ingested)")
+
+
 def discover(paths: Iterable[Path]) -> tuple[list[Path], list[Path]]:
     """Supported files under `paths` (folders are walked) and the explicitly named files that
     are not supported. A path that does not exist is an error before anything is touched."""
     paths = list(paths)
-    missing = [str(p) for p in paths if not p.exists()]
-    if missing:
-        raise RearagError(f"path not found: {', '.join(missing)} (nothing was ingested)")
+    check_paths_exist(paths)
     files: list[Path] = []
     unsupported: list[Path] = []
     for path in paths:

@@ -1,0 +1,126 @@
+"""Ingest and search against a real embedded Chroma with the bundled embedder."""
+
+from pathlib import Path
+
+import pytest
+
+from rearag.agent.config import load_settings
+from rearag.tools.errors import RearagError
+from rearag.tools.ingest import ingest, remove_sources
+from rearag.tools.retriever import Retriever, SearchHit, reciprocal_rank_fusion
+from rearag.tools.store import Store
+
+
+def _store(settings, name="docs", create=True):
+    return Store(settings, name, create=create)
+
+
+def test_ingest_then_search_every_mode(settings, docs: Path):
+    store = _store(settings)
+    report = ingest([docs], store, progress=False)
+    assert (report.files, report.documents, report.chunks_added) == (3, 3, 3)
+    assert report.skipped == []
+    retriever = Retriever(settings=settings, store=store)
+    for mode in ("dense", "bm25", "hybrid"):
+        hits = retriever.search("magma and lava eruptions", k=2, mode=mode)
+        assert hits and all(isinstance(h, SearchHit) for h in hits)
+        assert hits[0].metadata["source"] == str((docs / "volcano.md").resolve())
+        assert hits[0].metadata["title"] == "Volcanoes"
+        assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    chess = retriever.search("Sicilian Defence", k=1, mode="bm25")[0]
+    assert chess.metadata["title"] == "Chess openings" and "<p>" not in chess.text
+
+
+def test_reingest_is_idempotent_and_changes_replace_chunks(settings, docs: Path):
+    store = _store(settings)
+    ingest([docs], store, progress=False)
+    again = ingest([docs], store, progress=False)
+    assert (again.chunks_added, again.chunks_deleted, again.chunks_unchanged) == (0, 0, 3)
+    assert store.count() == 3
+
+    (docs / "bread.txt").write_text("Rye bread uses caraway seeds and a dense crumb.\n")
+    changed = ingest([docs], store, progress=False)
+    assert (changed.chunks_added, changed.chunks_deleted, changed.chunks_total) == (1, 1, 3)
+    retriever = Retriever(settings=settings, store=store)
+    assert not retriever.search("sourdough starter yeast", k=3, mode="bm25")
+    assert "caraway" in retriever.search("caraway", k=1, mode="bm25")[0].text
+
+
+def test_remove_keeps_bm25_in_sync(settings, docs: Path):
+    store = _store(settings)
+    ingest([docs], store, progress=False)
+    assert remove_sources([docs / "volcano.md"], store) == 1
+    assert store.count() == 2
+    retriever = Retriever(settings=settings, store=store)
+    assert retriever.search("volcano lava magma", k=3, mode="bm25") == []
+    assert all("lava" not in h.text for h in retriever.search("volcano", k=3, mode="dense"))
+
+
+def test_bm25_is_rebuilt_when_a_run_died_after_writing(settings, docs: Path):
+    store = _store(settings)
+    ingest([docs / "bread.txt"], store, progress=False)
+    # A process that added chunks and died before rebuilding the index leaves it stale:
+    text = "Glaciers carve U-shaped valleys as they move."
+    store.add(["g1"], [text], [{"source": "/x", "doc_id": "x", "title": ""}],
+              store.embedding.encode([text]))
+    reopened = Retriever("docs", settings=settings)
+    assert reopened.search("glaciers valleys", k=1, mode="bm25")[0].id == "g1"
+
+
+def test_long_documents_are_chunked_with_offsets(settings, tmp_path: Path):
+    settings = load_settings(**{"home": settings.home, "ingest.chunk_tokens": 32,
+                                "ingest.chunk_overlap": 8})
+    body = " ".join(f"Paragraph {i} talks about topic number {i}." for i in range(40))
+    (tmp_path / "long.txt").write_text(body)
+    store = Store(settings, "long", create=True)
+    report = ingest([tmp_path / "long.txt"], store, progress=False)
+    assert report.chunks_added > 5
+    for hit in Retriever(settings=settings, store=store).search("topic number 17", k=3):
+        m = hit.metadata
+        assert body[m["char_start"] : m["char_end"]] == hit.text
+
+
+def test_bad_files_are_reported_and_nothing_stored_is_lost(settings, docs: Path, tmp_path):
+    store = _store(settings)
+    ingest([docs], store, progress=False)
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "empty.txt").write_text("")
+    (bad / "binary.txt").write_bytes(b"\x00\x01\x02")
+    (bad / "latin.md").write_bytes("résumé".encode("latin-1"))
+    report = ingest([bad], store, progress=False)
+    assert sorted(Path(p.path).name for p in report.skipped) == ["binary.txt", "empty.txt",
+                                                                 "latin.md"]
+    assert store.count() == 3
+    with pytest.raises(RearagError, match="path not found"):
+        ingest([docs, tmp_path / "missing"], store, progress=False)
+    assert store.count() == 3
+
+
+def test_search_errors(settings, docs: Path):
+    with pytest.raises(RearagError, match="does not exist"):
+        Retriever("nothing-here", settings=settings)
+    with pytest.raises(RearagError, match="invalid collection name"):
+        Retriever("a/b", settings=settings)
+    store = _store(settings)
+    ingest([docs], store, progress=False)
+    retriever = Retriever(settings=settings, store=store)
+    with pytest.raises(RearagError, match="empty"):
+        retriever.search("   ")
+    with pytest.raises(RearagError, match="unknown search mode"):
+        retriever.search("x", mode="fuzzy")  # type: ignore[arg-type]
+    assert retriever.search("the of and", k=3, mode="bm25") == []  # only stopwords
+    assert len(retriever.search("lava " * 20_000, k=2)) == 2  # huge query is clipped
+
+
+def test_embedder_mismatch_is_refused(settings, docs: Path):
+    ingest([docs], _store(settings), progress=False)
+    other = load_settings(**{"home": settings.home, "embedder.model": "hf:/models/other"})
+    with pytest.raises(RearagError, match="was built with embedder"):
+        Store(other, "docs")
+
+
+def test_reciprocal_rank_fusion():
+    fused = reciprocal_rank_fusion([["a", "b", "c"], ["c", "a"]], k=60)
+    assert [i for i, _ in fused] == ["a", "c", "b"]
+    assert fused[0][1] == pytest.approx(1 / 61 + 1 / 62)
