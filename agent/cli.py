@@ -12,11 +12,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
-
 from rearag.agent.config import Settings, load_settings
 from rearag.tools.errors import RearagError
+from rich.console import Console
+from rich.table import Table
 
 app = typer.Typer(
     help="rearag: agentic RAG with a reasoning reranker trained by reinforcement learning.",
@@ -37,6 +36,7 @@ out = Console()
 def _stderr(message: str) -> None:
     # Plain write: rich would wrap a long path over several lines, and errors are one line.
     sys.stderr.write(message + "\n")
+
 
 CollectionOpt = Annotated[
     str | None, typer.Option("--collection", "-c", help="collection name (default: config)")
@@ -96,7 +96,9 @@ def ingest(
     store = Store(settings, settings.collection, create=True)
     try:
         report = run_ingest(
-            paths, store, progress=not quiet and not as_json,
+            paths,
+            store,
+            progress=not quiet and not as_json,
             on_problem=lambda p: _stderr(f"skipped {p.path}: {p.reason}"),
         )
     except KeyboardInterrupt:
@@ -169,7 +171,9 @@ def collections_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     from rearag.tools.store import list_collections, make_client
 
     client = make_client(_settings(ctx))
-    rows = [{"name": n, "chunks": client.get_collection(n).count()} for n in list_collections(client)]
+    rows = [
+        {"name": n, "chunks": client.get_collection(n).count()} for n in list_collections(client)
+    ]
     if as_json:
         _print_json(rows)
         return
@@ -214,7 +218,9 @@ def _drop_none(data: dict[str, Any]) -> dict[str, Any]:
 @eval_app.command("retrieval")
 def eval_retrieval(
     ctx: typer.Context,
-    dataset: Annotated[Path, typer.Argument(help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/")],
+    dataset: Annotated[
+        Path, typer.Argument(help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/")
+    ],
     mode: Annotated[
         list[str] | None, typer.Option(help="dense | bm25 | hybrid | all (repeatable)")
     ] = None,
@@ -240,7 +246,9 @@ def eval_retrieval(
         table.add_row(r.mode, f"{r.ndcg_10:.4f}", f"{r.recall_100:.4f}", str(r.queries))
     out.print(table)
     for r in results:
-        out.print(f"run file ({r.mode}): {r.run_file}", markup=False, highlight=False, soft_wrap=True)
+        out.print(
+            f"run file ({r.mode}): {r.run_file}", markup=False, highlight=False, soft_wrap=True
+        )
 
 
 def main() -> None:

@@ -21,7 +21,6 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
-
 from rearag.tools.errors import RearagError
 from rearag.tools.model_ref import parse_model_ref
 

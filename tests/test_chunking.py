@@ -1,5 +1,6 @@
-import pytest
+import itertools
 
+import pytest
 from rearag.tools.chunking import chunk_text
 from rearag.tools.embedder import RearagEmbeddingFunction
 
@@ -17,7 +18,7 @@ def test_chunks_are_exact_slices_with_overlap(tokenizer):
         assert chunk.text == text[chunk.start : chunk.end]
         n = len(tokenizer(chunk.text, add_special_tokens=False)["input_ids"])
         assert n <= 64
-    for a, b in zip(chunks, chunks[1:], strict=False):
+    for a, b in itertools.pairwise(chunks):
         assert a.start < b.start < a.end  # overlapping, advancing
     assert chunks[0].start == 0
     assert chunks[-1].end == len(text.rstrip())

@@ -9,14 +9,17 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import RAGBIN
 
 
 def rearag(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None):
     return subprocess.run(
-        [str(RAGBIN), *args], capture_output=True, text=True, timeout=300,
-        env={**os.environ, **(env or {})}, cwd=cwd,
+        [str(RAGBIN), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
     )
 
 
@@ -29,13 +32,24 @@ def assert_one_line_error(proc, fragment: str) -> None:
 
 
 def test_help_on_every_command():
-    for args in ([], ["ingest"], ["search"], ["remove"], ["collections"], ["collections", "list"],
-                 ["collections", "delete"], ["config"], ["config", "show"], ["eval"],
-                 ["eval", "retrieval"]):
+    for args in (
+        [],
+        ["ingest"],
+        ["search"],
+        ["remove"],
+        ["collections"],
+        ["collections", "list"],
+        ["collections", "delete"],
+        ["config"],
+        ["config", "show"],
+        ["eval"],
+        ["eval", "retrieval"],
+    ):
         proc = rearag(*args, "--help")
         assert proc.returncode == 0 and "Usage" in proc.stdout, (args, proc.stderr)
-    module = subprocess.run([sys.executable, "-m", "rearag", "--help"], capture_output=True,
-                            text=True, timeout=60)
+    module = subprocess.run(
+        [sys.executable, "-m", "rearag", "--help"], capture_output=True, text=True, timeout=60
+    )
     assert module.returncode == 0 and "ingest" in module.stdout
 
 
@@ -61,18 +75,23 @@ def test_ingest_search_json_roundtrip(home, docs):
 
 
 def test_bad_inputs_give_one_clear_error(home, tmp_path):
-    assert_one_line_error(rearag("ingest", str(tmp_path / "missing.txt"), "-c", "bad"),
-                          "path not found")
+    assert_one_line_error(
+        rearag("ingest", str(tmp_path / "missing.txt"), "-c", "bad"), "path not found"
+    )
     assert_one_line_error(rearag("search", "  ", "-c", "bad"), "does not exist")
     (tmp_path / "ok.txt").write_text("some text about kites")
     assert rearag("ingest", str(tmp_path / "ok.txt"), "-c", "bad", "-q").returncode == 0
     assert_one_line_error(rearag("search", "  ", "-c", "bad"), "query is empty")
-    assert_one_line_error(rearag("search", "kites", "-c", "bad", "--mode", "x"), "unknown search mode")
+    assert_one_line_error(
+        rearag("search", "kites", "-c", "bad", "--mode", "x"), "unknown search mode"
+    )
     assert_one_line_error(rearag("search", "kites", "-c", "a b"), "invalid collection name")
-    assert_one_line_error(rearag("--config", str(tmp_path / "none.toml"), "config", "show"),
-                          "not found")
-    assert_one_line_error(rearag("config", "show", env={"REARAG_RETRIEVER__K": "many"}),
-                          "retriever.k")
+    assert_one_line_error(
+        rearag("--config", str(tmp_path / "none.toml"), "config", "show"), "not found"
+    )
+    assert_one_line_error(
+        rearag("config", "show", env={"REARAG_RETRIEVER__K": "many"}), "retriever.k"
+    )
     assert_one_line_error(rearag("--embedder", "gpt-4", "config", "show"), "not understood")
 
 
@@ -96,8 +115,15 @@ def test_unusable_file_is_reported_with_nonzero_exit(home, tmp_path, name, data,
 
 def test_config_show_reflects_precedence(home, tmp_path):
     (tmp_path / "work" / "rearag.toml").write_text('[retriever]\nk = 4\nmode = "bm25"\n')
-    proc = rearag("--chroma-host", "127.0.0.1", "config", "show", "--json",
-                  env={"REARAG_RETRIEVER__K": "6"}, cwd=tmp_path / "work")
+    proc = rearag(
+        "--chroma-host",
+        "127.0.0.1",
+        "config",
+        "show",
+        "--json",
+        env={"REARAG_RETRIEVER__K": "6"},
+        cwd=tmp_path / "work",
+    )
     cfg = json.loads(proc.stdout)
     assert cfg["retriever"] == {"mode": "bm25", "k": 6, "candidates": 100, "rrf_k": 60}
     assert cfg["store"]["chroma_host"] == "127.0.0.1"

@@ -3,7 +3,6 @@
 from pathlib import Path
 
 import pytest
-
 from rearag.agent.config import load_settings
 from rearag.tools.errors import RearagError
 from rearag.tools.ingest import ingest, remove_sources
@@ -61,15 +60,20 @@ def test_bm25_is_rebuilt_when_a_run_died_after_writing(settings, docs: Path):
     ingest([docs / "bread.txt"], store, progress=False)
     # A process that added chunks and died before rebuilding the index leaves it stale:
     text = "Glaciers carve U-shaped valleys as they move."
-    store.add(["g1"], [text], [{"source": "/x", "doc_id": "x", "title": ""}],
-              store.embedding.encode([text]))
+    store.add(
+        ["g1"],
+        [text],
+        [{"source": "/x", "doc_id": "x", "title": ""}],
+        store.embedding.encode([text]),
+    )
     reopened = Retriever("docs", settings=settings)
     assert reopened.search("glaciers valleys", k=1, mode="bm25")[0].id == "g1"
 
 
 def test_long_documents_are_chunked_with_offsets(settings, tmp_path: Path):
-    settings = load_settings(**{"home": settings.home, "ingest.chunk_tokens": 32,
-                                "ingest.chunk_overlap": 8})
+    settings = load_settings(
+        **{"home": settings.home, "ingest.chunk_tokens": 32, "ingest.chunk_overlap": 8}
+    )
     body = " ".join(f"Paragraph {i} talks about topic number {i}." for i in range(40))
     (tmp_path / "long.txt").write_text(body)
     store = Store(settings, "long", create=True)
@@ -89,8 +93,11 @@ def test_bad_files_are_reported_and_nothing_stored_is_lost(settings, docs: Path,
     (bad / "binary.txt").write_bytes(b"\x00\x01\x02")
     (bad / "latin.md").write_bytes("résumé".encode("latin-1"))
     report = ingest([bad], store, progress=False)
-    assert sorted(Path(p.path).name for p in report.skipped) == ["binary.txt", "empty.txt",
-                                                                 "latin.md"]
+    assert sorted(Path(p.path).name for p in report.skipped) == [
+        "binary.txt",
+        "empty.txt",
+        "latin.md",
+    ]
     assert store.count() == 3
     with pytest.raises(RearagError, match="path not found"):
         ingest([docs, tmp_path / "missing"], store, progress=False)

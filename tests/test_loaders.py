@@ -2,7 +2,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from pdfs import write_pdf
 from rearag.tools.errors import RearagError
 from rearag.tools.loaders import SkipFile, discover, load_file
@@ -25,7 +24,7 @@ def test_discover_walks_folders_skips_hidden_and_reports_unsupported(tmp_path: P
 
 
 def test_missing_path_is_an_error_before_anything(tmp_path: Path):
-    with pytest.raises(RearagError, match="path not found: .*nope"):
+    with pytest.raises(RearagError, match=r"path not found: .*nope"):
         discover([tmp_path, tmp_path / "nope"])
 
 
@@ -51,7 +50,8 @@ def test_markdown_html_pdf_and_jsonl(tmp_path: Path):
     jsonl.write_text("\n".join(json.dumps(r) for r in rows) + "\n{broken\n\n")
     loaded = load_file(jsonl, MB)
     assert [(d.doc_id, d.title, d.text) for d in loaded.docs] == [
-        ("d1", "One", "first"), ("2", "", "second"),
+        ("d1", "One", "first"),
+        ("2", "", "second"),
     ]
     assert "1 malformed line" in loaded.warning and "line 3" in loaded.warning
 

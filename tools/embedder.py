@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from chromadb.api.types import Documents, EmbeddingFunction, Embeddings, Space
 from chromadb.utils.embedding_functions import register_embedding_function
-
 from rearag.tools.errors import RearagError
 from rearag.tools.model_ref import parse_model_ref
 
@@ -60,8 +59,9 @@ def load_sentence_transformer(model: str, device: str = "cpu") -> SentenceTransf
 class RearagEmbeddingFunction(EmbeddingFunction[Documents]):
     """Chroma's view of a rearag embedder: normalised vectors, cosine space."""
 
-    def __init__(self, model: str = "local:all-minilm-l6-v2", batch_size: int = 64,
-                 device: str = "cpu") -> None:
+    def __init__(
+        self, model: str = "local:all-minilm-l6-v2", batch_size: int = 64, device: str = "cpu"
+    ) -> None:
         self.model = model
         self.batch_size = batch_size
         self.device = device
@@ -73,8 +73,11 @@ class RearagEmbeddingFunction(EmbeddingFunction[Documents]):
     def encode(self, texts: list[str]) -> np.ndarray:
         st = load_sentence_transformer(self.model, self.device)
         return st.encode(
-            texts, batch_size=self.batch_size, normalize_embeddings=True,
-            convert_to_numpy=True, show_progress_bar=False,
+            texts,
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
         ).astype(np.float32)
 
     @property

@@ -9,13 +9,12 @@ from pathlib import Path
 import ir_measures
 from ir_measures import R, nDCG
 from pydantic import BaseModel
-from tqdm import tqdm
-
 from rearag.agent.config import Settings
 from rearag.tools.errors import RearagError
 from rearag.tools.ingest import ingest
 from rearag.tools.retriever import MODES, Mode, Retriever
 from rearag.tools.store import Store
+from tqdm import tqdm
 
 DEPTH = 100
 
@@ -42,7 +41,9 @@ class BeirDataset(BaseModel):
 def load_beir(root: Path) -> BeirDataset:
     """Queries that have judgments, and the judgments, of a BEIR folder (test split)."""
     corpus, queries_file, qrels_file = (
-        root / "corpus.jsonl", root / "queries.jsonl", root / "qrels" / "test.tsv",
+        root / "corpus.jsonl",
+        root / "queries.jsonl",
+        root / "qrels" / "test.tsv",
     )
     for f in (corpus, queries_file, qrels_file):
         if not f.is_file():
@@ -58,7 +59,9 @@ def load_beir(root: Path) -> BeirDataset:
         try:
             qid, did, score = parts[0], parts[1], int(parts[2])
         except (IndexError, ValueError):
-            raise RearagError(f"{qrels_file}:{lineno}: expected 'query-id<TAB>corpus-id<TAB>score'") from None
+            raise RearagError(
+                f"{qrels_file}:{lineno}: expected 'query-id<TAB>corpus-id<TAB>score'"
+            ) from None
         qrels.setdefault(qid, {})[did] = score
     queries: dict[str, str] = {}
     for lineno, line in enumerate(queries_file.read_text(encoding="utf-8").splitlines(), 1):
@@ -97,8 +100,12 @@ def doc_ranking(retriever: Retriever, query: str, mode: Mode, depth: int) -> lis
 
 
 def evaluate_retrieval(
-    root: Path, settings: Settings, modes: list[str], run_dir: Path | None = None,
-    *, progress: bool = True,
+    root: Path,
+    settings: Settings,
+    modes: list[str],
+    run_dir: Path | None = None,
+    *,
+    progress: bool = True,
 ) -> list[RetrievalResult]:
     unknown = [m for m in modes if m not in MODES]
     if unknown:
@@ -118,7 +125,9 @@ def evaluate_retrieval(
         run_file = run_dir / f"{name}.{mode}.trec"
         run = []
         with run_file.open("w") as fh:
-            for qid, text in tqdm(dataset.queries.items(), desc=mode, unit="query", disable=not progress):
+            for qid, text in tqdm(
+                dataset.queries.items(), desc=mode, unit="query", disable=not progress
+            ):
                 ranking = doc_ranking(retriever, text, mode, DEPTH)  # type: ignore[arg-type]
                 for rank, did in enumerate(ranking, start=1):
                     # ir-measures ranks by score: strictly decreasing scores keep our order.
@@ -126,8 +135,14 @@ def evaluate_retrieval(
                     run.append(ir_measures.ScoredDoc(qid, did, score))
                     fh.write(f"{qid} Q0 {did} {rank} {score:.1f} rearag-{mode}\n")
         agg = ir_measures.calc_aggregate([nDCG @ 10, R @ 100], qrels, run)
-        results.append(RetrievalResult(
-            mode=mode, ndcg_10=agg[nDCG @ 10], recall_100=agg[R @ 100],
-            queries=len(dataset.queries), collection=name, run_file=str(run_file),
-        ))
+        results.append(
+            RetrievalResult(
+                mode=mode,
+                ndcg_10=agg[nDCG @ 10],
+                recall_100=agg[R @ 100],
+                queries=len(dataset.queries),
+                collection=name,
+                run_file=str(run_file),
+            )
+        )
     return results

@@ -14,11 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
-from tqdm import tqdm
-
 from rearag.tools.chunking import chunk_text
 from rearag.tools.loaders import SkipFile, SourceDoc, discover, load_file
 from rearag.tools.store import Store
+from tqdm import tqdm
 
 
 class FileProblem(BaseModel):
@@ -53,17 +52,27 @@ def plan_document(doc: SourceDoc, store: Store) -> list[_Planned]:
     """The chunks a document should have in the store, with their ids and metadata."""
     cfg = store.settings.ingest
     planned = []
-    for chunk in chunk_text(doc.text, store.embedding.tokenizer, cfg.chunk_tokens, cfg.chunk_overlap):
+    for chunk in chunk_text(
+        doc.text, store.embedding.tokenizer, cfg.chunk_tokens, cfg.chunk_overlap
+    ):
         # A title line in front of each chunk gives the embedder and BM25 the document's topic;
         # offsets still point into the document text.
-        indexed = chunk.text if not doc.title or chunk.text.startswith(doc.title) else (
-            f"{doc.title}\n{chunk.text}"
+        indexed = (
+            chunk.text
+            if not doc.title or chunk.text.startswith(doc.title)
+            else (f"{doc.title}\n{chunk.text}")
         )
         meta = {
-            "source": doc.source, "doc_id": doc.doc_id, "title": doc.title,
-            "chunk_index": chunk.index, "char_start": chunk.start, "char_end": chunk.end,
+            "source": doc.source,
+            "doc_id": doc.doc_id,
+            "title": doc.title,
+            "chunk_index": chunk.index,
+            "char_start": chunk.start,
+            "char_end": chunk.end,
         }
-        planned.append(_Planned(id=chunk_id(doc, chunk.start, chunk.text), text=indexed, metadata=meta))
+        planned.append(
+            _Planned(id=chunk_id(doc, chunk.start, chunk.text), text=indexed, metadata=meta)
+        )
     return planned
 
 
@@ -77,7 +86,9 @@ def ingest(
     files, unsupported = discover(paths)
     report = IngestReport(collection=store.name, files=len(files))
     for path in unsupported:
-        report.skipped.append(FileProblem(path=str(path), reason=f"unsupported file type '{path.suffix}'"))
+        report.skipped.append(
+            FileProblem(path=str(path), reason=f"unsupported file type '{path.suffix}'")
+        )
 
     to_add: list[_Planned] = []
     to_delete: list[str] = []
@@ -113,13 +124,17 @@ def ingest(
 def _add_in_batches(store: Store, planned: list[_Planned], progress: bool) -> None:
     # Several embedder batches per Chroma write: fewer writes, same memory bound.
     step = store.settings.embedder.batch_size * 4
-    with tqdm(total=len(planned), desc="embedding", unit="chunk", disable=not progress or not planned) as bar:
+    with tqdm(
+        total=len(planned), desc="embedding", unit="chunk", disable=not progress or not planned
+    ) as bar:
         for i in range(0, len(planned), step):
             batch = planned[i : i + step]
             texts = [p.text for p in batch]
             store.add(
-                ids=[p.id for p in batch], texts=texts,
-                metadatas=[p.metadata for p in batch], embeddings=store.embedding.encode(texts),
+                ids=[p.id for p in batch],
+                texts=texts,
+                metadatas=[p.metadata for p in batch],
+                embeddings=store.embedding.encode(texts),
             )
             bar.update(len(batch))
 

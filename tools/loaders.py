@@ -11,7 +11,6 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from pydantic import BaseModel
-
 from rearag.tools.errors import RearagError
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".rst"}
@@ -53,8 +52,10 @@ def discover(paths: Iterable[Path]) -> tuple[list[Path], list[Path]]:
     for path in paths:
         if path.is_dir():
             files += sorted(
-                p for p in path.rglob("*")
-                if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES
+                p
+                for p in path.rglob("*")
+                if p.is_file()
+                and p.suffix.lower() in SUPPORTED_SUFFIXES
                 and not any(part.startswith(".") for part in p.relative_to(path).parts)
             )
         elif path.suffix.lower() in SUPPORTED_SUFFIXES:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import BaseModel
-
 from rearag.agent.config import Settings, load_settings
 from rearag.tools.errors import RearagError
 from rearag.tools.store import Store
@@ -22,9 +21,7 @@ class SearchHit(BaseModel):
     metadata: dict[str, Any]
 
 
-def reciprocal_rank_fusion(
-    rankings: list[list[str]], k: int = 60
-) -> list[tuple[str, float]]:
+def reciprocal_rank_fusion(rankings: list[list[str]], k: int = 60) -> list[tuple[str, float]]:
     """Fuse ranked id lists: score(id) = sum over lists of 1 / (k + rank), rank from 1."""
     scores: dict[str, float] = {}
     for ranking in rankings:
@@ -36,8 +33,12 @@ def reciprocal_rank_fusion(
 class Retriever:
     """`Retriever("docs").search("query", k=10, mode="hybrid") -> list[SearchHit]`."""
 
-    def __init__(self, collection: str | None = None, settings: Settings | None = None,
-                 store: Store | None = None) -> None:
+    def __init__(
+        self,
+        collection: str | None = None,
+        settings: Settings | None = None,
+        store: Store | None = None,
+    ) -> None:
         self.settings = settings or load_settings()
         self.store = store or Store(self.settings, collection or self.settings.collection)
 
@@ -58,7 +59,8 @@ class Retriever:
         found = self.store.fetch([i for i, _ in scored])
         return [
             SearchHit(id=i, score=s, text=found[i][0], metadata=found[i][1])
-            for i, s in scored if i in found
+            for i, s in scored
+            if i in found
         ]
 
     def ranked_ids(self, query: str, k: int, mode: Mode) -> list[tuple[str, float]]:
@@ -66,7 +68,9 @@ class Retriever:
         depth = max(k, self.settings.retriever.candidates)
         if mode == "bm25":
             return self.store.lexical(query, k)
-        dense = self.store.dense(self.store.embedding.encode([query])[0], depth if mode == "hybrid" else k)
+        dense = self.store.dense(
+            self.store.embedding.encode([query])[0], depth if mode == "hybrid" else k
+        )
         if mode == "dense":
             return dense
         lexical = self.store.lexical(query, depth)

@@ -15,7 +15,6 @@ from typing import Any
 import chromadb
 from chromadb.api import ClientAPI
 from chromadb.api.models.Collection import Collection
-
 from rearag.agent.config import Settings
 from rearag.tools.bm25 import BM25Index
 from rearag.tools.embedder import RearagEmbeddingFunction
@@ -51,8 +50,14 @@ def check_collection_name(name: str) -> None:
 class Store:
     """One named collection: chunks with metadata in Chroma, vectors, and the BM25 index."""
 
-    def __init__(self, settings: Settings, name: str, *, create: bool = False,
-                 client: ClientAPI | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        name: str,
+        *,
+        create: bool = False,
+        client: ClientAPI | None = None,
+    ) -> None:
         check_collection_name(name)
         self.name = name
         self.settings = settings
@@ -104,8 +109,9 @@ class Store:
         metas = self._get_all(include=["metadatas"])["metadatas"]
         return sorted({m["source"] for m in metas})
 
-    def add(self, ids: list[str], texts: list[str], metadatas: list[dict[str, Any]],
-            embeddings: Any) -> None:
+    def add(
+        self, ids: list[str], texts: list[str], metadatas: list[dict[str, Any]], embeddings: Any
+    ) -> None:
         self._mark_stale()
         self.collection.add(ids=ids, documents=texts, metadatas=metadatas, embeddings=embeddings)
 
@@ -119,9 +125,9 @@ class Store:
 
     def sync_lexical(self) -> None:
         """Rebuild the BM25 index if any change to the chunks happened since it was built."""
-        if not self._stale_marker.exists() and self.bm25.exists():
-            if self.bm25.size() == self.count():
-                return
+        fresh = not self._stale_marker.exists() and self.bm25.exists()
+        if fresh and self.bm25.size() == self.count():
+            return
         data = self._get_all(include=["documents"])
         self.bm25.rebuild(data["ids"], data["documents"])
         self._stale_marker.unlink(missing_ok=True)
@@ -130,7 +136,9 @@ class Store:
         k = min(k, self.count())
         if k == 0:
             return []
-        res = self.collection.query(query_embeddings=[query_embedding], n_results=k, include=["distances"])
+        res = self.collection.query(
+            query_embeddings=[query_embedding], n_results=k, include=["distances"]
+        )
         return [(i, 1.0 - d) for i, d in zip(res["ids"][0], res["distances"][0], strict=True)]
 
     def lexical(self, query: str, k: int) -> list[tuple[str, float]]:
