@@ -30,7 +30,7 @@ app.add_typer(collections_app, name="collections")
 app.add_typer(config_app, name="config")
 app.add_typer(eval_app, name="eval")
 
-out = Console()
+out = Console(soft_wrap=True)  # long lines stay whole for pipes and copy-paste
 
 
 def _stderr(message: str) -> None:

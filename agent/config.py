@@ -73,6 +73,43 @@ class RetrieverConfig(BaseModel):
     rrf_k: int = Field(60, gt=0, description="reciprocal rank fusion constant")
 
 
+class LLMOptions(BaseModel):
+    """How one node reaches its language model; every LLM node's section extends this."""
+
+    model: str = Field("local:smollm2-135m-instruct", description="local:, hf:, litellm:, policy:")
+    api_base: str | None = Field(None, description="OpenAI-compatible server for litellm: models")
+    api_key: str | None = Field(None, description="API key; unset: the provider's env variable")
+    timeout_s: float = Field(120.0, gt=0, description="per request, litellm: models")
+    max_retries: int = Field(3, ge=0, description="retries with backoff on 429/5xx/timeouts")
+    concurrency: int = Field(4, gt=0, description="parallel requests, litellm: models")
+    fallback_model: str | None = Field(None, description="litellm model tried when all fail")
+    batch_size: int = Field(4, gt=0, description="prompts per generate call, local models")
+    threads: int | None = Field(None, gt=0, description="torch threads, local models")
+
+    @model_validator(mode="after")
+    def _check_model(self) -> LLMOptions:
+        try:
+            parse_model_ref(self.model)
+        except RearagError as exc:
+            raise ValueError(str(exc)) from None
+        return self
+
+
+class RerankerConfig(LLMOptions):
+    policy: str = Field("rearag-reasoning", description="see `rearag rerank --help`")
+    window: int = Field(20, ge=2, description="passages per model call")
+    step: int = Field(10, ge=1, description="slide of the window, back to front")
+    depth: int = Field(20, ge=1, description="first-stage candidates reranked")
+    max_passage_chars: int = Field(400, ge=20, description="each passage is cut to this")
+    max_new_tokens: int | None = Field(None, gt=0, description="default: the policy's own")
+
+    @model_validator(mode="after")
+    def _check_step(self) -> RerankerConfig:
+        if self.step >= self.window:
+            raise ValueError("reranker.step must be smaller than reranker.window")
+        return self
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="REARAG_", env_nested_delimiter="__", extra="forbid", validate_default=True
@@ -87,6 +124,12 @@ class Settings(BaseSettings):
     store: StoreConfig = StoreConfig()
     ingest: IngestConfig = IngestConfig()
     retriever: RetrieverConfig = RetrieverConfig()
+    reranker: RerankerConfig = RerankerConfig()
+
+    @property
+    def models_dir(self) -> Path:
+        """Converted and cached local models."""
+        return self.home / "models"
 
     @classmethod
     def settings_customise_sources(

@@ -18,9 +18,13 @@ import tempfile
 import time
 from pathlib import Path
 
-for _key, _value in {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-                     "ANONYMIZED_TELEMETRY": "False", "OMP_NUM_THREADS": "1",
-                     "TOKENIZERS_PARALLELISM": "false"}.items():
+for _key, _value in {
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "ANONYMIZED_TELEMETRY": "False",
+    "OMP_NUM_THREADS": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+}.items():
     os.environ.setdefault(_key, _value)
 
 from rearag.agent.config import Settings, load_settings  # noqa: E402
@@ -59,12 +63,16 @@ def throughput(settings: Settings, corpus: Path, repeats: int) -> dict[str, floa
         report = ingest([corpus], store, progress=False)
         pipeline.append(report.chunks_added / (time.perf_counter() - start))
         store.drop()
-    return {"chunks": len(texts), "raw": statistics.median(raw),
-            "pipeline": statistics.median(pipeline)}
+    return {
+        "chunks": len(texts),
+        "raw": statistics.median(raw),
+        "pipeline": statistics.median(pipeline),
+    }
 
 
-def latencies(settings: Settings, name: str, corpus: Path, queries: list[str], k: int,
-              repeats: int) -> dict[str, object]:
+def latencies(
+    settings: Settings, name: str, corpus: Path, queries: list[str], k: int, repeats: int
+) -> dict[str, object]:
     store = Store(settings, name, create=True)
     ingest([corpus], store, progress=True)
     retriever = Retriever(settings=settings, store=store)
@@ -89,8 +97,11 @@ def latencies(settings: Settings, name: str, corpus: Path, queries: list[str], k
     return {
         "chunks": store.count(),
         "rows": {
-            label: {"p50_ms": 1000 * statistics.median(v), "p95_ms": 1000 * percentile(v, 0.95),
-                    "ratio": statistics.median(v) / base}
+            label: {
+                "p50_ms": 1000 * statistics.median(v),
+                "p95_ms": 1000 * percentile(v, 0.95),
+                "ratio": statistics.median(v) / base,
+            }
             for label, v in rows.items()
         },
     }
@@ -98,8 +109,11 @@ def latencies(settings: Settings, name: str, corpus: Path, queries: list[str], k
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", type=Path,
-                        default=Path(__file__).resolve().parents[1].parent / "shared/data/cranfield")
+    parser.add_argument(
+        "--dataset",
+        type=Path,
+        default=Path(__file__).resolve().parents[1].parent / "shared/data/cranfield",
+    )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--throughput-docs", type=int, default=150)
     parser.add_argument("--small-docs", type=int, default=700)
@@ -112,18 +126,31 @@ def main() -> None:
     home = Path(tempfile.mkdtemp(prefix="rearag-bench-"))
     settings = load_settings(home=home)
     tiny = load_settings(**{"home": home, "ingest.chunk_tokens": 20, "ingest.chunk_overlap": 4})
-    queries = [json.loads(line)["text"] for line in
-               (args.dataset / "queries.jsonl").read_text().splitlines()[: args.queries]]
+    queries = [
+        json.loads(line)["text"]
+        for line in (args.dataset / "queries.jsonl").read_text().splitlines()[: args.queries]
+    ]
 
-    tp = throughput(settings, subset_corpus(args.dataset, args.throughput_docs, home / "tp.jsonl"),
-                    args.repeats)
+    tp = throughput(
+        settings, subset_corpus(args.dataset, args.throughput_docs, home / "tp.jsonl"), args.repeats
+    )
     print(f"throughput: {tp}", file=sys.stderr)
-    small = latencies(settings, "bench-1k", subset_corpus(args.dataset, args.small_docs,
-                                                          home / "small.jsonl"),
-                      queries, 10, args.repeats)
-    large = latencies(tiny, "bench-20k", subset_corpus(args.dataset, args.large_docs,
-                                                       home / "large.jsonl"),
-                      queries, 10, args.repeats)
+    small = latencies(
+        settings,
+        "bench-1k",
+        subset_corpus(args.dataset, args.small_docs, home / "small.jsonl"),
+        queries,
+        10,
+        args.repeats,
+    )
+    large = latencies(
+        tiny,
+        "bench-20k",
+        subset_corpus(args.dataset, args.large_docs, home / "large.jsonl"),
+        queries,
+        10,
+        args.repeats,
+    )
 
     lines = [
         "# Retrieval benchmark",
@@ -147,7 +174,7 @@ def main() -> None:
     ]
     for label, result in (("~1k chunks", small), ("~20k chunks", large)):
         lines += [
-            f"### {label} ({result['chunks']} chunks, {len(queries)} queries × {args.repeats})",
+            f"### {label} ({result['chunks']} chunks, {len(queries)} queries x {args.repeats})",
             "",
             "| search | p50 ms | p95 ms | p50 ratio to raw query |",
             "| --- | ---: | ---: | ---: |",

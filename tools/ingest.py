@@ -57,11 +57,8 @@ def plan_document(doc: SourceDoc, store: Store) -> list[_Planned]:
     ):
         # A title line in front of each chunk gives the embedder and BM25 the document's topic;
         # offsets still point into the document text.
-        indexed = (
-            chunk.text
-            if not doc.title or chunk.text.startswith(doc.title)
-            else (f"{doc.title}\n{chunk.text}")
-        )
+        first_line = chunk.text.split("\n", 1)[0]
+        indexed = chunk.text if doc.title in first_line else f"{doc.title}\n{chunk.text}"
         meta = {
             "source": doc.source,
             "doc_id": doc.doc_id,

@@ -105,10 +105,6 @@ class Store:
     def ids_for_source(self, source: str) -> set[str]:
         return set(self.collection.get(where={"source": source}, include=[])["ids"])
 
-    def sources(self) -> list[str]:
-        metas = self._get_all(include=["metadatas"])["metadatas"]
-        return sorted({m["source"] for m in metas})
-
     def add(
         self, ids: list[str], texts: list[str], metadatas: list[dict[str, Any]], embeddings: Any
     ) -> None:

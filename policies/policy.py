@@ -1,0 +1,38 @@
+"""A reranker policy: how a window of passages becomes a prompt, how the model is run on it,
+and how its output becomes a permutation. Each policy lives in its own small module."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from rearag.policies.parser import ParsedRanking, parse_ranking
+from rearag.policies.prompts import Message, numeric_labels
+
+PolicyKind = Literal["generate", "logits", "none"]
+
+
+@dataclass(frozen=True)
+class Policy:
+    name: str
+    description: str
+    # generate: decode text and parse it; logits: one forward pass, order by the logits of the
+    # identifiers as first token; none: keep the first-stage order (no model).
+    kind: PolicyKind
+    build: Callable[[str, list[str], list[str], int], list[Message]] | None = None
+    labels: Callable[[int], list[str]] = numeric_labels
+    max_new_tokens: int = 0
+    stop: tuple[str, ...] = ()
+    expect_tags: bool = False
+    assistant_prefix: str = ""
+    max_window: int | None = None
+
+    def messages(self, query: str, passages: list[str], max_chars: int) -> list[Message]:
+        """The chat prompt for one window: the one builder for inference and training."""
+        if self.build is None:
+            raise ValueError(f"policy {self.name} uses no prompt")
+        return self.build(query, passages, self.labels(len(passages)), max_chars)
+
+    def parse(self, text: str, n: int) -> ParsedRanking:
+        return parse_ranking(text, n, expect_tags=self.expect_tags)

@@ -1,0 +1,16 @@
+"""Reranker policies by name."""
+
+from rearag.policies import first_stage, first_token, rankgpt, rearag_reasoning
+from rearag.policies.policy import Policy
+from rearag.tools.errors import RearagError
+
+POLICIES: dict[str, Policy] = {
+    p.name: p
+    for p in (rearag_reasoning.POLICY, rankgpt.POLICY, first_token.POLICY, first_stage.POLICY)
+}
+
+
+def get_policy(name: str) -> Policy:
+    if name not in POLICIES:
+        raise RearagError(f"unknown policy {name!r}: use one of {', '.join(POLICIES)}")
+    return POLICIES[name]

@@ -1,0 +1,237 @@
+"""The public reranking API, in the style of the `rerankers` library:
+
+    ranked = Reranker(policy="rearag-reasoning", model="local:smollm2-135m-instruct").rank(
+        "query", ["passage one", "passage two", ...])
+    ranked.top_k(5)
+
+A list longer than the window is reranked with a sliding window from the back to the front
+(RankGPT), so the best passages bubble up to the first window. Windows of several queries go
+to the model together (`rank_many`). A failed or unparsable window keeps its input order and
+is counted; a rank call never raises on what a model returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from typing import Any, Literal
+
+from pydantic import BaseModel
+from rearag.agent.config import RerankerConfig, Settings, load_settings
+from rearag.policies.parser import Status
+from rearag.policies.policy import Policy
+from rearag.policies.registry import get_policy
+from rearag.tools.backends import load_backend
+from rearag.tools.errors import RearagError
+from rearag.tools.llm import LLMBackend
+
+WindowStatus = Status | Literal["backend_error"]
+
+
+class WindowTrace(BaseModel):
+    start: int  # positions in the list as it was when the window ran
+    end: int
+    status: WindowStatus
+    reasoning: str = ""
+    output: str = ""
+    error: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+
+
+class Result(BaseModel):
+    doc_id: str
+    text: str
+    original_rank: int  # 1-based, first-stage order
+    rank: int  # 1-based, after reranking
+    score: float  # strictly decreasing with rank
+
+
+class RankedResults(BaseModel):
+    query: str
+    policy: str
+    model: str
+    results: list[Result]
+    windows: list[WindowTrace]
+
+    def top_k(self, k: int) -> list[Result]:
+        return self.results[:k]
+
+    @property
+    def status_counts(self) -> dict[str, int]:
+        return dict(Counter(w.status for w in self.windows))
+
+
+def window_spans(n: int, window: int, step: int) -> list[tuple[int, int]]:
+    """[start, end) spans from the back of the list to the front; one span when n <= window."""
+    if n <= 1:
+        return []
+    if n <= window:
+        return [(0, n)]
+    spans = []
+    end = n
+    while True:
+        start = max(0, end - window)
+        spans.append((start, end))
+        if start == 0:
+            return spans
+        end -= step
+
+
+class Reranker:
+    def __init__(
+        self,
+        policy: str | None = None,
+        model: str | None = None,
+        *,
+        settings: Settings | None = None,
+        backend: LLMBackend | None = None,
+        **options: Any,
+    ) -> None:
+        """`options` override `[reranker]` settings (window, step, api_base, …)."""
+        settings = settings or load_settings()
+        fields = {
+            k: v for k, v in {"policy": policy, "model": model, **options}.items() if v is not None
+        }
+        try:
+            self.config = RerankerConfig(**{**settings.reranker.model_dump(), **fields})
+        except ValueError as exc:
+            raise RearagError(f"invalid reranker option: {exc}".splitlines()[0]) from None
+        self.policy: Policy = get_policy(self.config.policy)
+        if self.policy.max_window and self.config.window > self.policy.max_window:
+            raise RearagError(
+                f"policy {self.policy.name} reads at most {self.policy.max_window} passages a "
+                f"window; set window to {self.policy.max_window} or fewer"
+            )
+        self.backend = backend
+        if self.backend is None and self.policy.kind != "none":
+            self.backend = load_backend(self.config, settings)
+        if self.policy.kind == "logits" and not hasattr(self.backend, "next_token_logits"):
+            raise RearagError(
+                f"policy {self.policy.name} needs a local model (local:, hf:, policy:); "
+                f"{self.config.model} cannot return logits"
+            )
+
+    @property
+    def max_new_tokens(self) -> int:
+        return self.config.max_new_tokens or self.policy.max_new_tokens
+
+    def rank(self, query: str, docs: list[str], doc_ids: list[str] | None = None) -> RankedResults:
+        return self.rank_many([(query, docs, doc_ids)])[0]
+
+    async def arank(
+        self, query: str, docs: list[str], doc_ids: list[str] | None = None
+    ) -> RankedResults:
+        return await asyncio.to_thread(self.rank, query, docs, doc_ids)
+
+    def rank_many(
+        self, requests: list[tuple[str, list[str], list[str] | None]]
+    ) -> list[RankedResults]:
+        """Rerank several queries; their k-th windows go to the model as one batch."""
+        states = [_State.start(q, docs, ids) for q, docs, ids in requests]
+        plans = [window_spans(len(s.docs), self.config.window, self.config.step) for s in states]
+        for step in range(max((len(p) for p in plans), default=0)):
+            jobs = [(s, p[step]) for s, p in zip(states, plans, strict=True) if step < len(p)]
+            for (state, span), (order, trace) in zip(jobs, self._run_windows(jobs), strict=True):
+                start, end = span
+                state.order[start:end] = [state.order[start + i] for i in order]
+                state.windows.append(trace)
+        return [s.finish(self.policy.name, self.config.model) for s in states]
+
+    def _run_windows(
+        self, jobs: list[tuple[_State, tuple[int, int]]]
+    ) -> list[tuple[list[int], WindowTrace]]:
+        """Per window: the new order of its positions (0-based) and what happened."""
+        policy, began = self.policy, time.perf_counter()
+        windows = [[s.docs[i] for i in s.order[a:b]] for s, (a, b) in jobs]
+        if policy.kind == "none":
+            return [
+                (list(range(len(w))), WindowTrace(start=a, end=b, status="ok"))
+                for w, (_, (a, b)) in zip(windows, jobs, strict=True)
+            ]
+        prompts = [self._messages(s.query, w) for (s, _), w in zip(jobs, windows, strict=True)]
+        out: list[tuple[list[int], WindowTrace]] = []
+        if policy.kind == "logits":
+            labels = [policy.labels(len(w)) for w in windows]
+            scores = self.backend.next_token_logits(prompts, policy.assistant_prefix, labels)  # type: ignore[union-attr]
+            seconds = (time.perf_counter() - began) / len(jobs)
+            for row, (_, (a, b)) in zip(scores, jobs, strict=True):
+                order = sorted(range(len(row)), key=lambda i: -row[i])
+                out.append((order, WindowTrace(start=a, end=b, status="ok", seconds=seconds)))
+            return out
+        completions = self.backend.generate(  # type: ignore[union-attr]
+            prompts, self.max_new_tokens, 0.0, list(policy.stop) or None
+        )
+        seconds = (time.perf_counter() - began) / len(jobs)
+        for c, w, (_, (a, b)) in zip(completions, windows, jobs, strict=True):
+            trace = WindowTrace(
+                start=a,
+                end=b,
+                status="ok",
+                output=c.text,
+                error=c.error,
+                prompt_tokens=c.prompt_tokens,
+                completion_tokens=c.completion_tokens,
+                seconds=seconds,
+            )
+            if c.error:
+                trace.status = "backend_error"
+                out.append((list(range(len(w))), trace))
+                continue
+            parsed = policy.parse(c.text, len(w))
+            trace.status, trace.reasoning = parsed.status, parsed.reasoning
+            out.append((parsed.order, trace))
+        return out
+
+    def _messages(self, query: str, passages: list[str]) -> list[dict[str, str]]:
+        """The window's prompt, passages shortened until it fits the model's context."""
+        max_chars = self.config.max_passage_chars
+        messages = self.policy.messages(query, passages, max_chars)
+        count = getattr(self.backend, "count_tokens", None)
+        limit = getattr(self.backend, "context_length", None)
+        if count is None or limit is None:
+            return messages
+        budget = limit - self.max_new_tokens
+        while count(messages) > budget and max_chars > 20:
+            max_chars = max(20, max_chars * 2 // 3)
+            messages = self.policy.messages(query, passages, max_chars)
+        return messages
+
+
+class _State(BaseModel):
+    query: str
+    docs: list[str]
+    ids: list[str]
+    order: list[int]  # current ranking as indexes into docs
+    windows: list[WindowTrace] = []
+
+    @classmethod
+    def start(cls, query: str, docs: list[str], ids: list[str] | None) -> _State:
+        if ids is not None and len(ids) != len(docs):
+            raise RearagError(f"got {len(docs)} docs but {len(ids)} doc_ids: pass one id per doc")
+        if not query.strip():
+            raise RearagError("the query is empty: give the question the passages should answer")
+        texts = [
+            d.decode("utf-8", "replace") if isinstance(d, bytes | bytearray) else str(d)
+            for d in docs
+        ]
+        ids = [str(i) for i in ids] if ids is not None else [str(i) for i in range(len(docs))]
+        return cls(query=query, docs=texts, ids=ids, order=list(range(len(docs))))
+
+    def finish(self, policy: str, model: str) -> RankedResults:
+        n = len(self.order)
+        results = [
+            Result(
+                doc_id=self.ids[i],
+                text=self.docs[i],
+                original_rank=i + 1,
+                rank=r + 1,
+                score=float(n - r),
+            )
+            for r, i in enumerate(self.order)
+        ]
+        return RankedResults(
+            query=self.query, policy=policy, model=model, results=results, windows=self.windows
+        )

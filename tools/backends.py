@@ -1,0 +1,30 @@
+"""Which backend runs a model reference: litellm: goes to LiteLLMBackend, the rest to
+transformers."""
+
+from __future__ import annotations
+
+from rearag.agent.config import LLMOptions, Settings
+from rearag.tools.llm import LLMBackend
+from rearag.tools.model_ref import parse_model_ref
+
+
+def load_backend(options: LLMOptions, settings: Settings) -> LLMBackend:
+    ref = parse_model_ref(options.model)
+    if ref.kind == "litellm":
+        from rearag.tools.litellm_backend import LiteLLMBackend
+
+        return LiteLLMBackend(
+            ref.name,
+            api_base=options.api_base,
+            api_key=options.api_key,
+            timeout_s=options.timeout_s,
+            max_retries=options.max_retries,
+            concurrency=options.concurrency,
+            fallback_model=options.fallback_model,
+        )
+    from rearag.tools.local_llm import TransformersBackend, model_path
+
+    path = model_path(options.model, settings.models_dir, settings.home / "policies")
+    return TransformersBackend(
+        options.model, path, batch_size=options.batch_size, threads=options.threads
+    )

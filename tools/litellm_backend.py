@@ -1,0 +1,121 @@
+"""API models through litellm: OpenAI, Anthropic, Gemini, … and local OpenAI-compatible servers
+(vLLM, Ollama, llama.cpp) via `api_base`.
+
+Requests run in parallel up to `concurrency`; rate limits, timeouts, connection errors and 5xx
+are retried with exponential backoff, then the fallback model is tried; a request that still
+fails returns a Completion with `error` set instead of raising.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from rearag.tools.llm import Completion, Message
+
+# Import must never reach the network for the model price list.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+import litellm
+
+RETRYABLE = (
+    litellm.exceptions.RateLimitError,
+    litellm.exceptions.Timeout,
+    litellm.exceptions.APIConnectionError,
+    litellm.exceptions.InternalServerError,
+    litellm.exceptions.ServiceUnavailableError,
+    litellm.exceptions.BadGatewayError,
+)
+
+
+class LiteLLMBackend:
+    def __init__(
+        self,
+        model: str,
+        *,
+        api_base: str | None = None,
+        api_key: str | None = None,
+        timeout_s: float = 120.0,
+        max_retries: int = 3,
+        concurrency: int = 4,
+        fallback_model: str | None = None,
+        backoff_s: float = 1.0,
+    ) -> None:
+        self.model = model
+        self.api_base = api_base
+        # OpenAI-compatible local servers usually ignore the key, but the client insists on one.
+        self.api_key = api_key or ("unused" if api_base else None)
+        self.timeout_s = timeout_s
+        self.max_retries = max_retries
+        self.concurrency = concurrency
+        self.fallback_model = fallback_model
+        self.backoff_s = backoff_s
+
+    def generate(
+        self,
+        messages_batch: list[list[Message]],
+        max_new_tokens: int,
+        temperature: float = 0.0,
+        stop: list[str] | None = None,
+        **extra: Any,
+    ) -> list[Completion]:
+        def one(messages: list[Message]) -> Completion:
+            return self._complete(messages, max_new_tokens, temperature, stop, extra)
+
+        if len(messages_batch) <= 1:
+            return [one(m) for m in messages_batch]
+        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+            return list(pool.map(one, messages_batch))
+
+    def _complete(
+        self,
+        messages: list[Message],
+        max_new_tokens: int,
+        temperature: float,
+        stop: list[str] | None,
+        extra: dict[str, Any],
+    ) -> Completion:
+        errors: list[str] = []
+        for model in filter(None, (self.model, self.fallback_model)):
+            for attempt in range(self.max_retries + 1):
+                try:
+                    response = litellm.completion(
+                        model=model,
+                        messages=messages,
+                        max_tokens=max_new_tokens,
+                        temperature=temperature,
+                        stop=stop or None,
+                        api_base=self.api_base,
+                        api_key=self.api_key,
+                        timeout=self.timeout_s,
+                        num_retries=0,
+                        **extra,
+                    )
+                    return _to_completion(response)
+                except RETRYABLE as exc:
+                    errors.append(f"{model}: {exc.__class__.__name__}")
+                    if attempt < self.max_retries:
+                        time.sleep(self.backoff_s * 2**attempt * (1 + random.random() / 4))
+                except Exception as exc:  # auth, bad request, unknown model: retrying won't help
+                    errors.append(f"{model}: {exc.__class__.__name__}: {str(exc)[:200]}")
+                    break
+        return Completion(error="; ".join(errors[-3:]))
+
+
+def _to_completion(response: Any) -> Completion:
+    choice = response.choices[0]
+    usage = getattr(response, "usage", None)
+    try:
+        cost = float(litellm.completion_cost(completion_response=response) or 0.0)
+    except Exception:  # unknown price (local servers, new models): cost unknown, not an error
+        cost = 0.0
+    return Completion(
+        text=choice.message.content or "",
+        prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
+        completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
+        finish_reason=str(choice.finish_reason or ""),
+        cost_usd=cost,
+    )

