@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rearag.agent.config import Settings, load_settings
-from rearag.tools.errors import RearagError
 from rich.console import Console
 from rich.table import Table
+
+from rearag.agent.config import Settings, load_settings
+from rearag.tools.errors import RearagError
 
 app = typer.Typer(
     help="rearag: agentic RAG with a reasoning reranker trained by reinforcement learning.",
@@ -25,7 +26,9 @@ app = typer.Typer(
 )
 collections_app = typer.Typer(help="List and delete collections.", no_args_is_help=True)
 config_app = typer.Typer(help="Inspect the effective configuration.", no_args_is_help=True)
-eval_app = typer.Typer(help="Evaluate retrieval on judged datasets.", no_args_is_help=True)
+eval_app = typer.Typer(
+    help="Evaluate retrieval and reranking on judged datasets.", no_args_is_help=True
+)
 app.add_typer(collections_app, name="collections")
 app.add_typer(config_app, name="config")
 app.add_typer(eval_app, name="eval")
@@ -165,6 +168,80 @@ def search(
         out.print(f"   {snippet[:300]}{'…' if len(snippet) > 300 else ''}", markup=False)
 
 
+PolicyOpt = Annotated[
+    str | None,
+    typer.Option(help="rearag-reasoning | rankgpt | first-token | first-stage (default: config)"),
+]
+ModelOpt = Annotated[
+    str | None,
+    typer.Option(help="local:NAME, hf:REPO_OR_PATH, litellm:MODEL, policy:NAME (default: config)"),
+]
+ApiBaseOpt = Annotated[
+    str | None, typer.Option(help="OpenAI-compatible server for litellm: models, e.g. vLLM")
+]
+FirstStageOpt = Annotated[str, typer.Option(help="first-stage retrieval: dense | bm25 | hybrid")]
+
+
+def _reranker(
+    settings: Settings, policy: str | None, model: str | None, api_base: str | None, **options: Any
+) -> Any:
+    from rearag.policies.reranker import Reranker
+
+    return Reranker(policy, model, settings=settings, api_base=api_base, **options)
+
+
+@app.command()
+def rerank(
+    ctx: typer.Context,
+    query: Annotated[str, typer.Argument(help="the question the passages should answer")],
+    collection: CollectionOpt = None,
+    policy: PolicyOpt = None,
+    model: ModelOpt = None,
+    api_base: ApiBaseOpt = None,
+    first_stage: FirstStageOpt = "hybrid",
+    depth: Annotated[
+        int | None, typer.Option(help="first-stage candidates to rerank (default: config)")
+    ] = None,
+    top_k: Annotated[int, typer.Option("--top-k", help="results shown")] = 20,
+    show_reasoning: Annotated[
+        bool, typer.Option("--show-reasoning", help="print each window's reasoning")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Retrieve candidates, then rerank them with a listwise LLM policy."""
+    from rearag.tools.retriever import Retriever
+
+    settings = _settings(ctx, collection=collection)
+    reranker = _reranker(settings, policy, model, api_base)
+    depth = depth or reranker.config.depth
+    hits = Retriever(settings=settings).search(query, k=depth, mode=first_stage)  # type: ignore[arg-type]
+    ranked = reranker.rank(query, [h.text for h in hits], [h.id for h in hits])
+    meta = {h.id: h.metadata for h in hits}
+    if as_json:
+        data = ranked.model_dump()
+        data["results"] = [
+            {**r.model_dump(), "metadata": meta[r.doc_id]} for r in ranked.top_k(top_k)
+        ]
+        _print_json(data)
+        return
+    for r in ranked.top_k(top_k):
+        m = meta[r.doc_id]
+        title = m.get("title") or Path(m.get("source", "")).name
+        moved = f"(was {r.original_rank})" if r.original_rank != r.rank else ""
+        out.print(f"[bold]{r.rank}.[/bold] [cyan]{title}[/cyan] {moved}", highlight=False)
+        snippet = " ".join(r.text.split())
+        out.print(f"   {snippet[:300]}{'…' if len(snippet) > 300 else ''}", markup=False)
+    for w in ranked.windows:
+        out.print(
+            f"window [{w.start + 1}-{w.end}]: {w.status}" + (f" ({w.error})" if w.error else ""),
+            markup=False,
+            highlight=False,
+        )
+        if show_reasoning:
+            out.print(f"   reasoning: {w.reasoning or '(none)'}", markup=False)
+            out.print(f"   output: {w.output!r}", markup=False)
+
+
 @collections_app.command("list")
 def collections_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """List collections with their chunk counts."""
@@ -249,6 +326,58 @@ def eval_retrieval(
         out.print(
             f"run file ({r.mode}): {r.run_file}", markup=False, highlight=False, soft_wrap=True
         )
+
+
+@eval_app.command("rerank")
+def eval_rerank(
+    ctx: typer.Context,
+    dataset: Annotated[
+        Path, typer.Argument(help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/")
+    ],
+    policy: PolicyOpt = None,
+    model: ModelOpt = None,
+    api_base: ApiBaseOpt = None,
+    first_stage: FirstStageOpt = "hybrid",
+    depth: Annotated[int, typer.Option(help="first-stage documents reranked per query")] = 20,
+    queries: Annotated[int | None, typer.Option(help="evaluate the first N judged queries")] = None,
+    max_new_tokens: Annotated[
+        int | None, typer.Option(help="generation budget per window (default: the policy's)")
+    ] = None,
+    run_dir: Annotated[
+        Path | None, typer.Option(help="where TREC run files go (default: HOME/runs)")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Rerank first-stage results of a judged dataset: nDCG@10 before and after."""
+    from rearag.policies.evaluation import evaluate_rerank
+
+    settings = _settings(ctx)
+    reranker = _reranker(settings, policy, model, api_base, max_new_tokens=max_new_tokens)
+    result = evaluate_rerank(
+        dataset,
+        settings,
+        reranker,
+        first_stage=first_stage,
+        depth=depth,
+        max_queries=queries,
+        run_dir=run_dir,
+        progress=not as_json,
+    )
+    if as_json:
+        _print_json(result.model_dump())
+        return
+    table = Table(title=f"{result.policy} on {dataset} ({result.queries} queries)")
+    for col in ("first stage", "nDCG@10 before", "nDCG@10 after", "windows", "s/query"):
+        table.add_column(col)
+    table.add_row(
+        f"{result.first_stage} top {result.depth}",
+        f"{result.ndcg_10_before:.4f}",
+        f"{result.ndcg_10_after:.4f}",
+        ", ".join(f"{k} {v}" for k, v in sorted(result.window_status.items())),
+        f"{result.seconds_per_query:.1f}",
+    )
+    out.print(table)
+    out.print(f"run file: {result.run_file}", markup=False, highlight=False)
 
 
 def main() -> None:

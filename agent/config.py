@@ -21,6 +21,7 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
 from rearag.tools.errors import RearagError
 from rearag.tools.model_ref import parse_model_ref
 
@@ -161,7 +162,7 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     try:
         return Settings(**_nest(overrides))
     except ValidationError as exc:
-        raise RearagError(f"invalid configuration: {_first_error(exc)}") from None
+        raise RearagError(f"invalid configuration: {first_error(exc)}") from None
     finally:
         _config_file.reset(token)
 
@@ -180,7 +181,7 @@ def _nest(flat: dict[str, Any]) -> dict[str, Any]:
     return nested
 
 
-def _first_error(exc: ValidationError) -> str:
+def first_error(exc: ValidationError) -> str:
     err = exc.errors()[0]
     where = ".".join(str(p) for p in err["loc"]) or "config"
     return f"{where}: {err['msg']}"

@@ -17,8 +17,9 @@ import time
 from collections import Counter
 from typing import Any, Literal
 
-from pydantic import BaseModel
-from rearag.agent.config import RerankerConfig, Settings, load_settings
+from pydantic import BaseModel, ValidationError
+
+from rearag.agent.config import RerankerConfig, Settings, first_error, load_settings
 from rearag.policies.parser import Status
 from rearag.policies.policy import Policy
 from rearag.policies.registry import get_policy
@@ -97,8 +98,8 @@ class Reranker:
         }
         try:
             self.config = RerankerConfig(**{**settings.reranker.model_dump(), **fields})
-        except ValueError as exc:
-            raise RearagError(f"invalid reranker option: {exc}".splitlines()[0]) from None
+        except ValidationError as exc:
+            raise RearagError(f"invalid reranker option: {first_error(exc)}") from None
         self.policy: Policy = get_policy(self.config.policy)
         if self.policy.max_window and self.config.window > self.policy.max_window:
             raise RearagError(

@@ -60,3 +60,34 @@ def docs(tmp_path: Path) -> Path:
         "for the centre from the flank.</p><script>var x = 1;</script></body></html>"
     )
     return folder
+
+
+@pytest.fixture(scope="session")
+def models_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A REARAG_HOME whose models/ holds the bundled SmolLM2, converted once per test run."""
+    from rearag.tools.local_llm import bundled_model_dir
+
+    home = tmp_path_factory.mktemp("models-home")
+    bundled_model_dir("smollm2-135m-instruct", home / "models")
+    return home
+
+
+@pytest.fixture(scope="session")
+def tiny_backend(models_home: Path):
+    """A tiny random Llama with the real SmolLM2 tokenizer: fast, and it writes garbage."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    from rearag.tools.local_llm import TransformersBackend
+
+    tok = AutoTokenizer.from_pretrained(models_home / "models" / "smollm2-135m-instruct")
+    tok.padding_side = "left"
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=2048,
+        eos_token_id=tok.eos_token_id, bos_token_id=tok.bos_token_id,
+        pad_token_id=tok.pad_token_id,
+    )
+    model = LlamaForCausalLM(config).eval()
+    return TransformersBackend("hf:tiny-random", "", model_obj=model, tokenizer=tok)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import chromadb
 import pytest
+
 from rearag.agent.config import load_settings
 from rearag.tools.errors import RearagError
 from rearag.tools.ingest import ingest

@@ -1,6 +1,7 @@
 import itertools
 
 import pytest
+
 from rearag.tools.chunking import chunk_text
 from rearag.tools.embedder import RearagEmbeddingFunction
 

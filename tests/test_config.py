@@ -1,6 +1,7 @@
 from pathlib import Path
 
 import pytest
+
 from rearag.agent.config import load_settings
 from rearag.tools.errors import RearagError
 from rearag.tools.model_ref import parse_model_ref

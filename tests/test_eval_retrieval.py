@@ -2,9 +2,10 @@ import json
 from pathlib import Path
 
 import pytest
+from test_cli import assert_one_line_error, rearag
+
 from rearag.tools.errors import RearagError
 from rearag.tools.eval_retrieval import evaluate_retrieval, load_beir
-from test_cli import assert_one_line_error, rearag
 
 DOCS = {
     "d1": ("Volcanoes", "Lava and ash erupt from a magma chamber beneath the volcano."),

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+
 from rearag.agent.config import load_settings
 from rearag.tools.errors import RearagError
 from rearag.tools.ingest import ingest, remove_sources

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from conftest import RAGBIN
+
 from rearag.agent.config import load_settings
 from rearag.tools.retriever import Retriever
 from rearag.tools.store import Store

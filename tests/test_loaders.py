@@ -3,6 +3,7 @@ from pathlib import Path
 
 import pytest
 from pdfs import write_pdf
+
 from rearag.tools.errors import RearagError
 from rearag.tools.loaders import SkipFile, discover, load_file
 

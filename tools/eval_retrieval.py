@@ -9,12 +9,13 @@ from pathlib import Path
 import ir_measures
 from ir_measures import R, nDCG
 from pydantic import BaseModel
+from tqdm import tqdm
+
 from rearag.agent.config import Settings
 from rearag.tools.errors import RearagError
 from rearag.tools.ingest import ingest
 from rearag.tools.retriever import MODES, Mode, Retriever
 from rearag.tools.store import Store
-from tqdm import tqdm
 
 DEPTH = 100
 
@@ -89,6 +90,32 @@ def dataset_collection(dataset: BeirDataset, settings: Settings) -> str:
     return f"eval-{dataset.root.resolve().name[:40]}-{digest.hexdigest()[:12]}"
 
 
+def dataset_retriever(dataset: BeirDataset, settings: Settings, *, progress: bool) -> Retriever:
+    """A retriever over the dataset's corpus, ingested once into a fingerprinted collection
+    (re-ingesting an unchanged corpus embeds nothing)."""
+    store = Store(settings, dataset_collection(dataset, settings), create=True)
+    ingest([dataset.corpus], store, progress=progress)
+    return Retriever(settings=settings, store=store)
+
+
+def qrels_of(dataset: BeirDataset) -> list[ir_measures.Qrel]:
+    return [
+        ir_measures.Qrel(q, d, rel) for q, docs in dataset.qrels.items() for d, rel in docs.items()
+    ]
+
+
+def write_run(path: Path, ranked: dict[str, list[str]], tag: str) -> list[ir_measures.ScoredDoc]:
+    """A TREC run file; scores strictly decrease with rank, since ir-measures ranks by score."""
+    run = []
+    with path.open("w") as fh:
+        for qid, docs in ranked.items():
+            for rank, did in enumerate(docs, start=1):
+                score = float(len(docs) - rank + 1)
+                run.append(ir_measures.ScoredDoc(qid, did, score))
+                fh.write(f"{qid} Q0 {did} {rank} {score:.1f} {tag}\n")
+    return run
+
+
 def doc_ranking(retriever: Retriever, query: str, mode: Mode, depth: int) -> list[str]:
     """Document ids for a query, best first: chunk hits mapped to documents, best chunk wins."""
     # Documents have several chunks, so ask for more chunks than documents needed.
@@ -111,29 +138,21 @@ def evaluate_retrieval(
     if unknown:
         raise RearagError(f"unknown mode {unknown[0]!r}: use {', '.join(MODES)} or all")
     dataset = load_beir(root)
-    name = dataset_collection(dataset, settings)
-    store = Store(settings, name, create=True)
-    ingest([dataset.corpus], store, progress=progress)
-    retriever = Retriever(settings=settings, store=store)
+    retriever = dataset_retriever(dataset, settings, progress=progress)
+    name = retriever.store.name
     run_dir = run_dir or settings.home / "runs"
     run_dir.mkdir(parents=True, exist_ok=True)
-    qrels = [
-        ir_measures.Qrel(q, d, rel) for q, docs in dataset.qrels.items() for d, rel in docs.items()
-    ]
+    qrels = qrels_of(dataset)
     results = []
     for mode in modes:
         run_file = run_dir / f"{name}.{mode}.trec"
-        run = []
-        with run_file.open("w") as fh:
+        ranked = {
+            qid: doc_ranking(retriever, text, mode, DEPTH)  # type: ignore[arg-type]
             for qid, text in tqdm(
                 dataset.queries.items(), desc=mode, unit="query", disable=not progress
-            ):
-                ranking = doc_ranking(retriever, text, mode, DEPTH)  # type: ignore[arg-type]
-                for rank, did in enumerate(ranking, start=1):
-                    # ir-measures ranks by score: strictly decreasing scores keep our order.
-                    score = float(DEPTH - rank + 1)
-                    run.append(ir_measures.ScoredDoc(qid, did, score))
-                    fh.write(f"{qid} Q0 {did} {rank} {score:.1f} rearag-{mode}\n")
+            )
+        }
+        run = write_run(run_file, ranked, f"rearag-{mode}")
         agg = ir_measures.calc_aggregate([nDCG @ 10, R @ 100], qrels, run)
         results.append(
             RetrievalResult(

@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
+from tqdm import tqdm
+
 from rearag.tools.chunking import chunk_text
 from rearag.tools.loaders import SkipFile, SourceDoc, discover, load_file
 from rearag.tools.store import Store
-from tqdm import tqdm
 
 
 class FileProblem(BaseModel):

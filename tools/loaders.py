@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from pydantic import BaseModel
+
 from rearag.tools.errors import RearagError
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".rst"}

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import BaseModel
+
 from rearag.tools.errors import RearagError
 
 ModelKind = Literal["local", "hf", "litellm", "policy"]

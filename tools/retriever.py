@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import BaseModel
+
 from rearag.agent.config import Settings, load_settings
 from rearag.tools.errors import RearagError
 from rearag.tools.store import Store

@@ -15,6 +15,7 @@ from typing import Any
 import chromadb
 from chromadb.api import ClientAPI
 from chromadb.api.models.Collection import Collection
+
 from rearag.agent.config import Settings
 from rearag.tools.bm25 import BM25Index
 from rearag.tools.embedder import RearagEmbeddingFunction

@@ -1,0 +1,125 @@
+"""Reranking evaluation on a BEIR-layout dataset: first-stage retrieval, rerank the top
+`depth` documents, nDCG@10 before and after (ir-measures), window outcomes and time per query."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from pathlib import Path
+
+import ir_measures
+from ir_measures import nDCG
+from pydantic import BaseModel
+from tqdm import tqdm
+
+from rearag.agent.config import Settings
+from rearag.policies.reranker import Reranker
+from rearag.tools.errors import RearagError
+from rearag.tools.eval_retrieval import (
+    dataset_retriever,
+    doc_ranking,
+    load_beir,
+    qrels_of,
+    write_run,
+)
+from rearag.tools.retriever import MODES
+
+
+class RerankEvalResult(BaseModel):
+    policy: str
+    model: str
+    first_stage: str
+    depth: int
+    queries: int
+    ndcg_10_before: float
+    ndcg_10_after: float
+    windows: int
+    window_status: dict[str, int]
+    seconds_per_query: float
+    prompt_tokens: int
+    completion_tokens: int
+    run_file: str
+
+
+def corpus_texts(corpus: Path, wanted: set[str]) -> dict[str, str]:
+    texts = {}
+    with corpus.open(encoding="utf-8") as fh:
+        for line in fh:
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            did = str(rec.get("_id"))
+            if did in wanted:
+                title, text = rec.get("title") or "", rec.get("text") or ""
+                texts[did] = text if not title or text.startswith(title) else f"{title}\n{text}"
+    return texts
+
+
+def evaluate_rerank(
+    root: Path,
+    settings: Settings,
+    reranker: Reranker,
+    *,
+    first_stage: str = "hybrid",
+    depth: int = 20,
+    max_queries: int | None = None,
+    run_dir: Path | None = None,
+    progress: bool = True,
+) -> RerankEvalResult:
+    if first_stage not in MODES:
+        raise RearagError(f"unknown first stage {first_stage!r}: use {', '.join(MODES)}")
+    if depth < 1 or (max_queries is not None and max_queries < 1):
+        raise RearagError("--depth and --queries must be at least 1")
+    dataset = load_beir(root)
+    retriever = dataset_retriever(dataset, settings, progress=progress)
+    queries = list(dataset.queries.items())[:max_queries]
+    before = {qid: doc_ranking(retriever, text, first_stage, depth) for qid, text in queries}  # type: ignore[arg-type]
+    texts = corpus_texts(dataset.corpus, {d for docs in before.values() for d in docs})
+
+    after: dict[str, list[str]] = {}
+    statuses: Counter[str] = Counter()
+    tokens = [0, 0]
+    began = time.perf_counter()
+    group = max(1, reranker.config.batch_size)
+    with tqdm(
+        total=len(queries),
+        desc=f"rerank {reranker.policy.name}",
+        unit="query",
+        disable=not progress,
+    ) as bar:
+        for i in range(0, len(queries), group):
+            chunk = queries[i : i + group]
+            requests = [(text, [texts[d] for d in before[qid]], before[qid]) for qid, text in chunk]
+            for (qid, _), ranked in zip(chunk, reranker.rank_many(requests), strict=True):
+                after[qid] = [r.doc_id for r in ranked.results]
+                statuses.update(w.status for w in ranked.windows)
+                tokens[0] += sum(w.prompt_tokens for w in ranked.windows)
+                tokens[1] += sum(w.completion_tokens for w in ranked.windows)
+            bar.update(len(chunk))
+    elapsed = time.perf_counter() - began
+
+    run_dir = run_dir or settings.home / "runs"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    stem = f"{retriever.store.name}.{first_stage}-{depth}"
+    qrels = qrels_of(dataset)
+    run_before = write_run(run_dir / f"{stem}.trec", before, f"rearag-{first_stage}")
+    run_file = run_dir / f"{stem}.{reranker.policy.name}.trec"
+    run_after = write_run(run_file, after, f"rearag-{reranker.policy.name}")
+    ndcg = nDCG @ 10
+    return RerankEvalResult(
+        policy=reranker.policy.name,
+        model=reranker.config.model,
+        first_stage=first_stage,
+        depth=depth,
+        queries=len(queries),
+        ndcg_10_before=ir_measures.calc_aggregate([ndcg], qrels, run_before)[ndcg],
+        ndcg_10_after=ir_measures.calc_aggregate([ndcg], qrels, run_after)[ndcg],
+        windows=sum(statuses.values()),
+        window_status=dict(statuses),
+        seconds_per_query=elapsed / max(1, len(queries)),
+        prompt_tokens=tokens[0],
+        completion_tokens=tokens[1],
+        run_file=str(run_file),
+    )

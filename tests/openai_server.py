@@ -1,0 +1,82 @@
+"""A real OpenAI-compatible HTTP server on 127.0.0.1 for tests of the litellm path.
+
+Each request pops the next scripted behaviour: a reply text (or a function of the request's
+messages), an HTTP error status, or a delay longer than the client's timeout. When the script
+is empty it replies with `default`.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+Reply = str | Callable[[list[dict[str, str]]], str]
+
+
+class Script:
+    def __init__(self, default: Reply = "ok") -> None:
+        self.steps: list[tuple[str, Any]] = []
+        self.default = default
+        self.requests: list[dict[str, Any]] = []
+        self.lock = threading.Lock()
+
+    def reply(self, text: Reply) -> Script:
+        self.steps.append(("reply", text))
+        return self
+
+    def status(self, code: int) -> Script:
+        self.steps.append(("status", code))
+        return self
+
+    def sleep(self, seconds: float) -> Script:
+        self.steps.append(("sleep", seconds))
+        return self
+
+    def next(self, body: dict[str, Any]) -> tuple[str, Any]:
+        with self.lock:
+            self.requests.append(body)
+            return self.steps.pop(0) if self.steps else ("reply", self.default)
+
+
+def serve(script: Script) -> tuple[ThreadingHTTPServer, str]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("content-length", 0))
+            body = json.loads(self.rfile.read(length) or b"{}")
+            kind, value = script.next(body)
+            if kind == "sleep":
+                time.sleep(value)
+                kind, value = "reply", script.default
+            if kind == "status":
+                payload = json.dumps({"error": {"message": f"scripted {value}",
+                                                "type": "server_error"}}).encode()
+                self.send_response(value)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+                return
+            text = value(body["messages"]) if callable(value) else value
+            payload = json.dumps({
+                "id": "chatcmpl-test", "object": "chat.completion", "created": int(time.time()),
+                "model": body.get("model", "test"),
+                "choices": [{"index": 0, "finish_reason": "stop",
+                             "message": {"role": "assistant", "content": text}}],
+                "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18},
+            }).encode()
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}/v1"
