@@ -103,7 +103,9 @@ def evaluate_rerank(
     run_dir = run_dir or settings.home / "runs"
     run_dir.mkdir(parents=True, exist_ok=True)
     stem = f"{retriever.store.name}.{first_stage}-{depth}"
-    qrels = qrels_of(dataset)
+    # Judged queries left out of the run would count as 0 in ir-measures: score only these.
+    evaluated = {qid for qid, _ in queries}
+    qrels = [q for q in qrels_of(dataset) if q.query_id in evaluated]
     run_before = write_run(run_dir / f"{stem}.trec", before, f"rearag-{first_stage}")
     run_file = run_dir / f"{stem}.{reranker.policy.name}.trec"
     run_after = write_run(run_file, after, f"rearag-{reranker.policy.name}")

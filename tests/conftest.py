@@ -84,9 +84,15 @@ def tiny_backend(models_home: Path):
     tok.padding_side = "left"
     torch.manual_seed(0)
     config = LlamaConfig(
-        vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-        num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=2048,
-        eos_token_id=tok.eos_token_id, bos_token_id=tok.bos_token_id,
+        vocab_size=len(tok),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=2048,
+        eos_token_id=tok.eos_token_id,
+        bos_token_id=tok.bos_token_id,
         pad_token_id=tok.pad_token_id,
     )
     model = LlamaForCausalLM(config).eval()

@@ -55,8 +55,9 @@ def serve(script: Script) -> tuple[ThreadingHTTPServer, str]:
                 time.sleep(value)
                 kind, value = "reply", script.default
             if kind == "status":
-                payload = json.dumps({"error": {"message": f"scripted {value}",
-                                                "type": "server_error"}}).encode()
+                payload = json.dumps(
+                    {"error": {"message": f"scripted {value}", "type": "server_error"}}
+                ).encode()
                 self.send_response(value)
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(payload)))
@@ -64,13 +65,22 @@ def serve(script: Script) -> tuple[ThreadingHTTPServer, str]:
                 self.wfile.write(payload)
                 return
             text = value(body["messages"]) if callable(value) else value
-            payload = json.dumps({
-                "id": "chatcmpl-test", "object": "chat.completion", "created": int(time.time()),
-                "model": body.get("model", "test"),
-                "choices": [{"index": 0, "finish_reason": "stop",
-                             "message": {"role": "assistant", "content": text}}],
-                "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18},
-            }).encode()
+            payload = json.dumps(
+                {
+                    "id": "chatcmpl-test",
+                    "object": "chat.completion",
+                    "created": int(time.time()),
+                    "model": body.get("model", "test"),
+                    "choices": [
+                        {
+                            "index": 0,
+                            "finish_reason": "stop",
+                            "message": {"role": "assistant", "content": text},
+                        }
+                    ],
+                    "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18},
+                }
+            ).encode()
             self.send_response(200)
             self.send_header("content-type", "application/json")
             self.send_header("content-length", str(len(payload)))

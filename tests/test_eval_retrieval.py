@@ -24,20 +24,25 @@ QUERIES = {
 QRELS = [("q1", "d1", 2), ("q2", "d2", 1), ("q3", "d4", 2), ("q3", "d5", 0)]
 
 
-@pytest.fixture
-def beir(tmp_path: Path) -> Path:
-    root = tmp_path / "mini-beir"
+def write_beir(folder: Path, docs, queries, qrels) -> Path:
+    """A BEIR-layout dataset folder from (id -> (title, text)), (id -> text), triples."""
+    root = folder / "mini-beir"
     (root / "qrels").mkdir(parents=True)
     (root / "corpus.jsonl").write_text(
-        "".join(json.dumps({"_id": i, "title": t, "text": x}) + "\n" for i, (t, x) in DOCS.items())
+        "".join(json.dumps({"_id": i, "title": t, "text": x}) + "\n" for i, (t, x) in docs.items())
     )
     (root / "queries.jsonl").write_text(
-        "".join(json.dumps({"_id": q, "text": t}) + "\n" for q, t in QUERIES.items())
+        "".join(json.dumps({"_id": q, "text": t}) + "\n" for q, t in queries.items())
     )
     (root / "qrels" / "test.tsv").write_text(
-        "query-id\tcorpus-id\tscore\n" + "".join(f"{q}\t{d}\t{s}\n" for q, d, s in QRELS)
+        "query-id\tcorpus-id\tscore\n" + "".join(f"{q}\t{d}\t{s}\n" for q, d, s in qrels)
     )
     return root
+
+
+@pytest.fixture
+def beir(tmp_path: Path) -> Path:
+    return write_beir(tmp_path, DOCS, QUERIES, QRELS)
 
 
 def test_evaluate_all_modes_writes_trec_runs_and_reuses_the_index(settings, beir):

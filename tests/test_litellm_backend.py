@@ -7,8 +7,8 @@ import re
 
 import litellm
 import pytest
-
 from openai_server import Script, serve
+
 from rearag.policies import Reranker
 from rearag.tools.litellm_backend import LiteLLMBackend
 
@@ -24,8 +24,9 @@ def server():
 
 
 def backend(base: str, **kw) -> LiteLLMBackend:
-    return LiteLLMBackend("openai/test-model", api_base=base, backoff_s=0.01,
-                          **{"timeout_s": 5, **kw})
+    return LiteLLMBackend(
+        "openai/test-model", api_base=base, backoff_s=0.01, **{"timeout_s": 5, **kw}
+    )
 
 
 def test_completion_with_token_accounting(server):
@@ -93,8 +94,14 @@ def reverse_ranker(messages):
 def test_reranker_over_http_and_failures_keep_input_order(server, settings):
     script, base = server
     script.default = reverse_ranker
-    rr = Reranker("rearag-reasoning", "litellm:openai/test-model", settings=settings,
-                  api_base=base, max_retries=1, timeout_s=5)
+    rr = Reranker(
+        "rearag-reasoning",
+        "litellm:openai/test-model",
+        settings=settings,
+        api_base=base,
+        max_retries=1,
+        timeout_s=5,
+    )
     rr.backend.backoff_s = 0.01
     ranked = rr.rank("q", ["a", "b", "c"], ["x", "y", "z"])
     assert [r.doc_id for r in ranked.results] == ["z", "y", "x"]
@@ -110,20 +117,27 @@ def test_reranker_over_http_and_failures_keep_input_order(server, settings):
 
 def test_eval_rerank_cli_against_the_server(server, home, tmp_path):
     from test_cli import rearag
-    from test_eval_retrieval import DOCS, QRELS, QUERIES
+    from test_eval_retrieval import DOCS, QRELS, QUERIES, write_beir
 
     script, base = server
     script.default = reverse_ranker
-    root = tmp_path / "beir"
-    (root / "qrels").mkdir(parents=True)
-    (root / "corpus.jsonl").write_text("".join(
-        json.dumps({"_id": i, "title": t, "text": x}) + "\n" for i, (t, x) in DOCS.items()))
-    (root / "queries.jsonl").write_text("".join(
-        json.dumps({"_id": q, "text": t}) + "\n" for q, t in QUERIES.items()))
-    (root / "qrels" / "test.tsv").write_text("".join(f"{q}\t{d}\t{s}\n" for q, d, s in QRELS))
-    proc = rearag("eval", "rerank", str(root), "--policy", "rearag-reasoning",
-                  "--model", "litellm:openai/test-model", "--api-base", base,
-                  "--depth", "4", "--queries", "2", "--json")
+    root = write_beir(tmp_path, DOCS, QUERIES, QRELS)
+    proc = rearag(
+        "eval",
+        "rerank",
+        str(root),
+        "--policy",
+        "rearag-reasoning",
+        "--model",
+        "litellm:openai/test-model",
+        "--api-base",
+        base,
+        "--depth",
+        "4",
+        "--queries",
+        "2",
+        "--json",
+    )
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     assert result["queries"] == 2 and result["window_status"] == {"ok": 2}

@@ -28,8 +28,10 @@ def test_conversion_is_cached_and_the_model_is_trainable(models_home):
 
     model, tokenizer = load_causal_lm(str(folder))
     assert not getattr(model, "is_quantized", False)
-    assert model.get_output_embeddings().weight.data_ptr() == \
-        model.get_input_embeddings().weight.data_ptr()  # tied, as in the original
+    assert (
+        model.get_output_embeddings().weight.data_ptr()
+        == model.get_input_embeddings().weight.data_ptr()
+    )  # tied, as in the original
     # One optimiser step changes the weights: the plain model can be fine-tuned.
     import torch
 
@@ -46,16 +48,21 @@ def test_conversion_is_cached_and_the_model_is_trainable(models_home):
 def test_bundled_model_generates_and_reranks(models_home, monkeypatch):
     monkeypatch.setenv("REARAG_HOME", str(models_home))
     settings = load_settings()
-    rr = Reranker("rearag-reasoning", "local:smollm2-135m-instruct", settings=settings,
-                  max_new_tokens=24)
-    c = rr.backend.generate([[{"role": "user", "content": "What is the capital of France?"}]],
-                            max_new_tokens=12)[0]
+    rr = Reranker(
+        "rearag-reasoning", "local:smollm2-135m-instruct", settings=settings, max_new_tokens=24
+    )
+    c = rr.backend.generate(
+        [[{"role": "user", "content": "What is the capital of France?"}]], max_new_tokens=12
+    )[0]
     assert "Paris" in c.text and c.completion_tokens > 0
-    ranked = rr.rank("wing lift at high speed", [
-        "The lift of swept wings at supersonic speed was measured.",
-        "Heat conduction in composite slabs.",
-        "Boundary layers on flat plates.",
-    ])
+    ranked = rr.rank(
+        "wing lift at high speed",
+        [
+            "The lift of swept wings at supersonic speed was measured.",
+            "Heat conduction in composite slabs.",
+            "Boundary layers on flat plates.",
+        ],
+    )
     assert sorted(r.original_rank for r in ranked.results) == [1, 2, 3]
     [window] = ranked.windows
     assert window.prompt_tokens > 100 and 0 < window.completion_tokens <= 24
@@ -73,19 +80,26 @@ def test_unknown_or_missing_models_are_clear_errors(models_home):
 
 def test_eval_rerank_cli_with_the_bundled_model(models_home, tmp_path):
     from test_cli import rearag
-    from test_eval_retrieval import DOCS, QRELS, QUERIES
+    from test_eval_retrieval import DOCS, QRELS, QUERIES, write_beir
 
-    root = tmp_path / "beir"
-    (root / "qrels").mkdir(parents=True)
-    (root / "corpus.jsonl").write_text("".join(
-        json.dumps({"_id": i, "title": t, "text": x}) + "\n" for i, (t, x) in DOCS.items()))
-    (root / "queries.jsonl").write_text("".join(
-        json.dumps({"_id": q, "text": t}) + "\n" for q, t in QUERIES.items()))
-    (root / "qrels" / "test.tsv").write_text("".join(f"{q}\t{d}\t{s}\n" for q, d, s in QRELS))
-    proc = rearag("eval", "rerank", str(root), "--policy", "rearag-reasoning",
-                  "--model", "local:smollm2-135m-instruct", "--depth", "3", "--queries", "1",
-                  "--max-new-tokens", "16", "--json",
-                  env={"REARAG_HOME": str(models_home), "REARAG_CONFIG": ""})
+    root = write_beir(tmp_path, DOCS, QUERIES, QRELS)
+    proc = rearag(
+        "eval",
+        "rerank",
+        str(root),
+        "--policy",
+        "rearag-reasoning",
+        "--model",
+        "local:smollm2-135m-instruct",
+        "--depth",
+        "3",
+        "--queries",
+        "1",
+        "--max-new-tokens",
+        "16",
+        "--json",
+        env={"REARAG_HOME": str(models_home), "REARAG_CONFIG": ""},
+    )
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     assert result["queries"] == 1 and result["windows"] == 1

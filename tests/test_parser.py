@@ -24,8 +24,14 @@ def test_missing_duplicates_out_of_range_and_fallbacks():
 
 
 def test_garbage_keeps_the_input_order():
-    for text in ("", "Received passage [21].", "no digits at all", "<answer></answer>",
-                 "9" * 5000, "<think>" * 100):
+    for text in (
+        "",
+        "Received passage [21].",
+        "no digits at all",
+        "<answer></answer>",
+        "9" * 5000,
+        "<think>" * 100,
+    ):
         p = parse_ranking(text, 5)
         assert (p.order, p.status) == ([0, 1, 2, 3, 4], "wrong_format")
     assert parse_ranking(None, 3).order == [0, 1, 2]  # type: ignore[arg-type]
@@ -40,8 +46,12 @@ def test_any_string_yields_a_permutation(text, n, tags):
 
 
 ranking_like = st.lists(
-    st.one_of(st.integers(-5, 60).map(lambda i: f"[{i}]"), st.sampled_from([" > ", ">", ", ",
-              "<answer>", "</answer>", "<think>", "</think>", " text "])),
+    st.one_of(
+        st.integers(-5, 60).map(lambda i: f"[{i}]"),
+        st.sampled_from(
+            [" > ", ">", ", ", "<answer>", "</answer>", "<think>", "</think>", " text "]
+        ),
+    ),
     max_size=60,
 ).map("".join)
 

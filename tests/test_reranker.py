@@ -15,13 +15,27 @@ IDS = [f"d{i}" for i in range(25)]
 
 
 def reranker(tiny_backend, policy="rearag-reasoning", settings=None, **kw):
-    return Reranker(policy, "hf:tiny-random", backend=tiny_backend, settings=settings,
-                    **{"max_new_tokens": 8, **kw})
+    return Reranker(
+        policy,
+        "hf:tiny-random",
+        backend=tiny_backend,
+        settings=settings,
+        **{"max_new_tokens": 8, **kw},
+    )
 
 
 def test_window_spans_back_to_front():
-    assert window_spans(100, 20, 10) == [(80, 100), (70, 90), (60, 80), (50, 70), (40, 60),
-                                         (30, 50), (20, 40), (10, 30), (0, 20)]
+    assert window_spans(100, 20, 10) == [
+        (80, 100),
+        (70, 90),
+        (60, 80),
+        (50, 70),
+        (40, 60),
+        (30, 50),
+        (20, 40),
+        (10, 30),
+        (0, 20),
+    ]
     assert window_spans(20, 20, 10) == [(0, 20)]
     assert window_spans(7, 20, 10) == [(0, 7)]
     assert window_spans(25, 20, 10) == [(5, 25), (0, 15)]  # as rank_llm slides
@@ -30,8 +44,16 @@ def test_window_spans_back_to_front():
 
 def test_rearank_prompt_layout():
     msgs = POLICIES["rearag-reasoning"].messages("what is lift?", ["wings", "tails"], 400)
-    assert [m["role"] for m in msgs] == ["system", "user", "assistant", "user", "assistant",
-                                         "user", "assistant", "user"]
+    assert [m["role"] for m in msgs] == [
+        "system",
+        "user",
+        "assistant",
+        "user",
+        "assistant",
+        "user",
+        "assistant",
+        "user",
+    ]
     assert "reasoning" in msgs[0]["content"]
     assert msgs[3]["content"] == "[1] wings" and msgs[4]["content"] == "Received passage [1]."
     assert msgs[5]["content"] == "[2] tails"
@@ -76,8 +98,9 @@ def test_batching_across_queries_matches_one_by_one(tiny_backend, settings):
     requests = [("subject 1", DOCS, IDS), ("subject 2", DOCS[:4], None), ("x", [], None)]
     together = rr.rank_many(requests)
     alone = [rr.rank(*r) for r in requests]
-    assert [[x.doc_id for x in t.results] for t in together] == \
-        [[x.doc_id for x in a.results] for a in alone]
+    assert [[x.doc_id for x in t.results] for t in together] == [
+        [x.doc_id for x in a.results] for a in alone
+    ]
     assert asyncio.run(rr.arank(*requests[1])).results == alone[1].results
 
 
@@ -110,3 +133,18 @@ def test_config_errors_are_clear(tiny_backend, settings):
         Reranker("bm42", backend=tiny_backend, settings=settings)
     with pytest.raises(RearagError, match="step"):
         reranker(tiny_backend, settings=settings, window=5, step=5)
+
+
+def test_rerank_eval_scores_only_the_evaluated_queries(settings, tmp_path):
+    """Regression: ir-measures counts judged queries missing from the run as 0, so a
+    `--queries 1` evaluation once reported a third of the true nDCG."""
+    from test_eval_retrieval import DOCS, QRELS, QUERIES, write_beir
+
+    from rearag.policies.evaluation import evaluate_rerank
+
+    root = write_beir(tmp_path, DOCS, QUERIES, QRELS)
+    rr = Reranker("first-stage", settings=settings)
+    one = evaluate_rerank(
+        root, settings, rr, first_stage="bm25", depth=3, max_queries=1, progress=False
+    )
+    assert one.queries == 1 and one.ndcg_10_before == one.ndcg_10_after == 1.0

@@ -41,8 +41,10 @@ def bundled_model_dir(name: str, models_dir: Path) -> Path:
     gguf_dir = Path(spec.origin).parent
 
     import torch
+    import transformers
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    transformers.utils.logging.disable_progress_bar()
     tokenizer = AutoTokenizer.from_pretrained(gguf_dir, gguf_file=filename)
     quantized = AutoModelForCausalLM.from_pretrained(
         gguf_dir, gguf_file=filename, dtype=torch.float32
