@@ -144,3 +144,41 @@ def test_eval_rerank_cli_against_the_server(server, home, tmp_path):
     # Reversing a good first-stage order can only hurt: the numbers are real.
     assert result["ndcg_10_after"] < result["ndcg_10_before"]
     assert len(script.requests) == 2
+
+
+def test_rerank_cli_over_a_collection(server, home, docs):
+    from test_cli import assert_one_line_error, rearag
+
+    script, base = server
+    script.default = reverse_ranker
+    assert rearag("ingest", str(docs), "-c", "rr-docs", "-q").returncode == 0
+    api = ["--model", "litellm:openai/test-model", "--api-base", base]
+    proc = rearag(
+        "rerank",
+        "wild yeast",
+        "-c",
+        "rr-docs",
+        *api,
+        "--first-stage",
+        "dense",
+        "--depth",
+        "3",
+        "--json",
+    )
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    first_stage = [r["doc_id"] for r in sorted(data["results"], key=lambda r: r["original_rank"])]
+    assert [r["doc_id"] for r in data["results"]] == first_stage[::-1]
+    assert all(r["metadata"]["source"].startswith(str(docs.resolve())) for r in data["results"])
+    assert data["windows"][0]["reasoning"] == "the later passages look better"
+
+    text = rearag("rerank", "wild yeast", "-c", "rr-docs", *api, "--show-reasoning").stdout
+    assert "reasoning: the later passages look better" in text and "window [1-3]: ok" in text
+
+    assert_one_line_error(
+        rearag("rerank", "x", "-c", "rr-docs", "--policy", "first-token", *api),
+        "needs a local model",
+    )
+    assert_one_line_error(
+        rearag("rerank", "x", "-c", "rr-docs", "--policy", "nope", *api), "unknown policy"
+    )
