@@ -203,6 +203,9 @@ def rerank(
         int | None, typer.Option(help="first-stage candidates to rerank (default: config)")
     ] = None,
     top_k: Annotated[int, typer.Option("--top-k", help="results shown")] = 20,
+    max_new_tokens: Annotated[
+        int | None, typer.Option(help="generation budget per window (default: the policy's)")
+    ] = None,
     show_reasoning: Annotated[
         bool, typer.Option("--show-reasoning", help="print each window's reasoning")
     ] = False,
@@ -212,7 +215,7 @@ def rerank(
     from rearag.tools.retriever import Retriever
 
     settings = _settings(ctx, collection=collection)
-    reranker = _reranker(settings, policy, model, api_base)
+    reranker = _reranker(settings, policy, model, api_base, max_new_tokens=max_new_tokens)
     depth = depth or reranker.config.depth
     hits = Retriever(settings=settings).search(query, k=depth, mode=first_stage)  # type: ignore[arg-type]
     ranked = reranker.rank(query, [h.text for h in hits], [h.id for h in hits])
