@@ -111,6 +111,32 @@ class RerankerConfig(LLMOptions):
         return self
 
 
+class RewriterConfig(LLMOptions):
+    num_queries: int = Field(2, ge=1, le=5, description="search queries written per question")
+    max_new_tokens: int = Field(64, gt=0)
+    history_turns: int = Field(6, ge=0, description="earlier chat turns shown to the rewriter")
+
+
+class GraderConfig(LLMOptions):
+    use_model: bool = Field(True, description="ask the model; false: the score check only")
+    passages: int = Field(3, ge=1, description="top passages judged")
+    min_overlap: float = Field(
+        0.5, ge=0, le=1, description="score check: share of question terms in the passages"
+    )
+
+
+class GeneratorConfig(LLMOptions):
+    max_new_tokens: int = Field(192, gt=0)
+    passages: int = Field(4, ge=1, description="top passages the answer may cite")
+    max_passage_chars: int = Field(700, ge=50)
+
+
+class AgentConfig(BaseModel):
+    max_retrievals: int = Field(2, ge=1, description="retrieval rounds before abstaining")
+    retrieve_k: int = Field(10, ge=1, description="passages fused from the search queries")
+    max_question_chars: int = Field(4000, ge=10)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="REARAG_", env_nested_delimiter="__", extra="forbid", validate_default=True
@@ -126,6 +152,10 @@ class Settings(BaseSettings):
     ingest: IngestConfig = IngestConfig()
     retriever: RetrieverConfig = RetrieverConfig()
     reranker: RerankerConfig = RerankerConfig()
+    rewriter: RewriterConfig = RewriterConfig()
+    grader: GraderConfig = GraderConfig()
+    generator: GeneratorConfig = GeneratorConfig()
+    agent: AgentConfig = AgentConfig()
 
     @property
     def models_dir(self) -> Path:

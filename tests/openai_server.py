@@ -54,6 +54,11 @@ def serve(script: Script) -> tuple[ThreadingHTTPServer, str]:
             if kind == "sleep":
                 time.sleep(value)
                 kind, value = "reply", script.default
+            if kind == "reply" and callable(value):
+                try:
+                    value = value(body["messages"])
+                except Exception:  # a scripted failure: answer as a broken server would
+                    kind, value = "status", 500
             if kind == "status":
                 payload = json.dumps(
                     {"error": {"message": f"scripted {value}", "type": "server_error"}}
@@ -64,7 +69,7 @@ def serve(script: Script) -> tuple[ThreadingHTTPServer, str]:
                 self.end_headers()
                 self.wfile.write(payload)
                 return
-            text = value(body["messages"]) if callable(value) else value
+            text = value
             payload = json.dumps(
                 {
                     "id": "chatcmpl-test",
