@@ -1,6 +1,7 @@
 """Reading a permutation out of untrusted model output (rank_llm's rules). Never raises.
 
-Take the `<answer>` content (else the text after `</think>`, else the whole text), turn every
+Take the `<answer>` content (else the text after `</think>`; the whole text only for policies
+that ask for no tags), turn every
 non-digit into a space, read the integers as 1-based ids, drop duplicates and ids outside the
 window, then append the ids the model left out in their input order. If nothing usable is
 found, the window keeps its input order.
@@ -39,6 +40,10 @@ def parse_ranking(text: str, n: int, *, expect_tags: bool = True) -> ParsedRanki
         body = answer.group(1)
     elif "</think>" in text.lower():
         body = text[text.lower().rindex("</think>") + len("</think>") :]
+    elif expect_tags:
+        # A reasoning policy's ranking is in <answer> or after </think>; numbers in free
+        # prose ("passage [2] mentions…") are not a ranking.
+        body = ""
     else:
         body = text
     ids = [int(tok) - 1 for tok in _NON_DIGITS.split(body) if tok and len(tok) <= _MAX_DIGITS]

@@ -17,8 +17,11 @@ def test_missing_duplicates_out_of_range_and_fallbacks():
     # After </think> when <answer> is missing, but that is not the asked-for format.
     p = parse_ranking("<think>hmm</think> [2] > [1]", 2)
     assert (p.order, p.status) == ([1, 0], "wrong_format")
-    # Without tags the RankGPT policy's plain output is fine.
+    # Without tags the RankGPT policy's plain output is fine...
     assert parse_ranking("[2] > [1]", 2, expect_tags=False).status == "ok"
+    # ...but numbers in a reasoning policy's untagged prose are not a ranking.
+    p = parse_ranking("Passage [2] talks about wings, [1] about heat.", 2)
+    assert (p.order, p.status) == ([0, 1], "wrong_format")
     # Unclosed answer (the stop string was cut off by an API) still counts.
     assert parse_ranking("<think>x</think><answer>[2] > [1]", 2).order == [1, 0]
 
