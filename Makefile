@@ -41,8 +41,7 @@ test: install
 	$(BIN)/python -m pytest -q
 
 demo: install
-	REARAG_HOME=$(DEMO_HOME) $(BIN)/rearag ingest demos/corpus --collection demo
-	REARAG_HOME=$(DEMO_HOME) $(BIN)/rearag search "how do I use a Chroma server instead of the embedded store?" --collection demo -k 3
+	REARAG_HOME=$(DEMO_HOME) $(BIN)/rearag demo
 
 lint: install
 	$(BIN)/ruff check .

@@ -245,6 +245,156 @@ def rerank(
             out.print(f"   output: {w.output!r}", markup=False)
 
 
+def _print_answer(answer: Any) -> None:
+    out.print()
+    out.print(answer.answer, markup=False, highlight=False)
+    if answer.sources:
+        out.print("\n[bold]Sources[/bold]")
+        cited = {c.number for c in answer.citations}
+        for i, p in enumerate(answer.sources, start=1):
+            mark = "*" if i in cited else " "
+            out.print(
+                f" {mark}[{i}] {p.title or Path(p.source).name}  ({p.source})",
+                markup=False,
+                highlight=False,
+            )
+    for error in answer.errors:
+        _stderr(f"note: {error}")
+
+
+def _step_line(node: str, update: dict[str, Any]) -> str:
+    if node == "rewrite":
+        return f"rewrite: {' | '.join(update.get('queries', []))}"
+    if node == "retrieve":
+        return (
+            f"retrieve: {len(update.get('passages', []))} passages (round {update.get('attempts')})"
+        )
+    if node == "rerank":
+        statuses = [w["status"] for w in update.get("rerank_traces", [])]
+        return f"rerank: {', '.join(statuses) or 'nothing to rerank'}"
+    if node == "grade":
+        return f"grade: {update.get('grade')} (by {update.get('grade_by')})"
+    if node == "generate":
+        return "generate: " + (
+            "abstained"
+            if update.get("abstained")
+            else f"{len(update.get('citations', []))} citation(s)"
+        )
+    return node
+
+
+def _agent(ctx: typer.Context, collection: str | None) -> Any:
+    from rearag.agent.rag import RAGAgent
+
+    settings = _settings(ctx, collection=collection)
+    return RAGAgent(settings)
+
+
+def _ask(agent: Any, question: str, thread: str | None, show_steps: bool) -> Any:
+    answer = None
+    for node, update in agent.stream(question, thread_id=thread):
+        if node == "answer":
+            answer = update["answer"]
+        elif show_steps:
+            out.print(f"[dim]· {_step_line(node, update)}[/dim]", highlight=False)
+    return answer
+
+
+@app.command()
+def ask(
+    ctx: typer.Context,
+    question: Annotated[str, typer.Argument(help="the question")],
+    collection: CollectionOpt = None,
+    thread: Annotated[
+        str | None, typer.Option(help="conversation id: earlier turns are remembered")
+    ] = None,
+    show_steps: Annotated[bool, typer.Option("--show-steps", help="print each step")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Answer a question from a collection, with citations."""
+    agent = _agent(ctx, collection)
+    answer = _ask(agent, question, thread, show_steps and not as_json)
+    if as_json:
+        _print_json(answer.model_dump())
+    else:
+        _print_answer(answer)
+
+
+@app.command()
+def chat(
+    ctx: typer.Context,
+    collection: CollectionOpt = None,
+    thread: Annotated[str | None, typer.Option(help="conversation id to continue")] = None,
+    show_steps: Annotated[bool, typer.Option("--show-steps", help="print each step")] = False,
+) -> None:
+    """Chat with a collection in the terminal; the conversation survives restarts."""
+    import uuid
+
+    agent = _agent(ctx, collection)
+    thread = thread or uuid.uuid4().hex[:12]
+    out.print(
+        f"thread {thread} (continue later with --thread {thread}); empty line or Ctrl-D to quit",
+        markup=False,
+    )
+    while True:
+        try:
+            question = input("\nyou> ").strip()
+        except (EOFError, KeyboardInterrupt):
+            break
+        if question in ("", "exit", "quit"):
+            break
+        try:
+            _print_answer(_ask(agent, question, thread, show_steps))
+        except RearagError as exc:
+            _stderr(f"error: {exc}")
+
+
+@app.command()
+def graph() -> None:
+    """Print the agent graph as a Mermaid diagram."""
+    from rearag.agent.graph import build_graph
+
+    out.print(build_graph(None).get_graph().draw_mermaid(), markup=False, highlight=False)
+
+
+@app.command()
+def demo(
+    ctx: typer.Context,
+    question: Annotated[
+        str, typer.Option(help="the question asked")
+    ] = "How do I use a Chroma server instead of the embedded store?",
+) -> None:
+    """Ingest the bundled demo corpus (documents about rearag) and ask it a question."""
+    from rearag.tools.ingest import ingest as run_ingest
+    from rearag.tools.store import Store
+
+    corpus = Path(__file__).resolve().parents[1] / "demos" / "corpus"
+    if not corpus.is_dir():
+        import rearag.demos
+
+        corpus = Path(rearag.demos.__file__).parent / "corpus"
+    # The bundled 135M model cannot judge relevance (it answers "no" to everything), so the
+    # demo grades with the score check; a capable grader model needs no such override.
+    settings = _settings(ctx, collection="rearag-demo", **{"grader.use_model": False})
+    report = run_ingest([corpus], Store(settings, "rearag-demo", create=True), progress=True)
+    out.print(
+        f"demo corpus: {report.documents} documents, {report.chunks_total} chunks in "
+        f"collection rearag-demo under {settings.home}",
+        markup=False,
+        highlight=False,
+    )
+    out.print(
+        "grading uses the score check (grader.use_model = false): the bundled 135M "
+        "model cannot judge relevance",
+        markup=False,
+        highlight=False,
+    )
+    out.print(f"\n[bold]Q:[/bold] {question}", highlight=False)
+    from rearag.agent.rag import RAGAgent
+
+    _print_answer(_ask(RAGAgent(settings), question, None, True))
+
+
 @collections_app.command("list")
 def collections_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """List collections with their chunk counts."""
@@ -328,6 +478,27 @@ def eval_retrieval(
     for r in results:
         out.print(
             f"run file ({r.mode}): {r.run_file}", markup=False, highlight=False, soft_wrap=True
+        )
+
+
+@eval_app.command("qa")
+def eval_qa(
+    ctx: typer.Context,
+    dataset: Annotated[Path, typer.Argument(help='JSONL: {"question": ..., "answers": [...]}')],
+    collection: CollectionOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Exact match, token F1, abstention rate and citation validity of the agent's answers."""
+    from rearag.agent.qa_eval import evaluate_qa, load_items
+
+    items = load_items(dataset)
+    result = evaluate_qa(_agent(ctx, collection), items, progress=not as_json)
+    if as_json:
+        _print_json(result.model_dump())
+        return
+    for key, value in result.model_dump().items():
+        out.print(
+            f"{key}: {value:.4f}" if isinstance(value, float) else f"{key}: {value}", markup=False
         )
 
 

@@ -84,7 +84,12 @@ class LLMOptions(BaseModel):
     max_retries: int = Field(3, ge=0, description="retries with backoff on 429/5xx/timeouts")
     concurrency: int = Field(4, gt=0, description="parallel requests, litellm: models")
     fallback_model: str | None = Field(None, description="litellm model tried when all fail")
-    batch_size: int = Field(4, gt=0, description="prompts per generate call, local models")
+    batch_size: int | None = Field(
+        None,
+        gt=0,
+        description="prompts per generate call, local models; default 8 on a GPU, 1 on CPU, "
+        "where batching measured slower (bench/results/rerank.md)",
+    )
     threads: int | None = Field(None, gt=0, description="torch threads, local models")
 
     @model_validator(mode="after")

@@ -196,9 +196,13 @@ def generate(state: AgentState, tools: Tools) -> dict[str, Any]:
     if prompts.leaks_system_prompt(text):
         errors.append("generate: the answer repeated the system prompt and was withheld")
         text = ""
+    if text and not any(1 <= int(n) <= len(shown) for n in _CITE.findall(text)):
+        # An answer that cites no passage is not grounded in the documents.
+        errors.append("generate: the model's answer cited no passage; quoting the top passage")
+        text = ""
     if not text:
         # Nothing usable from the model: answer with the best passage itself, cited.
-        errors.append("generate: no answer from the model; quoting the top passage")
+        errors.append("generate: no usable answer from the model; quoting the top passage")
         text = f"{prompts.clean_passage(shown[0].text, 400)} [1]"
     # Citations the passages cannot back are removed, and counted.
     invalid = 0

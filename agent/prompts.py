@@ -59,9 +59,11 @@ def parse_queries(text: str, question: str, n: int) -> list[str]:
         line = re.sub(r"^\s*(?:[-*•]|\d+[.)]|query\s*\d*\s*:)\s*", "", line, flags=re.I).strip()
         line = line.strip("\"'` ")
         words = line.split()
+        # A query is short; long lines and lines introducing something are the model talking.
         if (
-            not 1 <= len(words) <= 40
+            not 1 <= len(words) <= 16
             or "<" in line
+            or line.endswith(":")
             or line.lower().startswith(
                 ("here are", "sure", "search queries", "latest question", "conversation")
             )

@@ -82,7 +82,7 @@ def evaluate_rerank(
     statuses: Counter[str] = Counter()
     tokens = [0, 0]
     began = time.perf_counter()
-    group = max(1, reranker.config.batch_size)
+    group = getattr(reranker.backend, "batch_size", 1)  # queries whose windows share a batch
     with tqdm(
         total=len(queries),
         desc=f"rerank {reranker.policy.name}",

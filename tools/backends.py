@@ -26,5 +26,14 @@ def load_backend(options: LLMOptions, settings: Settings) -> LLMBackend:
 
     path = model_path(options.model, settings.models_dir, settings.home / "policies")
     return TransformersBackend(
-        options.model, path, batch_size=options.batch_size, threads=options.threads
+        options.model,
+        path,
+        batch_size=options.batch_size or _default_batch(),
+        threads=options.threads,
     )
+
+
+def _default_batch() -> int:
+    import torch
+
+    return 8 if torch.cuda.is_available() else 1

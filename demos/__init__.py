@@ -1,0 +1,1 @@
+"""The demo corpus (documents about rearag) and example configurations."""

@@ -1,0 +1,109 @@
+"""`rearag ask`, `chat`, `graph` and `eval qa` as a user runs them, every LLM node on the
+scripted OpenAI-compatible server."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import pytest
+from conftest import RAGBIN
+from openai_server import Script, serve
+from test_agent import GOOD, router
+from test_cli import assert_one_line_error, rearag
+
+
+@pytest.fixture
+def cli_env(home, docs):
+    script = Script()
+    httpd, base = serve(script)
+    env = {"REARAG_COLLECTION": "cli-agent", "REARAG_RERANKER__POLICY": "rankgpt"}
+    for node in ("REWRITER", "GRADER", "GENERATOR", "RERANKER"):
+        env[f"REARAG_{node}__MODEL"] = "litellm:openai/scripted"
+        env[f"REARAG_{node}__API_BASE"] = base
+        env[f"REARAG_{node}__MAX_RETRIES"] = "0"
+    assert rearag("ingest", str(docs), "-q", env=env).returncode == 0
+    seen: list[str] = []
+    script.default = router(GOOD, seen)
+    yield script, env, seen
+    httpd.shutdown()
+
+
+def test_graph_prints_mermaid():
+    proc = rearag("graph")
+    assert proc.returncode == 0
+    for edge in (
+        "__start__ --> rewrite",
+        "rewrite --> retrieve",
+        "grade -.-> generate",
+        "grade -.-> rewrite",
+        "generate --> __end__",
+    ):
+        assert edge in proc.stdout
+
+
+def test_ask_json_and_steps(cli_env):
+    _, env, _ = cli_env
+    proc = rearag("ask", "Where does lava come from?", "--json", env=env)
+    assert proc.returncode == 0, proc.stderr
+    answer = json.loads(proc.stdout)
+    assert answer["answer"] == GOOD["generate"] and answer["citations"][0]["number"] == 1
+    shown = rearag("ask", "Where does lava come from?", "--show-steps", env=env)
+    assert "· rewrite:" in shown.stdout and "· grade: ok (by model)" in shown.stdout
+    assert "*[1] Volcanoes" in shown.stdout
+    assert_one_line_error(rearag("ask", "  ", env=env), "question is empty")
+    assert_one_line_error(rearag("ask", "q", "-c", "missing-one", env=env), "does not exist")
+
+
+def test_chat_remembers_across_restarts(cli_env):
+    script, env, _ = cli_env
+
+    def chat(lines: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(RAGBIN), "chat", "--thread", "t-cli"],
+            input=lines,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={**os.environ, **env},
+        )
+
+    first = chat("Tell me about volcanoes\n")
+    assert first.returncode == 0 and "magma chamber [1]" in first.stdout
+    second = chat("and where does its lava come from?\nexit\n")  # a new process
+    assert second.returncode == 0
+    rewrites = [
+        r["messages"][1]["content"]
+        for r in script.requests
+        if "search queries" in r["messages"][0]["content"]
+    ]
+    assert "Tell me about volcanoes" in rewrites[-1]
+
+
+def test_eval_qa(cli_env, tmp_path):
+    _, env, _ = cli_env
+    data = tmp_path / "qa.jsonl"
+    data.write_text(
+        json.dumps(
+            {
+                "question": "Where does lava come from?",
+                "answers": ["lava comes from a magma chamber"],
+            }
+        )
+        + "\n"
+        + json.dumps(
+            {"question": "What is a sourdough starter?", "answers": ["wild yeast culture"]}
+        )
+        + "\n"
+    )
+    proc = rearag("eval", "qa", str(data), "--json", env=env)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["questions"] == 2
+    assert result["exact_match"] == 0.5  # citations are not part of the scored answer
+    assert result["f1"] == 0.5
+    assert result["abstention_rate"] == 0.0 and result["citation_validity"] == 1.0
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"q": 1}\n')
+    assert_one_line_error(rearag("eval", "qa", str(bad), env=env), "bad.jsonl:1")
