@@ -193,16 +193,18 @@ def generate(state: AgentState, tools: Tools) -> dict[str, Any]:
     text, error = _complete(tools.generator, messages, cfg.max_new_tokens)
     errors = [f"generate: {error}"] if error else []
     text = text.strip()
-    if prompts.leaks_system_prompt(text):
-        errors.append("generate: the answer repeated the system prompt and was withheld")
-        text = ""
-    if text and not any(1 <= int(n) <= len(shown) for n in _CITE.findall(text)):
-        # An answer that cites no passage is not grounded in the documents.
-        errors.append("generate: the model's answer cited no passage; quoting the top passage")
-        text = ""
-    if not text:
-        # Nothing usable from the model: answer with the best passage itself, cited.
-        errors.append("generate: no usable answer from the model; quoting the top passage")
+    # An unusable answer is replaced by the best passage itself, cited, and the reason noted.
+    problem = (
+        "no answer from the model"
+        if not text
+        else "the answer repeated the system prompt and was withheld"
+        if prompts.leaks_system_prompt(text)
+        else "the answer cited no passage, so it is not grounded"
+        if not any(1 <= int(n) <= len(shown) for n in _CITE.findall(text))
+        else ""
+    )
+    if problem:
+        errors.append(f"generate: {problem}; quoting the top passage instead")
         text = f"{prompts.clean_passage(shown[0].text, 400)} [1]"
     # Citations the passages cannot back are removed, and counted.
     invalid = 0

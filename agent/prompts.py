@@ -61,7 +61,7 @@ def parse_queries(text: str, question: str, n: int) -> list[str]:
         words = line.split()
         # A query is short; long lines and lines introducing something are the model talking.
         if (
-            not 1 <= len(words) <= 16
+            not 2 <= len(words) <= 16
             or "<" in line
             or line.endswith(":")
             or line.lower().startswith(

@@ -1,0 +1,89 @@
+"""End-to-end latency of `ask` per node on the embedded defaults (bundled SmolLM2-135M for every
+LLM node, bundled MiniLM embedder), over the demo corpus.
+
+    .venv/bin/python bench/agent.py [--questions 3]
+
+Prints and writes bench/results/agent.md: the median seconds per node over the questions and
+each node's share of the total. Grading uses the score check, as `rearag demo` does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+from pathlib import Path
+
+for _key, _value in {
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "ANONYMIZED_TELEMETRY": "False",
+    "OMP_NUM_THREADS": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+}.items():
+    os.environ.setdefault(_key, _value)
+
+from langgraph.checkpoint.memory import InMemorySaver  # noqa: E402
+
+from rearag.agent.config import load_settings  # noqa: E402
+from rearag.agent.graph import NODES  # noqa: E402
+from rearag.agent.rag import RAGAgent  # noqa: E402
+from rearag.tools.ingest import ingest  # noqa: E402
+from rearag.tools.store import Store  # noqa: E402
+
+RESULTS = Path(__file__).parent / "results" / "agent.md"
+CORPUS = Path(__file__).resolve().parents[1] / "demos" / "corpus"
+QUESTIONS = [
+    "How do I use a Chroma server instead of the embedded store?",
+    "What does the parser do when the model output is garbage?",
+    "How many calls does the sliding window make for 100 passages?",
+    "Where are chat conversations stored?",
+    "Which policy needs a local model?",
+]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--questions", type=int, default=3)
+    args = parser.parse_args()
+    home = Path(os.environ.get("REARAG_HOME") or tempfile.mkdtemp(prefix="rearag-bench-"))
+    settings = load_settings(home=home, collection="bench-agent", **{"grader.use_model": False})
+    ingest([CORPUS], Store(settings, "bench-agent", create=True), progress=False)
+    agent = RAGAgent(settings, checkpointer=InMemorySaver())
+    agent.ask("warm-up: what is rearag?")  # model loading and conversion are not measured
+
+    per_node: dict[str, list[float]] = {n: [] for n in NODES}
+    totals, rounds = [], []
+    for question in QUESTIONS[: args.questions]:
+        answer = agent.ask(question)
+        for node in NODES:
+            per_node[node].append(answer.timings.get(node, 0.0))
+        totals.append(sum(answer.timings.values()))
+        rounds.append(answer.attempts)
+        print(f"{sum(answer.timings.values()):.1f}s  {question}")
+
+    total = statistics.median(totals)
+    lines = [
+        "# Agent latency per node",
+        "",
+        f"`python bench/agent.py`: {len(totals)} questions over the demo corpus, every LLM node on "
+        f"local:smollm2-135m-instruct, {os.cpu_count()} cores, OMP_NUM_THREADS="
+        f"{os.environ['OMP_NUM_THREADS']}; grading by score check; retrieval rounds per question: "
+        f"{rounds}. Medians; shared machine.",
+        "",
+        "| node | median s | share of median total |",
+        "| --- | ---: | ---: |",
+    ]
+    for node in NODES:
+        median = statistics.median(per_node[node])
+        lines.append(f"| {node} | {median:.2f} | {median / total:.0%} |")
+    lines += [f"| **total** | {total:.2f} | 100% |", ""]
+    text = "\n".join(lines)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(text + "\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
