@@ -1,11 +1,9 @@
 """Reading a permutation out of untrusted model output (rank_llm's rules). Never raises.
 
-Take the `<answer>` content (else the text after `</think>`; the whole text only for policies
-that ask for no tags), turn every
-non-digit into a space, read the integers as 1-based ids, drop duplicates and ids outside the
-window, then append the ids the model left out in their input order. If nothing usable is
-found, the window keeps its input order.
-"""
+Take the `<answer>` content, else the text after `</think>` (the whole text only for policies
+that ask for no tags); turn every non-digit into a space, read the integers as 1-based ids,
+drop duplicates and ids outside the window, then append the ids the model left out in their
+input order. If nothing usable is found, the window keeps its input order."""
 
 from __future__ import annotations
 
