@@ -291,8 +291,19 @@ def _agent(ctx: typer.Context, collection: str | None) -> Any:
 
 
 def _ask(agent: Any, question: str, thread: str | None, show_steps: bool) -> Any:
-    answer = None
-    for node, update in agent.stream(question, thread_id=thread):
+    """Run the graph; with `show_steps`, print each step and the answer's tokens as drafted."""
+    answer, drafting = None, False
+    for node, update in agent.stream(question, thread_id=thread, tokens=show_steps):
+        if node == "token":
+            if not drafting:
+                sys.stdout.write("· draft: ")
+                drafting = True
+            sys.stdout.write(update["text"])
+            sys.stdout.flush()
+            continue
+        if drafting:
+            sys.stdout.write("\n")
+            drafting = False
         if node == "answer":
             answer = update["answer"]
         elif show_steps:

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from langgraph.config import get_config, get_stream_writer
+
 from rearag.agent import prompts
 from rearag.agent.config import Settings
 from rearag.agent.state import AgentState, Citation, Passage
@@ -57,6 +59,24 @@ def _complete(
     except Exception as exc:  # any backend failure degrades the node, never the graph
         return "", f"{exc.__class__.__name__}: {str(exc)[:200]}"
     return c.text, c.error
+
+
+def _complete_streamed(
+    backend: LLMBackend, messages: list[dict[str, str]], max_new_tokens: int
+) -> tuple[str, str | None]:
+    """Like _complete, but sends each piece to the graph's stream as {"token": piece} when the
+    caller asked for tokens (configurable stream_tokens) and the backend can stream."""
+    stream = getattr(backend, "stream", None)
+    if stream is None or not get_config().get("configurable", {}).get("stream_tokens"):
+        return _complete(backend, messages, max_new_tokens)
+    writer, pieces = get_stream_writer(), []
+    try:
+        for piece in stream(messages, max_new_tokens):
+            pieces.append(piece)
+            writer({"token": piece})
+    except Exception as exc:  # as in _complete: the node degrades, the graph goes on
+        return "".join(pieces), f"{exc.__class__.__name__}: {str(exc)[:200]}"
+    return "".join(pieces), None
 
 
 def rewrite(state: AgentState, tools: Tools) -> dict[str, Any]:
@@ -190,7 +210,7 @@ def generate(state: AgentState, tools: Tools) -> dict[str, Any]:
     messages = prompts.generate_messages(
         question, [p.text for p in shown], history, cfg.max_passage_chars
     )
-    text, error = _complete(tools.generator, messages, cfg.max_new_tokens)
+    text, error = _complete_streamed(tools.generator, messages, cfg.max_new_tokens)
     errors = [f"generate: {error}"] if error else []
     text = text.strip()
     # An unusable answer is replaced by the best passage itself, cited, and the reason noted.

@@ -86,11 +86,17 @@ class RAGAgent:
         return self._answer(final, thread_id)
 
     def stream(
-        self, question: str, thread_id: str | None = None
+        self, question: str, thread_id: str | None = None, *, tokens: bool = False
     ) -> Iterator[tuple[str, dict[str, Any]]]:
-        """(node, its update) as each node finishes, then ("answer", {"answer": Answer})."""
+        """(node, its update) as each node finishes, then ("answer", {"answer": Answer}).
+        With `tokens`, also ("token", {"text": piece}) while the answer is generated, when the
+        generator's backend streams."""
         state_in, config = self._prepare(question, thread_id)
-        for chunk in self.graph.stream(state_in, config, stream_mode="updates"):
+        config["configurable"]["stream_tokens"] = tokens
+        for mode, chunk in self.graph.stream(state_in, config, stream_mode=["updates", "custom"]):
+            if mode == "custom":
+                yield "token", {"text": chunk.get("token", "")}
+                continue
             for node, update in chunk.items():
                 yield node, update or {}
         final = self.graph.get_state(config).values

@@ -70,6 +70,9 @@ def serve(script: Script) -> tuple[ThreadingHTTPServer, str]:
                 self.wfile.write(payload)
                 return
             text = value
+            if body.get("stream"):
+                self._sse(body, text)
+                return
             payload = json.dumps(
                 {
                     "id": "chatcmpl-test",
@@ -91,6 +94,32 @@ def serve(script: Script) -> tuple[ThreadingHTTPServer, str]:
             self.send_header("content-length", str(len(payload)))
             self.end_headers()
             self.wfile.write(payload)
+
+        def _sse(self, body: dict[str, Any], text: str) -> None:
+            """The reply as server-sent events, one word a chunk, as OpenAI streams."""
+            self.send_response(200)
+            self.send_header("content-type", "text/event-stream")
+            self.end_headers()
+            words = text.split(" ") if text else []
+            for i, word in enumerate(words):
+                last = i == len(words) - 1
+                chunk = {
+                    "id": "chatcmpl-test",
+                    "object": "chat.completion.chunk",
+                    "created": int(time.time()),
+                    "model": body.get("model", "test"),
+                    "choices": [
+                        {
+                            "index": 0,
+                            "delta": {"content": word if last else word + " "},
+                            "finish_reason": "stop" if last else None,
+                        }
+                    ],
+                }
+                self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+                self.wfile.flush()
+            self.wfile.write(b"data: [DONE]\n\n")
+            self.wfile.flush()
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()

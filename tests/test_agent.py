@@ -252,3 +252,12 @@ def test_stream_yields_each_node(api):
     agent, _ = agent_with(api, GOOD)
     events = [node for node, _ in agent.stream("Where does lava come from?")]
     assert events == ["rewrite", "retrieve", "rerank", "grade", "generate", "answer"]
+
+
+def test_stream_tokens_of_the_answer(api):
+    agent, _ = agent_with(api, GOOD)
+    events = list(agent.stream("Where does lava come from?", tokens=True))
+    tokens = [u["text"] for node, u in events if node == "token"]
+    assert len(tokens) > 3 and "".join(tokens) == GOOD["generate"]
+    assert [n for n, _ in events if n != "token"][-2:] == ["generate", "answer"]
+    assert events[-1][1]["answer"].answer == GOOD["generate"]

@@ -182,3 +182,13 @@ def test_rerank_cli_over_a_collection(server, home, docs):
     assert_one_line_error(
         rearag("rerank", "x", "-c", "rr-docs", "--policy", "nope", *api), "unknown policy"
     )
+
+
+def test_streaming_pieces_and_fallback_when_the_stream_fails(server):
+    script, base = server
+    script.reply("one two three four")
+    pieces = list(backend(base).stream(MSG[0], 16))
+    assert len(pieces) == 4 and "".join(pieces) == "one two three four"
+    assert script.requests[-1]["stream"] is True
+    script.status(500).reply("after retry")  # stream refused: generate() with retries
+    assert "".join(backend(base, max_retries=1).stream(MSG[0], 16)) == "after retry"

@@ -148,3 +148,10 @@ def test_rerank_eval_scores_only_the_evaluated_queries(settings, tmp_path):
         root, settings, rr, first_stage="bm25", depth=3, max_queries=1, progress=False
     )
     assert one.queries == 1 and one.ndcg_10_before == one.ndcg_10_after == 1.0
+
+
+def test_local_streaming_matches_generate(tiny_backend):
+    messages = [{"role": "user", "content": "Say something."}]
+    pieces = list(tiny_backend.stream(messages, 12))
+    [whole] = tiny_backend.generate([messages], 12)
+    assert len(pieces) > 1 and "".join(pieces).strip() == whole.text.strip()

@@ -8,9 +8,11 @@ fails returns a Completion with `error` set instead of raising.
 
 from __future__ import annotations
 
+import itertools
 import os
 import random
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -69,6 +71,45 @@ class LiteLLMBackend:
             return [one(m) for m in messages_batch]
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
             return list(pool.map(one, messages_batch))
+
+    def stream(
+        self,
+        messages: list[Message],
+        max_new_tokens: int,
+        temperature: float = 0.0,
+        stop: list[str] | None = None,
+    ) -> Iterator[str]:
+        """Text pieces as the server sends them. A request that fails before its first piece
+        falls back to `generate` (with its retries); a failure mid-stream ends the stream."""
+        try:
+            response = litellm.completion(
+                model=self.model,
+                messages=messages,
+                max_tokens=max_new_tokens,
+                temperature=temperature,
+                stop=stop or None,
+                api_base=self.api_base,
+                api_key=self.api_key,
+                timeout=self.timeout_s,
+                num_retries=0,
+                stream=True,
+            )
+            chunks = iter(response)
+            first = next(chunks, None)
+        except Exception:
+            [c] = self.generate([messages], max_new_tokens, temperature, stop)
+            if c.text:
+                yield c.text
+            return
+        if first is None:
+            return
+        try:
+            for chunk in itertools.chain([first], chunks):
+                piece = chunk.choices[0].delta.content if chunk.choices else None
+                if piece:
+                    yield piece
+        except Exception:
+            return  # a stream broken mid-way ends the text where it broke
 
     def _complete(
         self,

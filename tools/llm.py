@@ -3,6 +3,9 @@
 `generate(messages_batch, max_new_tokens, temperature, stop) -> list[Completion]`: one chat
 completion per conversation, in order. A backend never raises for one failed request: the
 Completion carries `error`, so a caller can fall back for that item and count it.
+
+Backends that can also implement `stream(messages, max_new_tokens, temperature, stop)`, an
+iterator of text pieces for one conversation (the generate node streams answers with it).
 """
 
 from __future__ import annotations

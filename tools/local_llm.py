@@ -15,6 +15,7 @@ import importlib.util
 import shutil
 import threading
 import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -211,6 +212,41 @@ class TransformersBackend:
             )
         return completions
 
+    def stream(
+        self,
+        messages: list[Message],
+        max_new_tokens: int,
+        temperature: float = 0.0,
+        stop: list[str] | None = None,
+    ) -> Iterator[str]:
+        """Text pieces of one completion as they are decoded."""
+        import torch
+        from transformers import TextIteratorStreamer
+
+        tok = self.tokenizer
+        streamer = TextIteratorStreamer(tok, skip_prompt=True, skip_special_tokens=True)
+        enc = tok([self.prompt_text(messages)], return_tensors="pt", add_special_tokens=False)
+        sampling = (
+            {"do_sample": True, "temperature": temperature}
+            if temperature > 0
+            else {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
+        )
+
+        def run() -> None:
+            with self._lock, _threads(self.threads), torch.inference_mode():
+                self.lm.generate(
+                    **enc,
+                    max_new_tokens=max_new_tokens,
+                    streamer=streamer,
+                    pad_token_id=tok.pad_token_id,
+                    **sampling,
+                )
+
+        worker = threading.Thread(target=run, daemon=True)
+        worker.start()
+        yield from _until_stop(streamer, stop or [])
+        worker.join()
+
     def next_token_logits(
         self,
         messages_batch: list[list[Message]],
@@ -233,6 +269,18 @@ class TransformersBackend:
                     ids = [tok.encode(c, add_special_tokens=False)[0] for c in cands]
                     scores.append([float(row[i]) for i in ids])
         return scores
+
+
+def _until_stop(pieces: Iterable[str], stop: list[str]) -> Iterator[str]:
+    """Pass pieces through until a stop string appears (the stop string included)."""
+    text = ""
+    for piece in pieces:
+        text += piece
+        hit = [text.index(s) + len(s) for s in stop if s in text]
+        if hit:
+            yield piece[: len(piece) - (len(text) - min(hit))]
+            return
+        yield piece
 
 
 class _threads:
