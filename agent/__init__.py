@@ -1,5 +1,23 @@
-"""The agent: configuration, command line and (later) the LangGraph state machine."""
+"""The agent: configuration, the LangGraph graph, `RAGAgent`, and the command line.
+
+`from rearag.agent import RAGAgent, build_graph` works; both load lazily so that importing the
+configuration (which every module does) stays cheap and free of import cycles.
+"""
+
+from typing import Any
 
 from rearag.agent.config import Settings, load_settings
 
-__all__ = ["Settings", "load_settings"]
+__all__ = ["RAGAgent", "Settings", "build_graph", "load_settings"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "RAGAgent":
+        from rearag.agent.rag import RAGAgent
+
+        return RAGAgent
+    if name == "build_graph":
+        from rearag.agent.graph import build_graph
+
+        return build_graph
+    raise AttributeError(f"module 'rearag.agent' has no attribute {name!r}")

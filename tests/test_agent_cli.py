@@ -31,6 +31,9 @@ def cli_env(home, docs):
 
 
 def test_graph_prints_mermaid():
+    from rearag.agent import RAGAgent, build_graph  # the documented import path
+
+    assert callable(build_graph) and RAGAgent.ask
     proc = rearag("graph")
     assert proc.returncode == 0
     for edge in (
