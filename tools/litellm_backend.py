@@ -83,15 +83,7 @@ class LiteLLMBackend:
         falls back to `generate` (with its retries); a failure mid-stream ends the stream."""
         try:
             response = litellm.completion(
-                model=self.model,
-                messages=messages,
-                max_tokens=max_new_tokens,
-                temperature=temperature,
-                stop=stop or None,
-                api_base=self.api_base,
-                api_key=self.api_key,
-                timeout=self.timeout_s,
-                num_retries=0,
+                **self._request(self.model, messages, max_new_tokens, temperature, stop),
                 stream=True,
             )
             chunks = iter(response)
@@ -111,6 +103,26 @@ class LiteLLMBackend:
         except Exception:
             return  # a stream broken mid-way ends the text where it broke
 
+    def _request(
+        self,
+        model: str,
+        messages: list[Message],
+        max_new_tokens: int,
+        temperature: float,
+        stop: list[str] | None,
+    ) -> dict[str, Any]:
+        return {
+            "model": model,
+            "messages": messages,
+            "max_tokens": max_new_tokens,
+            "temperature": temperature,
+            "stop": stop or None,
+            "api_base": self.api_base,
+            "api_key": self.api_key,
+            "timeout": self.timeout_s,
+            "num_retries": 0,
+        }
+
     def _complete(
         self,
         messages: list[Message],
@@ -124,15 +136,7 @@ class LiteLLMBackend:
             for attempt in range(self.max_retries + 1):
                 try:
                     response = litellm.completion(
-                        model=model,
-                        messages=messages,
-                        max_tokens=max_new_tokens,
-                        temperature=temperature,
-                        stop=stop or None,
-                        api_base=self.api_base,
-                        api_key=self.api_key,
-                        timeout=self.timeout_s,
-                        num_retries=0,
+                        **self._request(model, messages, max_new_tokens, temperature, stop),
                         **extra,
                     )
                     return _to_completion(response)

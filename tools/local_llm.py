@@ -175,11 +175,7 @@ class TransformersBackend:
     ) -> list[Completion]:
         tok = self.tokenizer
         enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
-        sampling = (
-            {"do_sample": True, "temperature": temperature}
-            if temperature > 0
-            else {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
-        )
+        sampling = _sampling(temperature)
         out = self.lm.generate(
             **enc,
             max_new_tokens=max_new_tokens,
@@ -226,11 +222,7 @@ class TransformersBackend:
         tok = self.tokenizer
         streamer = TextIteratorStreamer(tok, skip_prompt=True, skip_special_tokens=True)
         enc = tok([self.prompt_text(messages)], return_tensors="pt", add_special_tokens=False)
-        sampling = (
-            {"do_sample": True, "temperature": temperature}
-            if temperature > 0
-            else {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
-        )
+        sampling = _sampling(temperature)
 
         def run() -> None:
             with self._lock, _threads(self.threads), torch.inference_mode():
@@ -269,6 +261,13 @@ class TransformersBackend:
                     ids = [tok.encode(c, add_special_tokens=False)[0] for c in cands]
                     scores.append([float(row[i]) for i in ids])
         return scores
+
+
+def _sampling(temperature: float) -> dict[str, Any]:
+    """generate() arguments: greedy at temperature 0 (unsetting the model's sampling defaults)."""
+    if temperature > 0:
+        return {"do_sample": True, "temperature": temperature}
+    return {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
 
 
 def _until_stop(pieces: Iterable[str], stop: list[str]) -> Iterator[str]:
