@@ -19,13 +19,25 @@ from rearag.agent.state import Answer
 from rearag.tools.errors import RearagError
 
 
+def checkpoint_serde() -> Any:
+    """LangGraph's serializer, allowed to restore our state types (and nothing else)."""
+    from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+
+    return JsonPlusSerializer(
+        allowed_msgpack_modules=[
+            ("rearag.agent.state", "Passage"),
+            ("rearag.agent.state", "Citation"),
+        ]
+    )
+
+
 def sqlite_checkpointer(settings: Settings) -> Any:
     from langgraph.checkpoint.sqlite import SqliteSaver
 
     settings.home.mkdir(parents=True, exist_ok=True)
     # LangGraph may call the saver from worker threads.
     conn = sqlite3.connect(settings.home / "checkpoints.sqlite", check_same_thread=False)
-    return SqliteSaver(conn)
+    return SqliteSaver(conn, serde=checkpoint_serde())
 
 
 class RAGAgent:
