@@ -376,14 +376,11 @@ def demo(
     ] = "How do I use a Chroma server instead of the embedded store?",
 ) -> None:
     """Ingest the bundled demo corpus (documents about rearag) and ask it a question."""
+    import rearag.demos
     from rearag.tools.ingest import ingest as run_ingest
     from rearag.tools.store import Store
 
-    corpus = Path(__file__).resolve().parents[1] / "demos" / "corpus"
-    if not corpus.is_dir():
-        import rearag.demos
-
-        corpus = Path(rearag.demos.__file__).parent / "corpus"
+    corpus = Path(rearag.demos.__file__).parent / "corpus"  # shipped in the wheel too
     # The bundled 135M model cannot judge relevance (it answers "no" to everything), so the
     # demo grades with the score check; a capable grader model needs no such override.
     settings = _settings(ctx, collection="rearag-demo", **{"grader.use_model": False})
