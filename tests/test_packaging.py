@@ -26,7 +26,10 @@ def test_wheel_in_fresh_venv_does_not_shadow_user_modules(tmp_path: Path):
     dist = tmp_path / "dist"
     run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", dist, REPO)
     [wheel] = dist.glob("rearag-*.whl")
-    top_level = {name.split("/")[0] for name in zipfile.ZipFile(wheel).namelist()}
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "rearag/demos/corpus/overview.md" in names  # `rearag demo` works from the wheel
+    assert "rearag/demos/api.toml" in names
+    top_level = {name.split("/")[0] for name in names}
     assert top_level == {
         "rearag",
         f"{wheel.name.split('-')[0]}-{wheel.name.split('-')[1]}.dist-info",
