@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from rearag.policies.parser import ParsedRanking, parse_ranking
-from rearag.policies.prompts import Message, numeric_labels
+from rearag.policies.prompts import Message, listwise_messages, numeric_labels
 
 PolicyKind = Literal["generate", "logits", "none"]
 
@@ -20,7 +20,9 @@ class Policy:
     # generate: decode text and parse it; logits: one forward pass, order by the logits of the
     # identifiers as first token; none: keep the first-stage order (no model).
     kind: PolicyKind
-    build: Callable[[str, list[str], list[str], int], list[Message]] | None = None
+    # The listwise prompt's system turn and final instruction ({n}, {query} are filled in).
+    system: str = ""
+    final_instruction: str = ""
     labels: Callable[[int], list[str]] = numeric_labels
     max_new_tokens: int = 0
     stop: tuple[str, ...] = ()
@@ -30,9 +32,16 @@ class Policy:
 
     def messages(self, query: str, passages: list[str], max_chars: int) -> list[Message]:
         """The chat prompt for one window: the one builder for inference and training."""
-        if self.build is None:
+        if self.kind == "none":
             raise ValueError(f"policy {self.name} uses no prompt")
-        return self.build(query, passages, self.labels(len(passages)), max_chars)
+        return listwise_messages(
+            system=self.system,
+            query=query,
+            passages=passages,
+            labels=self.labels(len(passages)),
+            final_instruction=self.final_instruction,
+            max_chars=max_chars,
+        )
 
     def parse(self, text: str, n: int) -> ParsedRanking:
         return parse_ranking(text, n, expect_tags=self.expect_tags)

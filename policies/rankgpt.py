@@ -2,7 +2,6 @@
 API models)."""
 
 from rearag.policies.policy import Policy
-from rearag.policies.prompts import Message, listwise_messages
 
 SYSTEM = (
     "You are RankGPT, an intelligent assistant that can rank passages based on their "
@@ -14,22 +13,11 @@ FINAL = (
     "first, in the format [i] > [j] > ... Only respond with the ranking, do not explain."
 )
 
-
-def build(query: str, passages: list[str], labels: list[str], max_chars: int) -> list[Message]:
-    return listwise_messages(
-        system=SYSTEM,
-        query=query,
-        passages=passages,
-        labels=labels,
-        final_instruction=FINAL,
-        max_chars=max_chars,
-    )
-
-
 POLICY = Policy(
     name="rankgpt",
     description="RankGPT prompt: permutation only, no reasoning",
     kind="generate",
-    build=build,
+    system=SYSTEM,
+    final_instruction=FINAL,
     max_new_tokens=160,
 )

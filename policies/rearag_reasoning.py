@@ -2,7 +2,6 @@
 permutation inside <answer>; decoding stops at </answer>."""
 
 from rearag.policies.policy import Policy
-from rearag.policies.prompts import Message, listwise_messages
 
 SYSTEM = (
     "You are DeepRerank, an intelligent assistant that ranks passages by their relevance to "
@@ -16,23 +15,12 @@ FINAL = (
     "<answer>[i] > [j] > ...</answer>."
 )
 
-
-def build(query: str, passages: list[str], labels: list[str], max_chars: int) -> list[Message]:
-    return listwise_messages(
-        system=SYSTEM,
-        query=query,
-        passages=passages,
-        labels=labels,
-        final_instruction=FINAL,
-        max_chars=max_chars,
-    )
-
-
 POLICY = Policy(
     name="rearag-reasoning",
     description="REARANK prompt: reason in <think>, permutation in <answer> (trainable by GRPO)",
     kind="generate",
-    build=build,
+    system=SYSTEM,
+    final_instruction=FINAL,
     max_new_tokens=384,
     stop=("</answer>",),
     expect_tags=True,
