@@ -15,22 +15,14 @@ import statistics
 import tempfile
 from pathlib import Path
 
-for _key, _value in {
-    "HF_HUB_OFFLINE": "1",
-    "TRANSFORMERS_OFFLINE": "1",
-    "ANONYMIZED_TELEMETRY": "False",
-    "OMP_NUM_THREADS": "1",
-    "TOKENIZERS_PARALLELISM": "false",
-}.items():
-    os.environ.setdefault(_key, _value)
+import offline  # noqa: F401  (sets the offline, one-thread environment before imports)
+from langgraph.checkpoint.memory import InMemorySaver
 
-from langgraph.checkpoint.memory import InMemorySaver  # noqa: E402
-
-from rearag.agent.config import load_settings  # noqa: E402
-from rearag.agent.graph import NODES  # noqa: E402
-from rearag.agent.rag import RAGAgent  # noqa: E402
-from rearag.tools.ingest import ingest  # noqa: E402
-from rearag.tools.store import Store  # noqa: E402
+from rearag.agent.config import load_settings
+from rearag.agent.graph import NODES
+from rearag.agent.rag import RAGAgent
+from rearag.tools.ingest import ingest
+from rearag.tools.store import Store
 
 RESULTS = Path(__file__).parent / "results" / "agent.md"
 CORPUS = Path(__file__).resolve().parents[1] / "demos" / "corpus"

@@ -21,18 +21,11 @@ import tempfile
 import time
 from pathlib import Path
 
-for _key, _value in {
-    "HF_HUB_OFFLINE": "1",
-    "TRANSFORMERS_OFFLINE": "1",
-    "OMP_NUM_THREADS": "1",
-    "TOKENIZERS_PARALLELISM": "false",
-}.items():
-    os.environ.setdefault(_key, _value)
+import offline  # noqa: F401  (sets the offline, one-thread environment before imports)
+import torch
 
-import torch  # noqa: E402
-
-from rearag.policies.registry import get_policy  # noqa: E402
-from rearag.tools.local_llm import TransformersBackend, bundled_model_dir, load_causal_lm  # noqa: E402
+from rearag.policies.registry import get_policy
+from rearag.tools.local_llm import TransformersBackend, bundled_model_dir, load_causal_lm
 
 RESULTS = Path(__file__).parent / "results" / "rerank.md"
 MODEL = "smollm2-135m-instruct"

@@ -18,20 +18,13 @@ import tempfile
 import time
 from pathlib import Path
 
-for _key, _value in {
-    "HF_HUB_OFFLINE": "1",
-    "TRANSFORMERS_OFFLINE": "1",
-    "ANONYMIZED_TELEMETRY": "False",
-    "OMP_NUM_THREADS": "1",
-    "TOKENIZERS_PARALLELISM": "false",
-}.items():
-    os.environ.setdefault(_key, _value)
+import offline  # noqa: F401  (sets the offline, one-thread environment before imports)
 
-from rearag.agent.config import Settings, load_settings  # noqa: E402
-from rearag.tools.ingest import ingest, plan_document  # noqa: E402
-from rearag.tools.loaders import load_file  # noqa: E402
-from rearag.tools.retriever import MODES, Retriever  # noqa: E402
-from rearag.tools.store import Store  # noqa: E402
+from rearag.agent.config import Settings, load_settings
+from rearag.tools.ingest import ingest, plan_document
+from rearag.tools.loaders import load_file
+from rearag.tools.retriever import MODES, Retriever
+from rearag.tools.store import Store
 
 RESULTS = Path(__file__).parent / "results" / "retrieval.md"
 
