@@ -76,6 +76,11 @@ def _settings(ctx: typer.Context, **overrides: Any) -> Settings:
     return load_settings(obj.get("config_file"), **{**obj.get("overrides", {}), **overrides})
 
 
+def _print_snippet(text: str, limit: int = 300) -> None:
+    flat = " ".join(text.split())
+    out.print(f"   {flat[:limit]}{'…' if len(flat) > limit else ''}", markup=False)
+
+
 def _print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
 
@@ -164,8 +169,7 @@ def search(
     for rank, hit in enumerate(hits, start=1):
         title = hit.metadata.get("title") or Path(hit.metadata.get("source", "")).name
         out.print(f"[bold]{rank}.[/bold] {hit.score:.4f}  [cyan]{title}[/cyan]", highlight=False)
-        snippet = " ".join(hit.text.split())
-        out.print(f"   {snippet[:300]}{'…' if len(snippet) > 300 else ''}", markup=False)
+        _print_snippet(hit.text)
 
 
 PolicyOpt = Annotated[
@@ -178,6 +182,9 @@ ModelOpt = Annotated[
 ]
 ApiBaseOpt = Annotated[
     str | None, typer.Option(help="OpenAI-compatible server for litellm: models, e.g. vLLM")
+]
+RunDirOpt = Annotated[
+    Path | None, typer.Option(help="where TREC run files go (default: HOME/runs)")
 ]
 FirstStageOpt = Annotated[str, typer.Option(help="first-stage retrieval: dense | bm25 | hybrid")]
 
@@ -232,8 +239,7 @@ def rerank(
         title = m.get("title") or Path(m.get("source", "")).name
         moved = f"(was {r.original_rank})" if r.original_rank != r.rank else ""
         out.print(f"[bold]{r.rank}.[/bold] [cyan]{title}[/cyan] {moved}", highlight=False)
-        snippet = " ".join(r.text.split())
-        out.print(f"   {snippet[:300]}{'…' if len(snippet) > 300 else ''}", markup=False)
+        _print_snippet(r.text)
     for w in ranked.windows:
         out.print(
             f"window [{w.start + 1}-{w.end}]: {w.status}" + (f" ({w.error})" if w.error else ""),
@@ -462,9 +468,7 @@ def eval_retrieval(
     mode: Annotated[
         list[str] | None, typer.Option(help="dense | bm25 | hybrid | all (repeatable)")
     ] = None,
-    run_dir: Annotated[
-        Path | None, typer.Option(help="where TREC run files go (default: HOME/runs)")
-    ] = None,
+    run_dir: RunDirOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Ingest a judged dataset (cached by fingerprint) and report nDCG@10 and Recall@100."""
@@ -525,9 +529,7 @@ def eval_rerank(
     max_new_tokens: Annotated[
         int | None, typer.Option(help="generation budget per window (default: the policy's)")
     ] = None,
-    run_dir: Annotated[
-        Path | None, typer.Option(help="where TREC run files go (default: HOME/runs)")
-    ] = None,
+    run_dir: RunDirOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Rerank first-stage results of a judged dataset: nDCG@10 before and after."""

@@ -1,7 +1,7 @@
 """The one configuration model: TOML file < REARAG_* environment < CLI flags.
 
-Sections mirror the parts of the pipeline (`[embedder]`, `[store]`, `[ingest]`, `[retriever]`);
-later parts (rewriter, reranker, generator) add their own sections here. Nested fields are set
+Sections mirror the parts of the pipeline (`[embedder]`, `[store]`, `[ingest]`, `[retriever]`,
+`[reranker]`, `[rewriter]`, `[grader]`, `[generator]`, `[agent]`). Nested fields are set
 from the environment with a double underscore: `REARAG_STORE__CHROMA_HOST=127.0.0.1`.
 """
 

@@ -1,4 +1,4 @@
-"""What the graph's nodes call: Chroma store, BM25, fusion, embedders, (later) LLM backends."""
+"""What the graph's nodes call: Chroma store, BM25, fusion, embedders, LLM backends."""
 
 from rearag.tools.errors import RearagError
 
