@@ -1,14 +1,14 @@
 """The agent: configuration, the LangGraph graph, `RAGAgent`, and the command line.
 
-`from rearag.agent import RAGAgent, build_graph` works; both load lazily so that importing the
-configuration (which every module does) stays cheap and free of import cycles.
+`from rearag.agent import RAGAgent, as_tool, build_graph` works; they load lazily so that importing
+the configuration (which every module does) stays cheap and free of import cycles.
 """
 
 from typing import Any
 
 from rearag.agent.config import Settings, load_settings
 
-__all__ = ["RAGAgent", "Settings", "build_graph", "load_settings"]
+__all__ = ["RAGAgent", "Settings", "as_tool", "build_graph", "load_settings"]
 
 
 def __getattr__(name: str) -> Any:
@@ -16,6 +16,10 @@ def __getattr__(name: str) -> Any:
         from rearag.agent.rag import RAGAgent
 
         return RAGAgent
+    if name == "as_tool":
+        from rearag.agent.as_tool import as_tool
+
+        return as_tool
     if name == "build_graph":
         from rearag.agent.graph import build_graph
 

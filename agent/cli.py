@@ -268,27 +268,6 @@ def _print_answer(answer: Any) -> None:
         _stderr(f"note: {error}")
 
 
-def _step_line(node: str, update: dict[str, Any]) -> str:
-    if node == "rewrite":
-        return f"rewrite: {' | '.join(update.get('queries', []))}"
-    if node == "retrieve":
-        return (
-            f"retrieve: {len(update.get('passages', []))} passages (round {update.get('attempts')})"
-        )
-    if node == "rerank":
-        statuses = [w["status"] for w in update.get("rerank_traces", [])]
-        return f"rerank: {', '.join(statuses) or 'nothing to rerank'}"
-    if node == "grade":
-        return f"grade: {update.get('grade')} (by {update.get('grade_by')})"
-    if node == "generate":
-        return "generate: " + (
-            "abstained"
-            if update.get("abstained")
-            else f"{len(update.get('citations', []))} citation(s)"
-        )
-    return node
-
-
 def _agent(ctx: typer.Context, collection: str | None) -> Any:
     from rearag.agent.rag import RAGAgent
 
@@ -298,6 +277,8 @@ def _agent(ctx: typer.Context, collection: str | None) -> Any:
 
 def _ask(agent: Any, question: str, thread: str | None, show_steps: bool) -> Any:
     """Run the graph; with `show_steps`, print each step and the answer's tokens as drafted."""
+    from rearag.agent.rag import describe_step
+
     answer, drafting = None, False
     for node, update in agent.stream(question, thread_id=thread, tokens=show_steps):
         if node == "token":
@@ -313,7 +294,7 @@ def _ask(agent: Any, question: str, thread: str | None, show_steps: bool) -> Any
         if node == "answer":
             answer = update["answer"]
         elif show_steps:
-            out.print(f"[dim]· {_step_line(node, update)}[/dim]", highlight=False)
+            out.print(f"[dim]· {describe_step(node, update)}[/dim]", highlight=False)
     return answer
 
 
@@ -407,6 +388,35 @@ def demo(
     from rearag.agent.rag import RAGAgent
 
     _print_answer(_ask(RAGAgent(settings), question, None, True))
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    collection: Annotated[
+        list[str] | None,
+        typer.Option("--collection", "-c", help="collection served as a model; repeatable"),
+    ] = None,
+    host: Annotated[str | None, typer.Option(help="interface (default: 127.0.0.1)")] = None,
+    port: Annotated[int | None, typer.Option(help="port (default: 8000)")] = None,
+    api_key: Annotated[
+        str | None, typer.Option(help="require Bearer KEY (safer: $REARAG_SERVE__API_KEY)")
+    ] = None,
+    workers: Annotated[int, typer.Option(min=1, help="processes, each loads the models")] = 1,
+) -> None:
+    """Serve collections over an OpenAI-compatible HTTP API, with a chat page at /."""
+    from rearag.agent.serve import run_server
+
+    settings = _settings(ctx, **{"serve.host": host, "serve.port": port, "serve.api_key": api_key})
+    run_server(settings, collection or [settings.collection], workers)
+
+
+@app.command()
+def mcp(ctx: typer.Context, collection: CollectionOpt = None) -> None:
+    """Serve search, rerank and ask as MCP tools over stdio."""
+    from rearag.agent.mcp_server import run_mcp
+
+    run_mcp(_settings(ctx, collection=collection))
 
 
 @collections_app.command("list")

@@ -1,7 +1,7 @@
 """The one configuration model: TOML file < REARAG_* environment < CLI flags.
 
 Sections mirror the parts of the pipeline (`[embedder]`, `[store]`, `[ingest]`, `[retriever]`,
-`[reranker]`, `[rewriter]`, `[grader]`, `[generator]`, `[agent]`). Nested fields are set
+`[reranker]`, `[rewriter]`, `[grader]`, `[generator]`, `[agent]`, `[serve]`). Nested fields are set
 from the environment with a double underscore: `REARAG_STORE__CHROMA_HOST=127.0.0.1`.
 """
 
@@ -142,6 +142,18 @@ class AgentConfig(BaseModel):
     max_question_chars: int = Field(4000, ge=10)
 
 
+class ServeConfig(BaseModel):
+    """`rearag serve`: the HTTP server's limits. The key is best set by environment
+    (REARAG_SERVE__API_KEY), where other users of the machine cannot read it from `ps`."""
+
+    host: str = Field("127.0.0.1", description="interface to bind; loopback by default")
+    port: int = Field(8000, gt=0, lt=65536)
+    api_key: str | None = Field(None, description="when set, requests need Bearer KEY")
+    max_body_bytes: int = Field(1_000_000, ge=1024, description="larger bodies get 413")
+    request_timeout_s: float = Field(300.0, gt=0, description="slower requests get 504")
+    max_documents: int = Field(100, ge=1, description="passages per /v1/rerank request")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="REARAG_", env_nested_delimiter="__", extra="forbid", validate_default=True
@@ -161,6 +173,7 @@ class Settings(BaseSettings):
     grader: GraderConfig = GraderConfig()
     generator: GeneratorConfig = GeneratorConfig()
     agent: AgentConfig = AgentConfig()
+    serve: ServeConfig = ServeConfig()
 
     @property
     def models_dir(self) -> Path:

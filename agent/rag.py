@@ -56,7 +56,8 @@ class RAGAgent:
         )
         self.graph = build_graph(self.tools, self.checkpointer)
 
-    def _check(self, question: str) -> str:
+    def check_question(self, question: str) -> str:
+        """The question, stripped; RearagError when it is empty or over the length limit."""
         question = question.strip() if isinstance(question, str) else ""
         limit = self.settings.agent.max_question_chars
         if not question:
@@ -69,12 +70,12 @@ class RAGAgent:
         return question
 
     def _prepare(
-        self, question: str, thread_id: str | None
+        self, question: str, thread_id: str | None, history: list[dict[str, str]] | None
     ) -> tuple[dict[str, Any], dict[str, Any]]:
-        question = self._check(question)
+        question = self.check_question(question)
         state_in = {
             "question": question,
-            "history": [{"role": "user", "content": question}],
+            "history": [*(history or []), {"role": "user", "content": question}],
             "queries": [],
             "feedback": "",
             "attempts": 0,
@@ -92,18 +93,30 @@ class RAGAgent:
         config = {"configurable": {"thread_id": thread_id or f"once-{uuid.uuid4()}"}}
         return state_in, config
 
-    def ask(self, question: str, thread_id: str | None = None) -> Answer:
-        state_in, config = self._prepare(question, thread_id)
+    def ask(
+        self,
+        question: str,
+        thread_id: str | None = None,
+        history: list[dict[str, str]] | None = None,
+    ) -> Answer:
+        """`history`: earlier turns ({"role", "content"}) kept by a stateless caller, such as
+        an OpenAI client that resends the conversation; a thread keeps its own instead."""
+        state_in, config = self._prepare(question, thread_id, history)
         final = self.graph.invoke(state_in, config)
         return self._answer(final, thread_id)
 
     def stream(
-        self, question: str, thread_id: str | None = None, *, tokens: bool = False
+        self,
+        question: str,
+        thread_id: str | None = None,
+        *,
+        tokens: bool = False,
+        history: list[dict[str, str]] | None = None,
     ) -> Iterator[tuple[str, dict[str, Any]]]:
         """(node, its update) as each node finishes, then ("answer", {"answer": Answer}).
         With `tokens`, also ("token", {"text": piece}) while the answer is generated, when the
         generator's backend streams."""
-        state_in, config = self._prepare(question, thread_id)
+        state_in, config = self._prepare(question, thread_id, history)
         config["configurable"]["stream_tokens"] = tokens
         for mode, chunk in self.graph.stream(state_in, config, stream_mode=["updates", "custom"]):
             if mode == "custom":
@@ -129,3 +142,25 @@ class RAGAgent:
             timings=state.get("timings", {}),
             thread_id=thread_id,
         )
+
+
+def describe_step(node: str, update: dict[str, Any]) -> str:
+    """One line about a finished node, for people watching a question being answered."""
+    if node == "rewrite":
+        return f"rewrite: {' | '.join(update.get('queries', []))}"
+    if node == "retrieve":
+        return (
+            f"retrieve: {len(update.get('passages', []))} passages (round {update.get('attempts')})"
+        )
+    if node == "rerank":
+        statuses = [w["status"] for w in update.get("rerank_traces", [])]
+        return f"rerank: {', '.join(statuses) or 'nothing to rerank'}"
+    if node == "grade":
+        return f"grade: {update.get('grade')} (by {update.get('grade_by')})"
+    if node == "generate":
+        return "generate: " + (
+            "abstained"
+            if update.get("abstained")
+            else f"{len(update.get('citations', []))} citation(s)"
+        )
+    return node

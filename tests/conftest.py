@@ -41,11 +41,9 @@ def settings(home: Path) -> Settings:
     return load_settings()
 
 
-@pytest.fixture
-def docs(tmp_path: Path) -> Path:
+def write_docs(folder: Path) -> Path:
     """A small folder of documents about distinct topics."""
-    folder = tmp_path / "docs"
-    folder.mkdir()
+    folder.mkdir(parents=True)
     (folder / "volcano.md").write_text(
         "# Volcanoes\n\nA volcano is a rupture in the crust of a planet where lava, volcanic ash "
         "and gases escape from a magma chamber below the surface.\n"
@@ -60,6 +58,11 @@ def docs(tmp_path: Path) -> Path:
         "for the centre from the flank.</p><script>var x = 1;</script></body></html>"
     )
     return folder
+
+
+@pytest.fixture
+def docs(tmp_path: Path) -> Path:
+    return write_docs(tmp_path / "docs")
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,410 @@
+"""`rearag serve`: the agent over HTTP (FastAPI + uvicorn), OpenAI-compatible.
+
+    POST /v1/chat/completions   the agent, streamed (SSE) or not; `model` = a served collection
+    POST /v1/search             Retriever.search
+    POST /v1/rerank             Reranker.rank
+    GET  /v1/models, /health, /docs, and / (the chat page in agent/web/)
+
+The graph is blocking (a local model holds a torch lock), so every agent call runs in a worker
+thread and the event loop keeps answering. Questions on one thread run one at a time, so a
+conversation's turns never interleave. Logs name routes, statuses and exception classes, never
+the text of questions, documents or keys.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hmac
+import json
+import logging
+import os
+import threading
+import weakref
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import anyio
+from fastapi import FastAPI, Header, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from rearag import __version__
+from rearag.agent import openai_api as api
+from rearag.agent.config import Settings
+from rearag.agent.rag import RAGAgent, describe_step, sqlite_checkpointer
+from rearag.tools.errors import RearagError
+
+log = logging.getLogger("rearag.serve")
+WEB = Path(__file__).parent / "web"
+# Reachable without a key: the page's own files (they hold no data) and the health probe.
+PUBLIC_PATHS = ("/", "/health", "/favicon.ico")
+PUBLIC_PREFIX = "/static/"
+INTERNAL = "internal error; the server log names its kind"
+SETTINGS_ENV = "REARAG_SERVE_STATE"  # how `--workers N` hands the settings to each process
+
+T = TypeVar("T")
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, code: str) -> None:
+        super().__init__(message)
+        self.status, self.message, self.code = status, message, code
+
+
+def _error(status: int, message: str, code: str) -> JSONResponse:
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(api.error_body(status, message, code), status, headers=headers)
+
+
+class BearerAuth:
+    """Every route but the public ones needs `Authorization: Bearer KEY`, compared in
+    constant time. Checked before the body is read."""
+
+    def __init__(self, app: ASGIApp, key: str) -> None:
+        self.app, self.key = app, key.encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        given = dict(scope["headers"]).get(b"authorization", b"")
+        scheme, _, token = given.partition(b" ")
+        if scheme.lower() != b"bearer" or not hmac.compare_digest(token.strip(), self.key):
+            message = "missing or wrong API key: send Authorization: Bearer KEY"
+            await _error(401, message, "invalid_api_key")(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+class BodyLimit:
+    """413 for a body over `limit` bytes, decided before anything parses it: from
+    Content-Length when sent, else by counting while reading (chunked uploads)."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        too_big = _error(
+            413,
+            f"request body over {self.limit} bytes (serve.max_body_bytes)",
+            "request_too_large",
+        )
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+            await too_big(scope, receive, send)
+            return
+        body, more = bytearray(), True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > self.limit:
+                await too_big(scope, receive, send)
+                return
+        replayed = False
+
+        async def replay() -> Message:
+            # The app reads the buffered body once; later calls (disconnect watch) go through.
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": bytes(body), "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
+def create_app(settings: Settings, collections: list[str] | None = None) -> FastAPI:
+    """The app, with one agent per collection (each is a `model`), all sharing one checkpointer.
+    A missing collection raises RearagError here, before the server starts."""
+    names = list(dict.fromkeys(collections or [settings.collection]))
+    checkpointer = sqlite_checkpointer(settings)
+    agents = {
+        name: RAGAgent(settings, collection=name, checkpointer=checkpointer) for name in names
+    }
+    cfg = settings.serve
+    locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    app = FastAPI(
+        title="rearag",
+        version=__version__,
+        summary="Agentic RAG with a reasoning reranker, OpenAI-compatible.",
+    )
+    app.add_middleware(BodyLimit, limit=cfg.max_body_bytes)
+    if cfg.api_key:
+        app.add_middleware(BearerAuth, key=cfg.api_key)  # added last: runs first
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return _error(exc.status, exc.message, exc.code)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # Locations and reasons only: the rejected input may be a document or a secret.
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5]
+        )
+        return _error(422, f"invalid request: {problems}", "invalid_request")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return _error(exc.status_code, str(exc.detail), "http_error")
+
+    def agent_for(model: str | None) -> RAGAgent:
+        if model is None:
+            return next(iter(agents.values()))
+        if model not in agents:
+            raise ApiError(
+                404,
+                f"model {model[:100]!r} is not served here: use one of {', '.join(agents)}",
+                "model_not_found",
+            )
+        return agents[model]
+
+    async def blocking(what: str, fn: Callable[..., T], *args: Any) -> T:
+        """Run `fn` in a worker thread under the request timeout. On timeout the thread is
+        abandoned (Python cannot stop it) and finishes in the background."""
+        try:
+            with anyio.fail_after(cfg.request_timeout_s):
+                return await anyio.to_thread.run_sync(
+                    functools.partial(fn, *args), abandon_on_cancel=True
+                )
+        except TimeoutError:
+            raise ApiError(504, _timeout_message(cfg.request_timeout_s), "timeout") from None
+        except RearagError as exc:
+            raise _user_error(exc) from None
+        except Exception as exc:
+            log.error("%s failed: %s", what, exc.__class__.__name__)
+            raise ApiError(500, INTERNAL, "internal_error") from None
+
+    @asynccontextmanager
+    async def one_at_a_time(thread: str | None) -> AsyncIterator[None]:
+        if thread is None:
+            yield
+            return
+        lock = locks.get(thread)
+        if lock is None:
+            lock = locks[thread] = asyncio.Lock()
+        async with lock:
+            yield
+
+    @app.get("/health")
+    async def health() -> dict[str, Any]:
+        return {"status": "ok", "models": list(agents), "auth": bool(cfg.api_key)}
+
+    @app.get("/v1/models")
+    async def models() -> api.ModelList:
+        return api.ModelList(data=[api.ModelCard(id=name) for name in agents])
+
+    @app.post("/v1/chat/completions", response_model=None)
+    async def chat(
+        body: api.ChatRequest,
+        x_thread_id: Annotated[str | None, Header(max_length=200)] = None,
+    ) -> dict[str, Any] | StreamingResponse:
+        """Answer the latest user message with citations. The conversation is remembered per
+        thread: the X-Thread-Id header, else the `user` field; without either, the earlier
+        messages of the request are the history."""
+        agent = agent_for(body.model)
+        try:
+            question = agent.check_question(body.question())
+        except RearagError as exc:
+            raise _user_error(exc) from None
+        thread = x_thread_id or body.user or None
+        history = None if thread else body.history()
+        if body.stream:
+            events = _sse(agent, body.model, question, thread, history, cfg.request_timeout_s)
+            return StreamingResponse(
+                _locked(one_at_a_time(thread), events),
+                media_type="text/event-stream",
+                headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+            )
+        async with one_at_a_time(thread):
+            answer = await blocking("chat", agent.ask, question, thread, history)
+        return api.completion(body.model, answer)
+
+    @app.post("/v1/search")
+    async def search(body: api.SearchRequest) -> api.SearchResponse:
+        """Search a collection: `Retriever.search(query, k, mode)`."""
+        agent = agent_for(body.model)
+        hits = await blocking("search", agent.tools.retriever.search, body.query, body.k, body.mode)
+        return api.SearchResponse(model=body.model or next(iter(agents)), results=hits)
+
+    @app.post("/v1/rerank")
+    async def rerank(body: api.RerankRequest) -> api.RerankResponse:
+        """Rerank passages with the configured policy: `Reranker.rank(query, docs, doc_ids)`."""
+        if len(body.documents) > cfg.max_documents:
+            raise ApiError(
+                400,
+                f"{len(body.documents)} documents; the limit is {cfg.max_documents} "
+                "(serve.max_documents)",
+                "too_many_documents",
+            )
+        if body.doc_ids is not None and len(body.doc_ids) != len(body.documents):
+            raise ApiError(400, "doc_ids must have one id per document", "invalid_request")
+        reranker = agent_for(None).tools.reranker
+        ranked = await blocking("rerank", reranker.rank, body.query, body.documents, body.doc_ids)
+        if body.top_k:
+            ranked.results = ranked.results[: body.top_k]
+        return ranked
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        return FileResponse(WEB / "index.html")
+
+    app.mount("/static", StaticFiles(directory=WEB), name="static")
+    return app
+
+
+def _timeout_message(seconds: float) -> str:
+    return f"no answer within {seconds:g} s (serve.request_timeout_s)"
+
+
+def _user_error(exc: RearagError) -> ApiError:
+    if "does not exist" in str(exc):
+        return ApiError(404, str(exc), "not_found")
+    return ApiError(400, str(exc), "invalid_request")
+
+
+async def _locked(lock: Any, events: AsyncIterator[str]) -> AsyncIterator[str]:
+    async with lock:
+        async for event in events:
+            yield event
+
+
+async def _sse(
+    agent: RAGAgent,
+    model: str,
+    question: str,
+    thread: str | None,
+    history: list[dict[str, str]] | None,
+    timeout: float,
+) -> AsyncIterator[str]:
+    """The answer as OpenAI chunks. Progress comes first in the `rearag` field (each finished
+    node, then the answer's tokens as the model drafts them); the message content is the
+    checked answer (invalid citations removed, or the quoted fallback), sent once it is final,
+    so a client that joins the content deltas gets exactly the non-streaming answer."""
+    cid = api.completion_id()
+
+    def data(body: dict[str, Any]) -> str:
+        return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
+
+    yield data(api.chunk(cid, model, {"role": "assistant", "content": ""}))
+    stop = threading.Event()
+    try:
+        async for node, update in _in_thread(agent, question, thread, history, stop, timeout):
+            if node == "token":
+                extra = {"event": "token", "text": update["text"]}
+                yield data(api.chunk(cid, model, {}, extra=extra))
+            elif node == "answer":
+                answer = update["answer"]
+                yield data(api.chunk(cid, model, {"content": api.message_text(answer)}))
+                extra = {"event": "answer", **answer.model_dump()}
+                yield data(api.chunk(cid, model, {}, "stop", extra=extra))
+            else:
+                extra = {"event": "step", "node": node, "text": describe_step(node, update)}
+                yield data(api.chunk(cid, model, {}, extra=extra))
+    except TimeoutError:
+        yield data(api.error_body(504, _timeout_message(timeout), "timeout"))
+    except RearagError as exc:
+        err = _user_error(exc)
+        yield data(api.error_body(err.status, err.message, err.code))
+    except Exception as exc:
+        log.error("chat stream failed: %s", exc.__class__.__name__)
+        yield data(api.error_body(500, INTERNAL, "internal_error"))
+    finally:
+        stop.set()  # the client left or the time ran out: the worker stops after its node
+    yield "data: [DONE]\n\n"
+
+
+async def _in_thread(
+    agent: RAGAgent,
+    question: str,
+    thread: str | None,
+    history: list[dict[str, str]] | None,
+    stop: threading.Event,
+    timeout: float,
+) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+    """`agent.stream` run in its own thread, its events handed to the event loop."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[tuple[str, dict[str, Any]] | BaseException | None] = asyncio.Queue()
+
+    def produce() -> None:
+        try:
+            for event in agent.stream(question, thread, tokens=True, history=history):
+                loop.call_soon_threadsafe(queue.put_nowait, event)
+                if stop.is_set():
+                    break
+        except BaseException as exc:  # handed to the loop, which reports it to the client
+            loop.call_soon_threadsafe(queue.put_nowait, exc)
+        finally:
+            loop.call_soon_threadsafe(queue.put_nowait, None)
+
+    threading.Thread(target=produce, name="rearag-stream", daemon=True).start()
+    deadline = loop.time() + timeout
+    while True:
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            raise TimeoutError
+        item = await asyncio.wait_for(queue.get(), remaining)
+        if item is None:
+            return
+        if isinstance(item, BaseException):
+            raise item
+        yield item
+
+
+def app_from_env() -> FastAPI:
+    """The app in each of `--workers N` processes, from the settings the parent handed over."""
+    state = json.loads(os.environ[SETTINGS_ENV])
+    return create_app(Settings(**state["settings"]), state["collections"])
+
+
+def run_server(settings: Settings, collections: list[str], workers: int = 1) -> None:
+    import uvicorn
+
+    cfg = settings.serve
+    auth = "API key required" if cfg.api_key else "no API key"
+    if workers == 1:
+        app = create_app(settings, collections)  # a missing collection fails here, cleanly
+        log_start(cfg.host, cfg.port, collections, auth)
+        uvicorn.run(app, host=cfg.host, port=cfg.port, log_level="info")
+        return
+    from rearag.tools.store import Store
+
+    for name in collections:  # fail before spawning workers, with one clean error line
+        Store(settings, name)
+    os.environ[SETTINGS_ENV] = json.dumps(
+        {"settings": settings.model_dump(mode="json"), "collections": collections}
+    )
+    log_start(cfg.host, cfg.port, collections, f"{auth}, {workers} workers")
+    uvicorn.run(
+        "rearag.agent.serve:app_from_env",
+        factory=True,
+        host=cfg.host,
+        port=cfg.port,
+        workers=workers,
+        log_level="info",
+    )
+
+
+def log_start(host: str, port: int, collections: list[str], notes: str) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(message)s")
+    log.info(
+        "rearag serving %s on http://%s:%d (chat page at /, API docs at /docs; %s)",
+        ", ".join(collections),
+        host,
+        port,
+        notes,
+    )

@@ -1,0 +1,101 @@
+"""Helpers for tests that run rearag as a server: a REARAG_HOME whose LLM nodes all talk to the
+scripted OpenAI-compatible server, and a generator reply that names the question it answers,
+so a test can tell whether an answer (and its conversation) belongs to its own request."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+from conftest import RAGBIN, write_docs
+from test_agent import GOOD, router
+
+from rearag.agent import prompts
+
+
+def scripted_env(home: Path, base: str, collection: str) -> dict[str, str]:
+    """Environment for a `rearag` process: its home, and every LLM node on `base`."""
+    env = {
+        "REARAG_HOME": str(home),
+        "REARAG_COLLECTION": collection,
+        "REARAG_RERANKER__POLICY": "rankgpt",
+    }
+    for node in ("REWRITER", "GRADER", "GENERATOR", "RERANKER"):
+        env[f"REARAG_{node}__MODEL"] = "litellm:openai/scripted"
+        env[f"REARAG_{node}__API_BASE"] = base
+        env[f"REARAG_{node}__MAX_RETRIES"] = "0"
+    return env
+
+
+def ingest_docs(tmp: Path, env: dict[str, str]) -> None:
+    docs = write_docs(tmp / "docs")
+    proc = subprocess.run(
+        [str(RAGBIN), "ingest", str(docs), "-q"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **env},
+    )
+    assert proc.returncode == 0, proc.stderr
+
+
+def echo_answer(messages: list[dict[str, str]]) -> str:
+    """'… [1]. (Q: <question>; earlier: <earlier user turns>)': what the generator was asked,
+    and which conversation it saw."""
+    user = messages[1]["content"]
+    question = re.search(r"Question: (.*)\nAnswer with", user, re.S)
+    earlier = re.findall(r"^user: (.*)$", user, re.M)
+    return (
+        f"{GOOD['generate']} (Q: {question.group(1) if question else '?'}; "
+        f"earlier: {' | '.join(earlier)})"
+    )
+
+
+def echo_router(seen: list[str], slow_s: float = 0.0):
+    """The test_agent router with the echoing generator; a question containing SLOW makes
+    the generator take `slow_s` seconds."""
+    base = router({**GOOD, "generate": echo_answer}, seen)
+
+    def reply(messages: list[dict[str, str]]) -> str:
+        if messages[0]["content"] == prompts.GENERATE_SYSTEM and "SLOW" in messages[1]["content"]:
+            time.sleep(slow_s)
+        return base(messages)
+
+    return reply
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(
+    args: list[str], env: dict[str, str], port: int, log: Path
+) -> subprocess.Popen[bytes]:
+    """`rearag serve ARGS --port PORT` in the background, once /health answers."""
+    out = log.open("wb")
+    proc = subprocess.Popen(
+        [str(RAGBIN), "serve", *args, "--port", str(port)],
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "REARAG_CONFIG": "", **env},
+        cwd=log.parent,  # no stray rearag.toml
+    )
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"rearag serve exited {proc.returncode}:\n{log.read_text()}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    proc.kill()
+    raise AssertionError(f"rearag serve did not start:\n{log.read_text()}")
