@@ -400,7 +400,12 @@ def run_server(settings: Settings, collections: list[str], workers: int = 1) -> 
 
 
 def log_start(host: str, port: int, collections: list[str], notes: str) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s:     %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    # litellm logs every call at INFO; the access log already has one line per request.
+    logging.getLogger("LiteLLM").setLevel(logging.WARNING)
     log.info(
         "rearag serving %s on http://%s:%d (chat page at /, API docs at /docs; %s)",
         ", ".join(collections),

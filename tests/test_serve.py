@@ -44,7 +44,8 @@ def server(tmp_path_factory: pytest.TempPathFactory):
     url = f"http://127.0.0.1:{port}"
     # Warm-up (first litellm call, first query embedding), outside the tests' timings.
     for _ in range(3):
-        if post(url, "/v1/chat/completions", chat_body("warm-up: what is lava?")).is_success:
+        warm = post(url, "/v1/chat/completions", chat_body("warm-up: lava?"), timeout=60)
+        if warm.is_success:
             break
     yield SimpleNamespace(url=url, script=script, log=log)
     proc.terminate()
@@ -132,7 +133,8 @@ def test_thread_memory_by_user_field_header_or_messages(server):
     header = {"extra_headers": {"X-Thread-Id": "thread-b"}}
     ask(server, "Tell me about bread T2", **header)
     third = ask(server, "and the starter? T2b", **header)
-    assert third.endswith("earlier: Tell me about bread T2)")  # thread-a's turns stay apart
+    # thread-a's turns stay apart
+    assert "Q: and the starter? T2b; earlier: Tell me about bread T2)" in third
     # A stateless client sends the conversation itself.
     resp = client(server).chat.completions.create(
         model=MODEL,
@@ -228,7 +230,7 @@ def test_concurrent_conversations_stay_apart(server):
         results = list(pool.map(conversation, range(6)))
     for i, first, second in results:
         assert f"Q: Tell me about volcanoes C{i}; earlier: )" in first
-        assert second.endswith(f"Q: and lava? C{i}b; earlier: Tell me about volcanoes C{i})")
+        assert f"Q: and lava? C{i}b; earlier: Tell me about volcanoes C{i})" in second
 
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
