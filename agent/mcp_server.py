@@ -2,22 +2,41 @@
 clients such as desktop assistants, IDEs and other agents.
 
 Each tool is a plain function; the SDK runs it in a worker thread and returns its pydantic
-result as structured content. A RearagError reaches the client as a tool error.
+result as structured content. A RearagError (an empty question, …) reaches the client as a
+tool error with its message; other failures as the SDK's generic error, logged on stderr.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
+from collections.abc import Callable
+from typing import TypeVar
 
 from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
 
 from rearag import __version__
 from rearag.agent.config import Settings
 from rearag.agent.rag import RAGAgent
 from rearag.agent.state import Answer
 from rearag.policies.reranker import RankedResults
+from rearag.tools.errors import RearagError
 from rearag.tools.retriever import Mode, SearchHit
+
+F = TypeVar("F", bound=Callable[..., object])
+
+
+def _user_errors(fn: F) -> F:
+    @functools.wraps(fn)
+    def wrapper(*args: object, **kwargs: object) -> object:
+        try:
+            return fn(*args, **kwargs)
+        except RearagError as exc:
+            raise ToolError(str(exc)) from None
+
+    return wrapper  # type: ignore[return-value]
 
 
 def build_mcp(agent: RAGAgent) -> MCPServer:
@@ -31,11 +50,13 @@ def build_mcp(agent: RAGAgent) -> MCPServer:
     )
 
     @server.tool()
+    @_user_errors
     def search(query: str, k: int = 5, mode: Mode | None = None) -> list[SearchHit]:
         """Search the collection (dense, bm25 or hybrid); best passages first."""
         return agent.tools.retriever.search(query, k=min(k, 100), mode=mode)
 
     @server.tool()
+    @_user_errors
     def rerank(query: str, documents: list[str], top_k: int | None = None) -> RankedResults:
         """Order passages by how well they answer the query (the reasoning reranker)."""
         ranked = agent.tools.reranker.rank(query, documents)
@@ -44,6 +65,7 @@ def build_mcp(agent: RAGAgent) -> MCPServer:
         return ranked
 
     @server.tool()
+    @_user_errors
     def ask(question: str, thread_id: str | None = None) -> Answer:
         """Answer a question from the collection with numbered citations and their sources.
         Questions with the same thread_id continue one conversation."""

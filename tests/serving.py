@@ -16,6 +16,9 @@ from conftest import RAGBIN, write_docs
 from test_agent import GOOD, router
 
 from rearag.agent import prompts
+from rearag.agent.config import load_settings
+from rearag.tools.ingest import ingest
+from rearag.tools.store import Store
 
 
 def scripted_env(home: Path, base: str, collection: str) -> dict[str, str]:
@@ -32,16 +35,11 @@ def scripted_env(home: Path, base: str, collection: str) -> dict[str, str]:
     return env
 
 
-def ingest_docs(tmp: Path, env: dict[str, str]) -> None:
-    docs = write_docs(tmp / "docs")
-    proc = subprocess.run(
-        [str(RAGBIN), "ingest", str(docs), "-q"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, **env},
-    )
-    assert proc.returncode == 0, proc.stderr
+def ingest_docs(tmp: Path, home: Path, collection: str) -> None:
+    """The docs fixture's files in `collection` under `home`, ingested in this process (whose
+    embedder other tests have loaded already)."""
+    settings = load_settings(home=home)
+    ingest([write_docs(tmp / "docs")], Store(settings, collection, create=True), progress=False)
 
 
 def echo_answer(messages: list[dict[str, str]]) -> str:

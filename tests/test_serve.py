@@ -37,7 +37,7 @@ def server(tmp_path_factory: pytest.TempPathFactory):
         "REARAG_SERVE__REQUEST_TIMEOUT_S": str(TIMEOUT_S),
         "REARAG_SERVE__MAX_BODY_BYTES": "20000",
     }
-    ingest_docs(tmp, env)
+    ingest_docs(tmp, tmp / "home", MODEL)
     port = free_port()
     log = tmp / "serve.log"
     proc = start_server([], env, port, log)
