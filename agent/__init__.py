@@ -17,7 +17,7 @@ def __getattr__(name: str) -> Any:
 
         return RAGAgent
     if name == "as_tool":
-        from rearag.agent.as_tool import as_tool
+        from rearag.agent.langchain_tool import as_tool
 
         return as_tool
     if name == "build_graph":
