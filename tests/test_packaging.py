@@ -29,6 +29,8 @@ def test_wheel_in_fresh_venv_does_not_shadow_user_modules(tmp_path: Path):
     names = zipfile.ZipFile(wheel).namelist()
     assert "rearag/demos/corpus/overview.md" in names  # `rearag demo` works from the wheel
     assert "rearag/demos/api.toml" in names
+    for page in ("index.html", "chat.js", "chat.css"):  # `rearag serve` serves its chat page
+        assert f"rearag/agent/web/{page}" in names
     top_level = {name.split("/")[0] for name in names}
     assert top_level == {
         "rearag",
@@ -58,6 +60,8 @@ def test_wheel_in_fresh_venv_does_not_shadow_user_modules(tmp_path: Path):
         "assert [m.WHO for m in (agent, tools, policies, rl)] == "
         "['user agent', 'user tools', 'user policies', 'user rl']\n"
         f"assert rearag.tools.__file__.startswith({str(site)!r}), rearag.tools.__file__\n"
+        "from rearag.agent.serve import WEB\n"
+        "assert (WEB / 'index.html').is_file(), WEB\n"
         "print('ok')\n"
     )
     assert run(py, "-c", probe, cwd=user).strip() == "ok"
