@@ -1,0 +1,228 @@
+"""Load test of `rearag serve` on loopback: N concurrent clients x M questions each, every client
+in its own conversation thread, against a real server subprocess over the demo corpus.
+
+    .venv/bin/python bench/serve.py [--clients 8] [--questions 5] [--llm scripted|local]
+
+`--llm scripted` (default) sends every LLM node to a scripted OpenAI-compatible server on
+127.0.0.1 that answers at once, so the numbers are the cost of rearag itself: HTTP, the graph,
+retrieval (the real MiniLM embedder and Chroma), checkpointing. Its generator names the
+question it was asked and the earlier questions of the conversation it was shown, so every
+answer is checked against its own question and thread. `--llm local` runs the embedded
+defaults (bundled SmolLM2-135M for every node, grading by score check, as `rearag demo`):
+minutes per answer on a CPU, so keep N x M small; answers are checked by question and thread id.
+
+Prints and writes bench/results/serve.md (scripted) or bench/results/serve-local.md (local).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import offline  # noqa: F401  (sets the offline, one-thread environment before imports)
+
+from rearag.agent import prompts
+from rearag.agent.config import load_settings
+from rearag.tools.ingest import ingest
+from rearag.tools.store import Store
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+from openai_server import Script, serve  # noqa: E402  (the tests' scripted LLM server)
+
+RESULTS = Path(__file__).parent / "results"
+CORPUS = ROOT / "demos" / "corpus"
+RAGBIN = Path(sys.executable).with_name("rearag")
+COLLECTION = "bench-serve"
+QUESTIONS = [
+    "How do I use a Chroma server instead of the embedded store?",
+    "What does the parser do when the model output is garbage?",
+    "How many calls does the sliding window make for 100 passages?",
+    "Where are chat conversations stored?",
+    "Which policy needs a local model?",
+]
+
+
+def scripted_reply(messages: list[dict[str, str]]) -> str:
+    """One reply per node, chosen by its system prompt; the generator echoes what it saw."""
+    system, user = messages[0]["content"], messages[-1]["content"]
+    if system == prompts.REWRITE_SYSTEM:
+        return "chroma server store"
+    if system == prompts.GRADE_SYSTEM:
+        return "yes"
+    if system == prompts.GENERATE_SYSTEM:
+        question = re.search(r"Question: (.*)\nAnswer with", user, re.S)
+        earlier = re.findall(r"^user: (.*)$", user, re.M)
+        return f"See [1]. Q: {question.group(1) if question else '?'} || {' | '.join(earlier)}"
+    return "[1] > [2] > [3]"  # rerank
+
+
+def question_for(client: int, j: int) -> str:
+    return f"{QUESTIONS[j % len(QUESTIONS)]} (client {client}, question {j})"
+
+
+def check(body: dict, client: int, j: int, thread: str, scripted: bool) -> bool:
+    """Whether the answer is the one for this client's j-th question, in its own thread."""
+    extra = body["rearag"]
+    if extra["question"] != question_for(client, j) or extra["thread_id"] != thread:
+        return False
+    if not scripted:
+        return True
+    # The conversation the generator saw: this client's own earlier questions, in order.
+    asked = body["choices"][0]["message"]["content"].split("Q: ", 1)[1].split("\n")[0]
+    question, _, earlier = asked.partition(" ||")  # the answer's trailing space is stripped
+    seen = [q.strip() for q in earlier.split(" | ") if q.strip()]
+    # The generator is shown the last rewriter.history_turns turns (6): 3 earlier questions.
+    own = [question_for(client, i) for i in range(j)][-3:]
+    return question == question_for(client, j) and seen == own
+
+
+def run_load(url: str, clients: int, questions: int, scripted: bool, tag: str) -> dict:
+    latencies: list[float] = []
+    failures: list[str] = []
+    lock = threading.Lock()
+
+    def one_client(c: int) -> None:
+        thread = f"{tag}-{c}"
+        with httpx.Client(base_url=url, timeout=3600) as http:
+            for j in range(questions):
+                body = {
+                    "model": COLLECTION,
+                    "messages": [{"role": "user", "content": question_for(c, j)}],
+                }
+                start = time.perf_counter()
+                resp = http.post("/v1/chat/completions", json=body, headers={"X-Thread-Id": thread})
+                elapsed = time.perf_counter() - start
+                with lock:
+                    latencies.append(elapsed)
+                    if resp.status_code != 200:
+                        failures.append(f"client {c} q {j}: HTTP {resp.status_code}")
+                    elif not check(resp.json(), c, j, thread, scripted):
+                        failures.append(f"client {c} q {j}: mixed up")
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        list(pool.map(one_client, range(clients)))
+    wall = time.perf_counter() - start
+    latencies.sort()
+    return {
+        "clients": clients,
+        "questions": questions,
+        "requests": len(latencies),
+        "failures": failures,
+        "p50": statistics.median(latencies),
+        "p95": latencies[max(0, round(0.95 * len(latencies)) - 1)],
+        "max": latencies[-1],
+        "throughput": len(latencies) / wall,
+        "wall": wall,
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--questions", type=int, default=5)
+    parser.add_argument("--llm", choices=["scripted", "local"], default="scripted")
+    args = parser.parse_args()
+    scripted = args.llm == "scripted"
+    home = Path(os.environ.get("REARAG_HOME") or tempfile.mkdtemp(prefix="rearag-bench-"))
+    env = {**os.environ, "REARAG_HOME": str(home), "REARAG_CONFIG": ""}
+    if scripted:
+        script = Script(default=scripted_reply)
+        httpd, base = serve(script)
+        for node in ("REWRITER", "GRADER", "GENERATOR", "RERANKER"):
+            env[f"REARAG_{node}__MODEL"] = "litellm:openai/scripted"
+            env[f"REARAG_{node}__API_BASE"] = base
+        env["REARAG_RERANKER__POLICY"] = "rankgpt"
+    else:
+        env["REARAG_GRADER__USE_MODEL"] = "false"  # as `rearag demo`: the 135M cannot grade
+        env["REARAG_SERVE__REQUEST_TIMEOUT_S"] = "3600"
+    settings = load_settings(home=home)
+    ingest([CORPUS], Store(settings, COLLECTION, create=True), progress=False)
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = (home / "serve.log").open("wb")
+    server = subprocess.Popen(
+        [str(RAGBIN), "serve", "-c", COLLECTION, "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        while True:
+            if server.poll() is not None:
+                sys.exit(f"rearag serve exited; see {home / 'serve.log'}")
+            try:
+                if httpx.get(url + "/health").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        run_load(url, 1, 1, scripted, "warm-up")  # first litellm call, model loading
+        rows = [run_load(url, 1, args.questions, scripted, "solo")]
+        if args.clients > 1:
+            rows.append(run_load(url, args.clients, args.questions, scripted, "load"))
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+        if scripted:
+            httpd.shutdown()
+
+    what = (
+        "every LLM node on a scripted OpenAI-compatible server on 127.0.0.1 that answers at "
+        "once (so this measures rearag's own cost: HTTP, graph, MiniLM query embedding, hybrid "
+        "search, SQLite checkpoints; a real model adds its own latency per node)"
+        if scripted
+        else "embedded defaults: bundled SmolLM2-135M for rewrite, rerank and generate on the "
+        "CPU, grading by score check; local models run one request at a time (torch lock)"
+    )
+    lines = [
+        "# Serving under load",
+        "",
+        f"`python bench/serve.py --llm {args.llm} --clients {args.clients} --questions "
+        f"{args.questions}`: a `rearag serve` subprocess over the demo corpus, clients on "
+        f"loopback, each in its own thread (X-Thread-Id), non-streaming requests; {what}. "
+        f"{os.cpu_count()} cores, OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}, "
+        "shared machine. An answer counts as mixed up unless it names its own question and "
+        "thread"
+        + (" and the generator saw exactly its own earlier questions." if scripted else "."),
+        "",
+        "| clients | questions each | requests | failed or mixed up | p50 s | p95 s | max s "
+        "| requests/s |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['clients']} | {r['questions']} | {r['requests']} | {len(r['failures'])} "
+            f"| {r['p50']:.3f} | {r['p95']:.3f} | {r['max']:.3f} | {r['throughput']:.2f} |"
+        )
+    failures = [f for r in rows for f in r["failures"]]
+    lines += ["", *(f"- {f}" for f in failures[:20]), ""] if failures else [""]
+    text = "\n".join(lines)
+    out = RESULTS / ("serve.md" if scripted else "serve-local.md")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    print(text)
+    if failures:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
