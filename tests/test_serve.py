@@ -15,12 +15,13 @@ import pytest
 from openai_server import Script, serve
 from serving import echo_router, free_port, ingest_docs, scripted_env, start_server
 from test_agent import GOOD
+from test_cli import assert_one_line_error, rearag
 
 pytestmark = pytest.mark.slow
 
 KEY = "sk-test-0123456789"
 MODEL = "serve-docs"
-TIMEOUT_S = 5  # serve.request_timeout_s; the scripted SLOW answer takes longer
+TIMEOUT_S = 8  # serve.request_timeout_s, roomy for a loaded machine; SLOW answers take longer
 AUTH = {"Authorization": f"Bearer {KEY}"}
 
 
@@ -205,20 +206,28 @@ def test_bad_requests_get_json_errors_and_the_server_goes_on(server):
 
 
 def test_timeout_is_504_while_other_requests_are_served(server):
-    url = server.url
+    url, path = server.url, "/v1/chat/completions"
     with ThreadPoolExecutor(2) as pool:
-        slow = pool.submit(
-            post, url, "/v1/chat/completions", chat_body("SLOW lava? D1"), timeout=60
+        slow = pool.submit(post, url, path, chat_body("SLOW lava? D1"), timeout=60)
+        slow_stream = pool.submit(
+            post, url, path, chat_body("SLOW lava? D2", stream=True), timeout=60
         )
         time.sleep(1)
         start = time.monotonic()
         assert httpx.get(url + "/health").status_code == 200
         assert time.monotonic() - start < 1.0  # the event loop is free while the agent works
-        assert "Q: lava meanwhile? D2;" in ask(server, "lava meanwhile? D2")
+        assert "Q: lava meanwhile? D3;" in ask(server, "lava meanwhile? D3")
         assert_error(slow.result(), 504, "timeout")
-    stream = post(url, "/v1/chat/completions", chat_body("SLOW lava? D3", stream=True), timeout=60)
+        stream = slow_stream.result()
+    # A stream has sent its 200 already: the error comes as an event, then the end.
     assert stream.status_code == 200 and '"code": "timeout"' in stream.text
     assert stream.text.endswith("data: [DONE]\n\n")
+
+
+def test_serve_refuses_a_missing_collection(tmp_path):
+    assert_one_line_error(
+        rearag("serve", "-c", "missing-one", env={"REARAG_HOME": str(tmp_path)}), "does not exist"
+    )
 
 
 def test_concurrent_conversations_stay_apart(server):
@@ -246,7 +255,8 @@ def test_web_page_in_headless_chromium(server, tmp_path):
     assert CHROMIUM.exists() and CHROMEDRIVER.exists(), "apt-get install chromium chromium-driver"
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"):
+    flags = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking")
+    for flag in (*flags, "--window-size=1100,900"):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
     try:
