@@ -43,15 +43,17 @@ def server(tmp_path_factory: pytest.TempPathFactory):
     log = tmp / "serve.log"
     proc = start_server([], env, port, log)
     url = f"http://127.0.0.1:{port}"
-    # Warm-up (first litellm call, first query embedding), outside the tests' timings.
-    for _ in range(3):
-        warm = post(url, "/v1/chat/completions", chat_body("warm-up: lava?"), timeout=60)
-        if warm.is_success:
-            break
-    yield SimpleNamespace(url=url, script=script, log=log)
-    proc.terminate()
-    proc.wait(timeout=30)
-    httpd.shutdown()
+    try:
+        # Warm-up (first litellm call, first query embedding), outside the tests' timings.
+        for _ in range(3):
+            warm = post(url, "/v1/chat/completions", chat_body("warm-up: lava?"), timeout=60)
+            if warm.is_success:
+                break
+        yield SimpleNamespace(url=url, script=script, log=log)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        httpd.shutdown()
     text = log.read_text()
     assert KEY not in text and "magma chamber" not in text  # no keys, no documents in logs
 
