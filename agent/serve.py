@@ -368,6 +368,7 @@ async def _in_thread(
 def app_from_env() -> FastAPI:
     """The app in each of `--workers N` processes, from the settings the parent handed over."""
     state = json.loads(os.environ[SETTINGS_ENV])
+    configure_logging()
     return create_app(Settings(**state["settings"]), state["collections"])
 
 
@@ -399,13 +400,18 @@ def run_server(settings: Settings, collections: list[str], workers: int = 1) -> 
     )
 
 
-def log_start(host: str, port: int, collections: list[str], notes: str) -> None:
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(levelname)s:     %(message)s"))
-    log.addHandler(handler)
-    log.setLevel(logging.INFO)
+def configure_logging() -> None:
+    if not log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s:     %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
     # litellm logs every call at INFO; the access log already has one line per request.
     logging.getLogger("LiteLLM").setLevel(logging.WARNING)
+
+
+def log_start(host: str, port: int, collections: list[str], notes: str) -> None:
+    configure_logging()
     log.info(
         "rearag serving %s on http://%s:%d (chat page at /, API docs at /docs; %s)",
         ", ".join(collections),
