@@ -15,6 +15,7 @@ from rich.table import Table
 
 from rearag.agent.cli_common import JsonOpt, out, print_json, settings_of, stderr_line
 from rearag.agent.config import Settings
+from rearag.rl.cli import policies_app, train_app
 from rearag.tools.errors import RearagError
 
 app = typer.Typer(
@@ -31,6 +32,8 @@ eval_app = typer.Typer(
 app.add_typer(collections_app, name="collections")
 app.add_typer(config_app, name="config")
 app.add_typer(eval_app, name="eval")
+app.add_typer(train_app, name="train")
+app.add_typer(policies_app, name="policies")
 
 CollectionOpt = Annotated[
     str | None, typer.Option("--collection", "-c", help="collection name (default: config)")
