@@ -227,18 +227,19 @@ def eval_cmd(
 
 def print_eval_table(result: TrainEvalResult) -> None:
     table = Table(title=f"{result.name} on {result.windows} held-out windows")
-    for col in ("system", "nDCG@10", "rank reward", "format valid", "distinct perms", "s/window"):
-        table.add_column(col)
+    for col in ("system", "model", "nDCG@10", "rank reward", "format ok", "perms", "s/window"):
+        table.add_column(col, no_wrap=col != "model")
     for s in result.systems:
         table.add_row(
             s.system,
+            s.model or "",
             f"{s.ndcg_10:.4f}",
             f"{s.rank_reward:+.4f}",
             "" if s.format_valid is None else f"{s.format_valid:.0%}",
             str(s.distinct_permutations),
             "" if s.seconds_per_window is None else f"{s.seconds_per_window:.1f}",
         )
-    out.print(table)
+    out.print(table, width=max(out.width, 120))
     constant = " > ".join(f"[{i}]" for i in result.constant_permutation)
     out.print(f"best constant permutation: {constant}", markup=False, highlight=False)
 

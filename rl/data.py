@@ -106,8 +106,9 @@ def build_data(
     progress: bool = True,
 ) -> DataManifest:
     """Write `out/train` and `out/test` (Hugging Face datasets) and `out/manifest.json`."""
-    from datasets import Dataset
+    import datasets
 
+    datasets.disable_progress_bars()  # one bar per split save is noise; ours show progress
     the_policy = get_policy(policy)
     if the_policy.kind != "generate":
         raise RearagError(f"policy {policy} does not generate text, so it cannot be trained")
@@ -166,7 +167,7 @@ def build_data(
     digest = hashlib.sha256(f"{policy}|{max_chars}".encode())
     stats = {}
     for split, split_rows in rows.items():
-        Dataset.from_list(split_rows).save_to_disk(str(staging / split))
+        datasets.Dataset.from_list(split_rows).save_to_disk(str(staging / split))
         for row in split_rows:
             digest.update(json.dumps([row["query_id"], row["doc_ids"], row["labels"]]).encode())
         relevant = [sum(1 for g in r["labels"] if g > 0) for r in split_rows]

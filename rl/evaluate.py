@@ -69,6 +69,16 @@ def best_constant_permutation(labels: list[list[int]], n: int) -> list[int]:
     return best
 
 
+def spread(rows: list[dict[str, Any]], limit: int | None) -> list[dict[str, Any]]:
+    """The first `limit` rows taken round-robin over queries, so a small sample still covers
+    many queries."""
+    by_query: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_query.setdefault(row["query_id"], []).append(row)
+    mixed = [r for group in itertools.zip_longest(*by_query.values()) for r in group if r]
+    return mixed[:limit] if limit else mixed
+
+
 def _score(
     system: str, rows: list[dict[str, Any]], orders: list[list[int]], **extra: Any
 ) -> SystemScore:
@@ -139,7 +149,7 @@ def evaluate_policy(
             f"{folder} was built for policy {data_manifest.policy}; {name} was trained with "
             f"{manifest.policy}"
         )
-    rows = list(test)[:limit] if limit else list(test)
+    rows = spread(list(test), limit)
     if not rows:
         raise RearagError(f"{folder}/test has no rows to evaluate")
     n = data_manifest.window
@@ -148,7 +158,7 @@ def evaluate_policy(
     systems = [
         _score("input order", rows, [list(range(len(r["labels"]))) for r in rows]),
         _score(
-            "best constant permutation (train split)",
+            "best constant (train)",
             rows,
             [constant if len(r["labels"]) == n else list(range(len(r["labels"]))) for r in rows],
         ),
@@ -156,15 +166,16 @@ def evaluate_policy(
     budget = max_new_tokens or 64 + 6 * n  # the training completion budget
     refs = models or lineage(settings, name)
     for ref in refs:
-        kind = "trained" if ref == f"policy:{name}" else "base"
-        if ref.startswith("policy:") and ref != f"policy:{name}":
-            kind = load_manifest(settings, ref.removeprefix("policy:")).method
+        kind = "base"
+        if ref.startswith("policy:"):
+            method = load_manifest(settings, ref.removeprefix("policy:")).method
+            kind = {"sft": "warm-up", "grpo": "trained"}[method]
         orders, valid, seconds = run_model(
             settings, ref, manifest.policy, rows, data_manifest.max_passage_chars, budget, progress
         )
         systems.append(
             _score(
-                f"{kind} {ref}",
+                kind,
                 rows,
                 orders,
                 model=ref,
