@@ -29,7 +29,7 @@ def device_args() -> dict[str, Any]:
     """TrainingArguments for this machine. TRL on CPU needs fp32 and no gradient
     checkpointing; on CUDA bf16 halves memory and doubles speed."""
     if not on_gpu():
-        return {"use_cpu": True, "bf16": False, "gradient_checkpointing": False}
+        return {"use_cpu": True, "bf16": False, "activation_checkpointing": False}
     import torch
 
     return {"bf16": torch.cuda.is_bf16_supported()}
@@ -58,7 +58,13 @@ def run_folder(settings: Settings, kind: str, name: str) -> Path:
 
 
 def checkpoints(run_dir: Path) -> list[Path]:
-    found = [p for p in run_dir.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()]
+    """Complete checkpoints, oldest first. The trainer writes trainer_state.json last, so a
+    checkpoint a kill interrupted is skipped."""
+    found = [
+        p
+        for p in run_dir.glob("checkpoint-*")
+        if p.name.split("-")[-1].isdigit() and (p / "trainer_state.json").is_file()
+    ]
     return sorted(found, key=lambda p: int(p.name.split("-")[-1]))
 
 

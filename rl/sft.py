@@ -56,7 +56,7 @@ def target_text(query: str, passages: list[str], labels: list[int]) -> str:
     relevant = [i for i in order if labels[i] > 0]
     if relevant:
         best = relevant[0]
-        gist = clean_passage(passages[best], 60)
+        gist = clean_passage(passages[best], 40)
         also = ", ".join(f"[{i + 1}]" for i in relevant[1:3])
         reason = f"Passage [{best + 1}] ({gist}) answers the query best" + (
             f"; {also} also relate to it." if also else "; the others do not."
@@ -103,8 +103,8 @@ def train_sft(
     from trl import SFTConfig, SFTTrainer
 
     ensure_new(settings, out)
-    if examples < 1:
-        raise RearagError("--examples must be at least 1")
+    if examples < 1 or batch_size < 1 or epochs <= 0:
+        raise RearagError("--examples, --batch-size and --epochs must be positive")
     train, manifest = load_split(data, "train")
     rows = pick_examples(list(train), examples, seed)
     if not rows:
