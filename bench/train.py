@@ -145,7 +145,8 @@ def main() -> None:
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
     )
     lines = [
-        f"| {r['window']} | {r['prompt_tokens']} | {r['step_s']:.1f} | {r['first_step_s']:.1f} | {r['rollout_s']:.1f} "
+        f"| {r['window']} | {r['prompt_tokens']} | {r['step_s']:.1f} | {r['first_step_s']:.1f} "
+        f"| {r['rollout_s']:.1f} "
         f"| {r['rollout_s'] / r['step_s']:.0%} | {r['completion_tokens']:.0f} "
         f"| {r['rollout_tok_s']:.1f} | {r['peak_rss_mb']:.0f} |"
         for r in rows
