@@ -29,6 +29,8 @@ def test_wheel_in_fresh_venv_does_not_shadow_user_modules(tmp_path: Path):
     names = zipfile.ZipFile(wheel).namelist()
     assert "rearag/demos/corpus/overview.md" in names  # `rearag demo` works from the wheel
     assert "rearag/demos/api.toml" in names
+    assert "rearag/rl/configs/grpo_cpu.toml" in names  # `rearag train grpo --config`
+    assert "rearag/rl/configs/accelerate_multi_gpu.yaml" in names
     top_level = {name.split("/")[0] for name in names}
     assert top_level == {
         "rearag",
