@@ -204,13 +204,19 @@ def load_split(path: Path, split: Split | None = None) -> tuple[Any, DataManifes
     or the split's own folder (`DIR/train`)."""
     from datasets import load_from_disk
 
-    folder = path / split if split and (path / MANIFEST).is_file() else path
-    manifest_file = folder.parent / MANIFEST
-    if not manifest_file.is_file() or not (folder / "dataset_info.json").is_file():
-        want = f"{path}/{split}" if split else str(path)
+    if (path / MANIFEST).is_file():
+        root, name = path, split or "train"
+    else:
+        root, name = path.parent, path.name
+    if not (root / MANIFEST).is_file():
         raise RearagError(
-            f"{want} is not training data from `rearag train build-data` "
-            f"(no {MANIFEST} beside a dataset folder)"
+            f"{path} is not training data: build it with `rearag train build-data` "
+            f"(no {MANIFEST} found)"
         )
-    manifest = DataManifest.model_validate_json(manifest_file.read_text())
-    return load_from_disk(str(folder)), manifest
+    manifest = DataManifest.model_validate_json((root / MANIFEST).read_text())
+    if not (root / name / "dataset_info.json").is_file():
+        raise RearagError(
+            f"{root} has no {name} split (it holds {', '.join(manifest.splits)}): rebuild "
+            f"it with --split {name}"
+        )
+    return load_from_disk(str(root / name)), manifest

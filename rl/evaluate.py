@@ -141,7 +141,7 @@ def evaluate_policy(
     """Score the policy `name` (and its lineage, or `models`) on the test split of `data`
     (the data folder or its `test` folder); the result is also stored in its manifest."""
     manifest = load_manifest(settings, name)
-    folder = data.parent if (data / "dataset_info.json").is_file() else data
+    folder = data.parent if data.name in ("train", "test") else data
     test, data_manifest = load_split(folder, "test")
     train, _ = load_split(folder, "train")
     if data_manifest.policy != manifest.policy:

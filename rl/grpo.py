@@ -129,8 +129,7 @@ def plan_grpo(
         )
     if steps is not None and steps < 1:
         raise RearagError("--steps must be at least 1")
-    if not resume:
-        ensure_new(settings, out)
+    ensure_new(settings, out)
     run_dir = run_folder(settings, "grpo", out)
     found = checkpoints(run_dir)
     if resume and not found:

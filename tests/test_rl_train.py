@@ -126,7 +126,20 @@ def test_build_data_splits_by_query_and_uses_the_policy_prompt(lab):
         assert row["labels"] == [label(row["query"], d) for d in row["doc_ids"]]
 
 
-def test_build_data_refuses_to_overwrite(lab):
+def test_build_data_refuses_to_overwrite_and_names_missing_splits(lab):
+    only_test = build_data(
+        lab["dataset"],
+        lab["root"] / "only-test",
+        lab["settings"],
+        window=4,
+        depth=8,
+        splits=("test",),
+        test_fraction=0.4,
+        progress=False,
+    )
+    assert list(only_test.splits) == ["test"]
+    with pytest.raises(RearagError, match="no train split"):
+        load_split(lab["root"] / "only-test", "train")
     with pytest.raises(RearagError, match="not empty"):
         build_data(lab["dataset"], lab["data"], lab["settings"], progress=False)
     proc = cli(
