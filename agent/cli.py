@@ -5,17 +5,17 @@ User mistakes raise RearagError, printed here as one `error:` line with exit sta
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from rearag.agent.config import Settings, load_settings
+from rearag.agent.cli_common import JsonOpt, out, print_json, settings_of, stderr_line
+from rearag.agent.config import Settings
+from rearag.rl.cli import policies_app, train_app
 from rearag.tools.errors import RearagError
 
 app = typer.Typer(
@@ -32,19 +32,12 @@ eval_app = typer.Typer(
 app.add_typer(collections_app, name="collections")
 app.add_typer(config_app, name="config")
 app.add_typer(eval_app, name="eval")
-
-out = Console(soft_wrap=True)  # long lines stay whole for pipes and copy-paste
-
-
-def _stderr(message: str) -> None:
-    # Plain write: rich would wrap a long path over several lines, and errors are one line.
-    sys.stderr.write(message + "\n")
-
+app.add_typer(train_app, name="train")
+app.add_typer(policies_app, name="policies")
 
 CollectionOpt = Annotated[
     str | None, typer.Option("--collection", "-c", help="collection name (default: config)")
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="print machine-readable JSON")]
 
 
 @app.callback()
@@ -71,18 +64,9 @@ def _global(
     }
 
 
-def _settings(ctx: typer.Context, **overrides: Any) -> Settings:
-    obj = ctx.obj or {}
-    return load_settings(obj.get("config_file"), **{**obj.get("overrides", {}), **overrides})
-
-
 def _print_snippet(text: str, limit: int = 300) -> None:
     flat = " ".join(text.split())
     out.print(f"   {flat[:limit]}{'…' if len(flat) > limit else ''}", markup=False)
-
-
-def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
 @app.command()
@@ -99,7 +83,7 @@ def ingest(
     from rearag.tools.loaders import check_paths_exist
     from rearag.tools.store import Store
 
-    settings = _settings(ctx, collection=collection)
+    settings = settings_of(ctx, collection=collection)
     check_paths_exist(paths)  # before the collection is created: a typo must not leave one
     store = Store(settings, settings.collection, create=True)
     try:
@@ -107,13 +91,13 @@ def ingest(
             paths,
             store,
             progress=not quiet and not as_json,
-            on_problem=lambda p: _stderr(f"skipped {p.path}: {p.reason}"),
+            on_problem=lambda p: stderr_line(f"skipped {p.path}: {p.reason}"),
         )
     except KeyboardInterrupt:
-        _stderr("interrupted: the collection is usable; run the same command again to finish")
+        stderr_line("interrupted: the collection is usable; run the same command again to finish")
         raise typer.Exit(130) from None
     if as_json:
-        _print_json(report.model_dump())
+        print_json(report.model_dump())
         return
     out.print(
         f"{report.collection}: {report.files} file(s), {report.documents} document(s); "
@@ -137,10 +121,10 @@ def remove(
     from rearag.tools.ingest import remove_sources
     from rearag.tools.store import Store
 
-    settings = _settings(ctx, collection=collection)
+    settings = settings_of(ctx, collection=collection)
     deleted = remove_sources(paths, Store(settings, settings.collection))
     if as_json:
-        _print_json({"collection": settings.collection, "chunks_deleted": deleted})
+        print_json({"collection": settings.collection, "chunks_deleted": deleted})
     else:
         out.print(f"{settings.collection}: {deleted} chunk(s) deleted", markup=False)
 
@@ -159,10 +143,10 @@ def search(
     """Search a collection: dense, BM25 or hybrid (reciprocal rank fusion)."""
     from rearag.tools.retriever import Retriever
 
-    settings = _settings(ctx, collection=collection)
+    settings = settings_of(ctx, collection=collection)
     hits = Retriever(settings=settings).search(query, k=k, mode=mode)  # type: ignore[arg-type]
     if as_json:
-        _print_json([h.model_dump() for h in hits])
+        print_json([h.model_dump() for h in hits])
         return
     if not hits:
         out.print("no results")
@@ -221,7 +205,7 @@ def rerank(
     """Retrieve candidates, then rerank them with a listwise LLM policy."""
     from rearag.tools.retriever import Retriever
 
-    settings = _settings(ctx, collection=collection)
+    settings = settings_of(ctx, collection=collection)
     reranker = _reranker(settings, policy, model, api_base, max_new_tokens=max_new_tokens)
     depth = depth or reranker.config.depth
     hits = Retriever(settings=settings).search(query, k=depth, mode=first_stage)  # type: ignore[arg-type]
@@ -232,7 +216,7 @@ def rerank(
         data["results"] = [
             {**r.model_dump(), "metadata": meta[r.doc_id]} for r in ranked.top_k(top_k)
         ]
-        _print_json(data)
+        print_json(data)
         return
     for r in ranked.top_k(top_k):
         m = meta[r.doc_id]
@@ -265,13 +249,13 @@ def _print_answer(answer: Any) -> None:
                 highlight=False,
             )
     for error in answer.errors:
-        _stderr(f"note: {error}")
+        stderr_line(f"note: {error}")
 
 
 def _agent(ctx: typer.Context, collection: str | None) -> Any:
     from rearag.agent.rag import RAGAgent
 
-    settings = _settings(ctx, collection=collection)
+    settings = settings_of(ctx, collection=collection)
     return RAGAgent(settings)
 
 
@@ -313,7 +297,7 @@ def ask(
     agent = _agent(ctx, collection)
     answer = _ask(agent, question, thread, show_steps and not as_json)
     if as_json:
-        _print_json(answer.model_dump())
+        print_json(answer.model_dump())
     else:
         _print_answer(answer)
 
@@ -344,7 +328,7 @@ def chat(
         try:
             _print_answer(_ask(agent, question, thread, show_steps))
         except RearagError as exc:
-            _stderr(f"error: {exc}")
+            stderr_line(f"error: {exc}")
 
 
 @app.command()
@@ -370,7 +354,7 @@ def demo(
     corpus = Path(rearag.demos.__file__).parent / "corpus"  # shipped in the wheel too
     # The bundled 135M model cannot judge relevance (it answers "no" to everything), so the
     # demo grades with the score check; a capable grader model needs no such override.
-    settings = _settings(ctx, collection="rearag-demo", **{"grader.use_model": False})
+    settings = settings_of(ctx, collection="rearag-demo", **{"grader.use_model": False})
     report = run_ingest([corpus], Store(settings, "rearag-demo", create=True), progress=True)
     out.print(
         f"demo corpus: {report.documents} documents, {report.chunks_total} chunks in "
@@ -407,7 +391,8 @@ def serve(
     """Serve collections over an OpenAI-compatible HTTP API, with a chat page at /."""
     from rearag.agent.serve import run_server
 
-    settings = _settings(ctx, **{"serve.host": host, "serve.port": port, "serve.api_key": api_key})
+    flags = {"serve.host": host, "serve.port": port, "serve.api_key": api_key}
+    settings = settings_of(ctx, **flags)
     run_server(settings, collection or [settings.collection], workers)
 
 
@@ -416,7 +401,7 @@ def mcp(ctx: typer.Context, collection: CollectionOpt = None) -> None:
     """Serve search, rerank and ask as MCP tools over stdio."""
     from rearag.agent.mcp_server import run_mcp
 
-    run_mcp(_settings(ctx, collection=collection))
+    run_mcp(settings_of(ctx, collection=collection))
 
 
 @collections_app.command("list")
@@ -424,12 +409,12 @@ def collections_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """List collections with their chunk counts."""
     from rearag.tools.store import list_collections, make_client
 
-    client = make_client(_settings(ctx))
+    client = make_client(settings_of(ctx))
     rows = [
         {"name": n, "chunks": client.get_collection(n).count()} for n in list_collections(client)
     ]
     if as_json:
-        _print_json(rows)
+        print_json(rows)
         return
     for row in rows:
         out.print(f"{row['name']}\t{row['chunks']}", markup=False)
@@ -444,9 +429,9 @@ def collections_delete(
     """Delete a collection and its BM25 index."""
     from rearag.tools.store import Store
 
-    Store(_settings(ctx), name).drop()
+    Store(settings_of(ctx), name).drop()
     if as_json:
-        _print_json({"deleted": name})
+        print_json({"deleted": name})
     else:
         out.print(f"deleted {name}", markup=False)
 
@@ -454,9 +439,9 @@ def collections_delete(
 @config_app.command("show")
 def config_show(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Print the effective configuration (file < environment < flags)."""
-    data = _settings(ctx).model_dump(mode="json")
+    data = settings_of(ctx).model_dump(mode="json")
     if as_json:
-        _print_json(data)
+        print_json(data)
         return
     import tomli_w
 
@@ -486,10 +471,10 @@ def eval_retrieval(
     from rearag.tools.retriever import MODES
 
     modes = list(MODES) if not mode or "all" in mode else mode
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     results = evaluate_retrieval(dataset, settings, modes, run_dir, progress=not as_json)
     if as_json:
-        _print_json([r.model_dump() for r in results])
+        print_json([r.model_dump() for r in results])
         return
     table = Table(title=f"retrieval on {dataset}")
     for col in ("mode", "nDCG@10", "Recall@100", "queries"):
@@ -516,7 +501,7 @@ def eval_qa(
     items = load_items(dataset)
     result = evaluate_qa(_agent(ctx, collection), items, progress=not as_json)
     if as_json:
-        _print_json(result.model_dump())
+        print_json(result.model_dump())
         return
     for key, value in result.model_dump().items():
         out.print(
@@ -545,7 +530,7 @@ def eval_rerank(
     """Rerank first-stage results of a judged dataset: nDCG@10 before and after."""
     from rearag.policies.evaluation import evaluate_rerank
 
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     reranker = _reranker(settings, policy, model, api_base, max_new_tokens=max_new_tokens)
     result = evaluate_rerank(
         dataset,
@@ -558,7 +543,7 @@ def eval_rerank(
         progress=not as_json,
     )
     if as_json:
-        _print_json(result.model_dump())
+        print_json(result.model_dump())
         return
     table = Table(title=f"{result.policy} on {dataset} ({result.queries} queries)")
     for col in ("first stage", "nDCG@10 before", "nDCG@10 after", "windows", "s/query"):
@@ -580,5 +565,5 @@ def main() -> None:
     try:
         app()
     except RearagError as exc:
-        _stderr(f"error: {exc}")
+        stderr_line(f"error: {exc}")
         sys.exit(1)

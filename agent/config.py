@@ -180,6 +180,11 @@ class Settings(BaseSettings):
         """Converted and cached local models."""
         return self.home / "models"
 
+    @property
+    def policies_dir(self) -> Path:
+        """Reranker policies trained by `rearag train`, loaded as `policy:NAME`."""
+        return self.home / "policies"
+
     @classmethod
     def settings_customise_sources(
         cls,

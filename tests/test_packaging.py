@@ -31,6 +31,8 @@ def test_wheel_in_fresh_venv_does_not_shadow_user_modules(tmp_path: Path):
     assert "rearag/demos/api.toml" in names
     for page in ("index.html", "chat.js", "chat.css"):  # `rearag serve` serves its chat page
         assert f"rearag/agent/web/{page}" in names
+    assert "rearag/rl/configs/grpo_cpu.toml" in names  # `rearag train grpo --config`
+    assert "rearag/rl/configs/accelerate_multi_gpu.yaml" in names
     top_level = {name.split("/")[0] for name in names}
     assert top_level == {
         "rearag",

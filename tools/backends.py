@@ -24,7 +24,7 @@ def load_backend(options: LLMOptions, settings: Settings) -> LLMBackend:
         )
     from rearag.tools.local_llm import TransformersBackend, model_path
 
-    path = model_path(options.model, settings.models_dir, settings.home / "policies")
+    path = model_path(options.model, settings.models_dir, settings.policies_dir)
     return TransformersBackend(
         options.model,
         path,

@@ -1,0 +1,170 @@
+"""GRPO cost on this machine: seconds per step, rollout tokens per second and peak memory for
+the bundled SmolLM2-135M at several window sizes.
+
+    .venv/bin/python bench/train.py [--windows 5 10 20] [--steps 3] [--generations 4]
+
+Each window size runs in its own process (so peak RSS is its own) with rearag's GRPO defaults
+for that window (max_completion_length = 64 + 6 * window) and the real TRL trainer on
+synthetic windows cut from the Cranfield corpus (speed does not depend on relevance; labels are
+random). Rollout time is measured around the trainer's generation call; the rest of a step is
+the policy's forward/backward pass. The first step is reported apart (it pays for warm-up).
+Writes bench/results/train.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import offline  # noqa: F401  (sets the offline, one-thread environment before imports)
+
+RESULTS = Path(__file__).parent / "results" / "train.md"
+DATASET = Path(__file__).resolve().parents[2] / "shared" / "data" / "cranfield"
+
+
+def one(window: int, steps: int, generations: int, dataset: Path) -> dict:
+    from datasets import Dataset
+    from transformers import AutoTokenizer
+    from trl import GRPOConfig, GRPOTrainer
+
+    from rearag.agent.config import load_settings
+    from rearag.policies.registry import get_policy
+    from rearag.rl.grpo import default_grpo
+    from rearag.rl.rewards import reward_functions
+    from rearag.tools.local_llm import bundled_model_dir
+
+    settings = load_settings()
+    path = str(bundled_model_dir("smollm2-135m-instruct", settings.models_dir))
+    policy = get_policy("rearag-reasoning")
+    corpus = [json.loads(line)["text"] for line in (dataset / "corpus.jsonl").open()]
+    queries = [json.loads(line)["text"] for line in (dataset / "queries.jsonl").open()]
+    rng = random.Random(0)
+    rows = []
+    for i in range(steps):
+        passages = corpus[i * window : (i + 1) * window]
+        rows.append(
+            {
+                "prompt": policy.messages(queries[i], passages, 400),
+                "labels": [rng.choice([0, 0, 1, 2]) for _ in passages],
+            }
+        )
+    funcs, weights = reward_functions(policy)
+    grpo = {
+        **default_grpo(window, gpu=False),
+        "num_generations": generations,
+        "per_device_train_batch_size": generations,
+        "max_steps": steps,
+        "save_strategy": "no",
+        "shuffle_dataset": False,
+    }
+    grpo.pop("num_train_epochs")
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = GRPOTrainer(
+            model=path,
+            reward_funcs=funcs,
+            args=GRPOConfig(output_dir=tmp, reward_weights=weights, disable_tqdm=True, **grpo),
+            train_dataset=Dataset.from_list(rows),
+            processing_class=AutoTokenizer.from_pretrained(path),
+        )
+        rollout: list[float] = []
+        generate = trainer._generate  # timed from outside: TRL logs only the whole step
+
+        def timed(*args, **kwargs):
+            began = time.perf_counter()
+            result = generate(*args, **kwargs)
+            rollout.append(time.perf_counter() - began)
+            return result
+
+        trainer._generate = timed
+        step_times: list[float] = []
+        tokens: list[float] = []
+
+        from transformers import TrainerCallback
+
+        class Clock(TrainerCallback):
+            def on_step_begin(self, *a, **k):
+                self.began = time.perf_counter()
+
+            def on_step_end(self, *a, **k):
+                step_times.append(time.perf_counter() - self.began)
+
+            def on_log(self, args, state, control, logs=None, **k):
+                if logs and "completions/mean_length" in logs:
+                    tokens.append(logs["completions/mean_length"] * generations)
+
+        trainer.add_callback(Clock())
+        trainer.train()
+    tok = trainer.processing_class
+    text = tok.apply_chat_template(rows[0]["prompt"], add_generation_prompt=True, tokenize=False)
+    prompt_tokens = len(tok(text, add_special_tokens=False)["input_ids"])
+    return {
+        "window": window,
+        "prompt_tokens": prompt_tokens,
+        "first_step_s": step_times[0],
+        "step_s": statistics.median(step_times[1:] or step_times),
+        "rollout_s": statistics.median(rollout[1:] or rollout),
+        "rollout_tok_s": statistics.median(
+            t / r for t, r in zip(tokens[1:] or tokens, rollout[1:] or rollout, strict=False)
+        ),
+        "completion_tokens": statistics.median(tokens),
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--windows", type=int, nargs="+", default=[5, 10, 20])
+    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--generations", type=int, default=4)
+    parser.add_argument("--dataset", type=Path, default=DATASET)
+    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(one(args.one, args.steps, args.generations, args.dataset)))
+        return
+    rows = []
+    for window in args.windows:
+        cmd = [sys.executable, __file__, "--one", str(window), "--steps", str(args.steps)]
+        cmd += ["--generations", str(args.generations), "--dataset", str(args.dataset)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            sys.exit(f"window {window} failed:\n{proc.stderr[-3000:]}")
+        rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+        print(f"window {window}: {rows[-1]}", file=sys.stderr)
+    header = (
+        "| window | prompt tokens | s/step (median) | first step s | rollout s | rollout share "
+        "| completion tokens/step | rollout tok/s | peak RSS MB |\n"
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+    )
+    lines = [
+        f"| {r['window']} | {r['prompt_tokens']} | {r['step_s']:.1f} | {r['first_step_s']:.1f} "
+        f"| {r['rollout_s']:.1f} "
+        f"| {r['rollout_s'] / r['step_s']:.0%} | {r['completion_tokens']:.0f} "
+        f"| {r['rollout_tok_s']:.1f} | {r['peak_rss_mb']:.0f} |"
+        for r in rows
+    ]
+    text = (
+        "# GRPO step cost on CPU (bench/train.py)\n\n"
+        f"SmolLM2-135M (bundled), {args.generations} generations per step (one prompt), "
+        f"{args.steps} steps per window size, OMP_NUM_THREADS="
+        f"{__import__('os').environ['OMP_NUM_THREADS']}, rearag's default completion budget "
+        "(64 + 6 x window tokens), temperature 1.0. Medians over steps after the first.\n\n"
+        + header
+        + "\n".join(lines)
+        + "\n"
+    )
+    print(text)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(text)
+
+
+if __name__ == "__main__":
+    main()

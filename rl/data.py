@@ -1,0 +1,222 @@
+"""Training data for the reranker policy (REARANK's recipe): first-stage retrieval for every
+judged query, then many windows per query, each a random subset of `window` candidates from
+the top `depth`, kept in first-stage order, with their relevance labels.
+
+A row's `prompt` is the policy's own chat prompt (`Policy.messages`, the builder the reranker
+uses at inference); `labels` are what the rewards read. Queries are assigned to train or test
+by a hash of their id, so the splits never share a query and do not depend on file order.
+Windows the rank reward cannot score (fewer than `min_relevant` relevant passages, or already in
+ideal order) are left out: they would only add groups with identical rewards.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel
+from tqdm import tqdm
+
+from rearag.agent.config import Settings
+from rearag.policies.evaluation import corpus_texts
+from rearag.policies.registry import get_policy
+from rearag.rl.rewards import window_ndcg
+from rearag.tools.errors import RearagError
+from rearag.tools.eval_retrieval import dataset_retriever, doc_ranking, load_beir
+from rearag.tools.retriever import MODES
+
+Split = Literal["train", "test"]
+SPLITS: tuple[Split, ...] = ("train", "test")
+MANIFEST = "manifest.json"
+
+
+class SplitStats(BaseModel):
+    rows: int
+    queries: int
+    mean_relevant: float  # relevant passages per window
+
+
+class DataManifest(BaseModel):
+    source: str
+    policy: str
+    first_stage: str
+    depth: int
+    window: int
+    samples_per_query: int
+    test_fraction: float
+    seed: int
+    min_relevant: int
+    max_passage_chars: int
+    splits: dict[str, SplitStats]
+    fingerprint: str
+    seconds: float
+
+
+def split_of(query_id: str, test_fraction: float, seed: int) -> Split:
+    """train or test, fixed by the query id and the seed alone."""
+    digest = hashlib.sha256(f"{seed}:{query_id}".encode()).digest()
+    return "test" if int.from_bytes(digest[:8], "big") / 2**64 < test_fraction else "train"
+
+
+def sample_windows(
+    labels: list[int], window: int, samples: int, min_relevant: int, rng: random.Random
+) -> list[list[int]]:
+    """Up to `samples` distinct windows (sorted positions into the ranking) that the rank
+    reward can score."""
+    n = len(labels)
+    size = min(window, n)
+    found: list[list[int]] = []
+    seen: set[tuple[int, ...]] = set()
+    for _ in range(samples * 20):  # bounded: few distinct windows may exist
+        if len(found) == samples:
+            break
+        picked = tuple(sorted(rng.sample(range(n), size)))
+        if picked in seen:
+            continue
+        seen.add(picked)
+        window_labels = [labels[i] for i in picked]
+        if sum(1 for g in window_labels if g > 0) < min_relevant:
+            continue
+        if min_relevant > 0 and window_ndcg(window_labels, list(range(size))) >= 1.0:
+            continue  # already in ideal order: no ranking can gain
+        found.append(list(picked))
+    return found
+
+
+def build_data(
+    root: Path,
+    out: Path,
+    settings: Settings,
+    *,
+    policy: str = "rearag-reasoning",
+    first_stage: str = "hybrid",
+    depth: int = 100,
+    window: int = 20,
+    samples_per_query: int = 50,
+    splits: tuple[Split, ...] = SPLITS,
+    test_fraction: float = 0.33,
+    seed: int = 0,
+    min_relevant: int = 1,
+    max_passage_chars: int | None = None,
+    max_queries: int | None = None,
+    progress: bool = True,
+) -> DataManifest:
+    """Write `out/train` and `out/test` (Hugging Face datasets) and `out/manifest.json`."""
+    import datasets
+
+    datasets.disable_progress_bars()  # one bar per split save is noise; ours show progress
+    the_policy = get_policy(policy)
+    if the_policy.kind != "generate":
+        raise RearagError(f"policy {policy} does not generate text, so it cannot be trained")
+    if first_stage not in MODES:
+        raise RearagError(f"unknown first stage {first_stage!r}: use {', '.join(MODES)}")
+    if not 2 <= window <= depth:
+        raise RearagError("--window must be at least 2 and at most --depth")
+    if samples_per_query < 1 or not 0 < test_fraction < 1 or min_relevant < 0:
+        raise RearagError(
+            "--samples-per-query must be ≥ 1, --test-fraction in (0, 1), --min-relevant ≥ 0"
+        )
+    if out.exists() and any(out.iterdir()):
+        raise RearagError(f"{out} is not empty: choose another --out, or delete it first")
+    max_chars = max_passage_chars or settings.reranker.max_passage_chars
+    began = time.perf_counter()
+    dataset = load_beir(root)
+    queries = [
+        (qid, text)
+        for qid, text in dataset.queries.items()
+        if split_of(qid, test_fraction, seed) in splits
+    ][:max_queries]
+    if not queries:
+        raise RearagError("no judged query falls in the requested split: check --split")
+    retriever = dataset_retriever(dataset, settings, progress=progress)
+    rng = random.Random(seed)
+    rows: dict[str, list[dict[str, Any]]] = {s: [] for s in splits}
+    rankings: dict[str, list[str]] = {}
+    for qid, text in tqdm(queries, desc="first stage", unit="query", disable=not progress):
+        rankings[qid] = doc_ranking(retriever, text, first_stage, depth)  # type: ignore[arg-type]
+    texts = corpus_texts(dataset.corpus, {d for docs in rankings.values() for d in docs})
+    for qid, text in queries:
+        ranking = [d for d in rankings[qid] if d in texts]
+        labels = [dataset.qrels[qid].get(d, 0) for d in ranking]
+        if len(ranking) < 2:
+            continue
+        for picked in sample_windows(labels, window, samples_per_query, min_relevant, rng):
+            passages = [texts[ranking[i]] for i in picked]
+            rows[split_of(qid, test_fraction, seed)].append(
+                {
+                    "query_id": qid,
+                    "query": text,
+                    "doc_ids": [ranking[i] for i in picked],
+                    "passages": passages,
+                    "labels": [labels[i] for i in picked],
+                    "prompt": the_policy.messages(text, passages, max_chars),
+                }
+            )
+
+    if not any(rows.values()):
+        raise RearagError(
+            "no window can be scored: no query has enough relevant passages in the first "
+            "stage's top --depth (lower --min-relevant or raise --depth)"
+        )
+    staging = out.with_name(f".{out.name}.{time.time_ns()}")
+    staging.mkdir(parents=True)
+    digest = hashlib.sha256(f"{policy}|{max_chars}".encode())
+    stats = {}
+    for split, split_rows in rows.items():
+        datasets.Dataset.from_list(split_rows).save_to_disk(str(staging / split))
+        for row in split_rows:
+            digest.update(json.dumps([row["query_id"], row["doc_ids"], row["labels"]]).encode())
+        relevant = [sum(1 for g in r["labels"] if g > 0) for r in split_rows]
+        stats[split] = SplitStats(
+            rows=len(split_rows),
+            queries=len({r["query_id"] for r in split_rows}),
+            mean_relevant=sum(relevant) / max(1, len(relevant)),
+        )
+    manifest = DataManifest(
+        source=str(root.resolve()),
+        policy=policy,
+        first_stage=first_stage,
+        depth=depth,
+        window=window,
+        samples_per_query=samples_per_query,
+        test_fraction=test_fraction,
+        seed=seed,
+        min_relevant=min_relevant,
+        max_passage_chars=max_chars,
+        splits=stats,
+        fingerprint=digest.hexdigest()[:16],
+        seconds=time.perf_counter() - began,
+    )
+    (staging / MANIFEST).write_text(manifest.model_dump_json(indent=2))
+    if out.exists():
+        out.rmdir()  # empty, checked above
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging.rename(out)
+    return manifest
+
+
+def load_split(path: Path, split: Split | None = None) -> tuple[Any, DataManifest]:
+    """(dataset, manifest) of one split. `path` is the data folder (then `split` is needed)
+    or the split's own folder (`DIR/train`)."""
+    from datasets import load_from_disk
+
+    if (path / MANIFEST).is_file():
+        root, name = path, split or "train"
+    else:
+        root, name = path.parent, path.name
+    if not (root / MANIFEST).is_file():
+        raise RearagError(
+            f"{path} is not training data: build it with `rearag train build-data` "
+            f"(no {MANIFEST} found)"
+        )
+    manifest = DataManifest.model_validate_json((root / MANIFEST).read_text())
+    if not (root / name / "dataset_info.json").is_file():
+        raise RearagError(
+            f"{root} has no {name} split (it holds {', '.join(manifest.splits)}): rebuild "
+            f"it with --split {name}"
+        )
+    return load_from_disk(str(root / name)), manifest

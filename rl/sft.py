@@ -1,0 +1,180 @@
+"""The supervised warm-up before GRPO (the cold-start fix R1-style rankers use).
+
+A small model that never writes the ranking format gets identical rewards in every GRPO group,
+so GRPO learns nothing. A few synthetic examples fix that: each is a training window's own
+prompt (the policy's builder) and, as target, one sentence of reasoning that names the relevant
+passages plus the permutation sorted by relevance label. Examples are picked so the most
+relevant passage sits at every position in turn: otherwise the model memorises one answer.
+The loss is on the completion only (TRL's default for prompt-completion data).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+from tqdm import tqdm
+
+from rearag.agent.config import Settings
+from rearag.policies.prompts import clean_passage
+from rearag.rl.data import load_split
+from rearag.rl.registry import PolicyManifest, ensure_new
+from rearag.rl.runs import (
+    CURVES,
+    METRICS,
+    MetricsLog,
+    device_args,
+    lora_config,
+    plot_curves,
+    resolve_model,
+    run_folder,
+    save_trained,
+)
+from rearag.tools.errors import RearagError
+
+
+class SFTResult(BaseModel):
+    name: str
+    folder: str
+    examples: int
+    steps: int
+    final_loss: float | None
+    seconds: float
+
+
+def target_order(labels: list[int]) -> list[int]:
+    """Positions best first: by label, ties in input order."""
+    return sorted(range(len(labels)), key=lambda i: -labels[i])
+
+
+def target_text(query: str, passages: list[str], labels: list[int]) -> str:
+    order = target_order(labels)
+    relevant = [i for i in order if labels[i] > 0]
+    if relevant:
+        best = relevant[0]
+        gist = clean_passage(passages[best], 40)
+        also = ", ".join(f"[{i + 1}]" for i in relevant[1:3])
+        reason = f"Passage [{best + 1}] ({gist}) answers the query best" + (
+            f"; {also} also relate to it." if also else "; the others do not."
+        )
+    else:
+        reason = "No passage addresses the query directly; I keep the given order."
+    ranking = " > ".join(f"[{i + 1}]" for i in order)
+    return f"<think>{reason}</think>\n<answer>{ranking}</answer>"
+
+
+def pick_examples(rows: list[dict[str, Any]], count: int, seed: int) -> list[dict[str, Any]]:
+    """`count` rows, round-robin over the position of the most relevant passage."""
+    by_best: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        by_best[target_order(row["labels"])[0]].append(row)
+    rng = random.Random(seed)
+    for bucket in by_best.values():
+        rng.shuffle(bucket)
+    picked: list[dict[str, Any]] = []
+    while len(picked) < count and any(by_best.values()):
+        for position in sorted(by_best):
+            if by_best[position] and len(picked) < count:
+                picked.append(by_best[position].pop())
+    return picked
+
+
+def train_sft(
+    settings: Settings,
+    data: Path,
+    model: str,
+    out: str,
+    *,
+    examples: int = 40,
+    epochs: float = 1.0,
+    learning_rate: float = 5e-5,
+    batch_size: int = 2,
+    lora: bool = False,
+    seed: int = 0,
+    progress: bool = True,
+) -> SFTResult:
+    """Fine-tune `model` on warm-up examples from the train split; register it as `out`."""
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import SFTConfig, SFTTrainer
+
+    ensure_new(settings, out)
+    if examples < 1 or batch_size < 1 or epochs <= 0:
+        raise RearagError("--examples, --batch-size and --epochs must be positive")
+    train, manifest = load_split(data, "train")
+    rows = pick_examples(list(train), examples, seed)
+    if not rows:
+        raise RearagError(f"{data}: the train split has no rows")
+    dataset = Dataset.from_list(
+        [
+            {
+                "prompt": row["prompt"],
+                "completion": [
+                    {
+                        "role": "assistant",
+                        "content": target_text(row["query"], row["passages"], row["labels"]),
+                    }
+                ],
+            }
+            for row in tqdm(rows, desc="warm-up examples", disable=not progress)
+        ]
+    )
+    path = resolve_model(settings, model)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    run_dir = run_folder(settings, "sft", out)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config = SFTConfig(
+        output_dir=str(run_dir),
+        num_train_epochs=epochs,
+        learning_rate=learning_rate,
+        per_device_train_batch_size=batch_size,
+        max_length=None,  # never cut a long window's prompt: the completion is at its end
+        logging_steps=1,
+        save_strategy="no",
+        report_to="none",
+        seed=seed,
+        disable_tqdm=not progress,
+        **device_args(),
+    )
+    began = time.perf_counter()
+    trainer = SFTTrainer(
+        model=AutoModelForCausalLM.from_pretrained(path),
+        args=config,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        peft_config=lora_config({}) if lora else None,
+        callbacks=[MetricsLog(run_dir / METRICS)],
+    )
+    trainer.train()
+    seconds = time.perf_counter() - began
+    plot_curves(run_dir / METRICS, run_dir / CURVES, {"warm-up loss": "loss"})
+    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    folder = save_trained(
+        settings,
+        PolicyManifest(
+            name=out,
+            policy=manifest.policy,
+            method="sft",
+            base_model=model,
+            lora=lora,
+            data=str(data.resolve()),
+            data_fingerprint=manifest.fingerprint,
+            steps=trainer.state.global_step,
+            train_seconds=seconds,
+        ),
+        trainer.model,
+        tokenizer,
+        run_dir,
+    )
+    return SFTResult(
+        name=out,
+        folder=str(folder),
+        examples=len(rows),
+        steps=trainer.state.global_step,
+        final_loss=losses[-1] if losses else None,
+        seconds=seconds,
+    )
