@@ -5,8 +5,9 @@ the top `depth`, kept in first-stage order, with their relevance labels.
 A row's `prompt` is the policy's own chat prompt (`Policy.messages`, the builder the reranker
 uses at inference); `labels` are what the rewards read. Queries are assigned to train or test
 by a hash of their id, so the splits never share a query and do not depend on file order.
-Windows the rank reward cannot score (fewer than `min_relevant` relevant passages, or already in
-ideal order) are left out: they would only add groups with identical rewards.
+Windows with fewer than `min_relevant` relevant passages are left out: every ranking of a window
+without a relevant passage earns the same reward, so it teaches nothing. Windows already in ideal
+order stay (in both splits): dropping them would bias the data against the first-stage order.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from tqdm import tqdm
 from rearag.agent.config import Settings
 from rearag.policies.evaluation import corpus_texts
 from rearag.policies.registry import get_policy
-from rearag.rl.rewards import window_ndcg
 from rearag.tools.errors import RearagError
 from rearag.tools.eval_retrieval import dataset_retriever, doc_ranking, load_beir
 from rearag.tools.retriever import MODES
@@ -65,8 +65,8 @@ def split_of(query_id: str, test_fraction: float, seed: int) -> Split:
 def sample_windows(
     labels: list[int], window: int, samples: int, min_relevant: int, rng: random.Random
 ) -> list[list[int]]:
-    """Up to `samples` distinct windows (sorted positions into the ranking) that the rank
-    reward can score."""
+    """Up to `samples` distinct windows (sorted positions into the ranking) with at least
+    `min_relevant` relevant passages."""
     n = len(labels)
     size = min(window, n)
     found: list[list[int]] = []
@@ -79,11 +79,8 @@ def sample_windows(
             continue
         seen.add(picked)
         window_labels = [labels[i] for i in picked]
-        if sum(1 for g in window_labels if g > 0) < min_relevant:
-            continue
-        if min_relevant > 0 and window_ndcg(window_labels, list(range(size))) >= 1.0:
-            continue  # already in ideal order: no ranking can gain
-        found.append(list(picked))
+        if sum(1 for g in window_labels if g > 0) >= min_relevant:
+            found.append(list(picked))
     return found
 
 

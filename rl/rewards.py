@@ -3,8 +3,10 @@
 
 - rank: the nDCG@10 gain of the parsed permutation over the input order, normalised by the
   gain still possible, (after - before) / (ideal - before), clipped to [-1, 1] (a tiny
-  denominator would otherwise let one bad permutation swamp the group); 0 when nothing can be
-  gained.
+  denominator would otherwise let one bad permutation swamp the group). A window already in
+  ideal order scores the plain loss, after - before (0 for keeping it): without that, such
+  windows reward nothing and the policy learns that the first passage is never the best.
+  0 when the window has no relevant passage.
 - tags: `<think>…</think><answer>…</answer>` once each, in order, nothing after: 1; both
   blocks in order but with text around them: 0.5; else 0.
 - answer: the `<answer>` is `[i] > [j] > …` over the window's ids: the share of ids covered,
@@ -46,11 +48,14 @@ def _dcg(gains: list[int], k: int) -> float:
 
 
 def rank_gain(labels: list[int], order: list[int]) -> float:
-    before = window_ndcg(labels, list(range(len(labels))))
-    room = 1.0 - before
-    if room <= 1e-9 or not any(g > 0 for g in labels):
+    if not any(g > 0 for g in labels):
         return 0.0
-    return max(-1.0, min(1.0, (window_ndcg(labels, order) - before) / room))
+    before = window_ndcg(labels, list(range(len(labels))))
+    gain = window_ndcg(labels, order) - before
+    room = 1.0 - before
+    if room <= 1e-9:
+        return gain
+    return max(-1.0, min(1.0, gain / room))
 
 
 def tag_score(text: str) -> float:

@@ -38,7 +38,9 @@ def test_rank_gain_is_normalised_and_clipped():
     assert -1.0 <= worse < 0
     # Input nearly ideal: a tiny denominator would give a huge negative without the clip.
     assert rank_gain([3, 2, 2, 1, 1, 0], [5, 4, 3, 2, 1, 0]) >= -1.0
-    assert rank_gain([2, 1, 0], [2, 1, 0]) == 0.0  # already ideal: denominator 0
+    # Already ideal: keeping it scores 0, breaking it scores the plain loss.
+    assert rank_gain([2, 1, 0], [0, 1, 2]) == 0.0
+    assert rank_gain([2, 1, 0], [2, 1, 0]) == pytest.approx(window_ndcg([2, 1, 0], [2, 1, 0]) - 1)
     assert rank_gain([0, 0, 0], [2, 1, 0]) == 0.0  # nothing relevant
 
 
