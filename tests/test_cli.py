@@ -44,6 +44,12 @@ def test_help_on_every_command():
         ["config", "show"],
         ["eval"],
         ["eval", "retrieval"],
+        ["train"],
+        ["train", "build-data"],
+        ["train", "grpo"],
+        ["policies"],
+        ["serve"],
+        ["mcp"],
     ):
         proc = rearag(*args, "--help")
         assert proc.returncode == 0 and "Usage" in proc.stdout, (args, proc.stderr)
