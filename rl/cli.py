@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.console import Console
 from rich.table import Table
 
 from rearag.agent.cli_common import JsonOpt, out, print_json, settings_of
@@ -241,7 +242,8 @@ def print_eval_table(result: TrainEvalResult) -> None:
             str(s.distinct_permutations),
             "" if s.seconds_per_window is None else f"{s.seconds_per_window:.1f}",
         )
-    out.print(table, width=max(out.width, 120))
+    # Wider than a pipe's default 80 columns: model paths should not be squeezed away.
+    Console(width=max(out.width, 140)).print(table)
     constant = " > ".join(f"[{i}]" for i in result.constant_permutation)
     out.print(f"best constant permutation: {constant}", markup=False, highlight=False)
 
