@@ -32,6 +32,7 @@ from rearag.rl.runs import (
     lora_config,
     on_gpu,
     plot_curves,
+    quiet,
     resolve_model,
     run_folder,
     save_trained,
@@ -222,6 +223,8 @@ def train_grpo(plan: GRPOPlan, settings: Settings, *, progress: bool = True) -> 
         peft_config=lora_config(plan.lora) if plan.lora is not None else None,
         callbacks=[MetricsLog(run_dir / METRICS, resume_step)],
     )
+    if not progress:
+        quiet(trainer)
     began = time.perf_counter()
     trainer.train(resume_from_checkpoint=plan.resume_from)
     seconds = time.perf_counter() - began

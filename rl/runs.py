@@ -90,6 +90,14 @@ class MetricsLog(TrainerCallback):
                 fh.write(json.dumps(record, default=float) + "\n")
 
 
+def quiet(trainer: Any) -> None:
+    """Keep stdout for `--json`: without a progress bar the trainer prints every log dict."""
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(ProgressCallback)
+
+
 def read_metrics(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         return []

@@ -30,6 +30,7 @@ from rearag.rl.runs import (
     device_args,
     lora_config,
     plot_curves,
+    quiet,
     resolve_model,
     run_folder,
     save_trained,
@@ -149,6 +150,8 @@ def train_sft(
         peft_config=lora_config({}) if lora else None,
         callbacks=[MetricsLog(run_dir / METRICS)],
     )
+    if not progress:
+        quiet(trainer)
     trainer.train()
     seconds = time.perf_counter() - began
     plot_curves(run_dir / METRICS, run_dir / CURVES, {"warm-up loss": "loss"})

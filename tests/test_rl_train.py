@@ -265,6 +265,25 @@ def test_grpo_plan_errors_are_one_line(lab, tmp_path):
     assert plan["grpo"]["num_generations"] == 4 and plan["launch"].startswith("rearag train grpo")
 
 
+def test_json_output_is_only_json(lab):
+    proc = cli(
+        lab,
+        "train",
+        "sft",
+        "--data",
+        str(lab["data"]),
+        "--model",
+        lab["model"],
+        "--out",
+        "quiet",
+        "--examples",
+        "1",
+        "--json",
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["name"] == "quiet"  # no trainer log lines on stdout
+
+
 def test_resume_after_a_killed_run_loses_no_step(lab):
     args = [
         "train",
