@@ -178,7 +178,7 @@ def plan_grpo(
         model=model,
         model_path=resolve_model(settings, model),
         policy=manifest.policy,
-        data=str(data),
+        data=str(data.resolve()),
         train=manifest.splits["train"],
         run_dir=str(run_dir),
         resume_from=str(found[-1]) if resume else None,
