@@ -149,7 +149,10 @@ def plan_grpo(
     if steps:
         grpo.pop("num_train_epochs", None)
         grpo["max_steps"] = steps
-    if grpo["per_device_train_batch_size"] % grpo["num_generations"]:
+    batch, generations = grpo["per_device_train_batch_size"], grpo["num_generations"]
+    if not (isinstance(batch, int) and isinstance(generations, int) and generations >= 2):
+        raise RearagError("num_generations (≥ 2) and per_device_train_batch_size are integers")
+    if batch % generations:
         raise RearagError(
             "per_device_train_batch_size must be a multiple of num_generations (TRL groups "
             "the completions of one prompt)"
