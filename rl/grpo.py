@@ -151,7 +151,10 @@ def plan_grpo(
         grpo["max_steps"] = steps
     batch, generations = grpo["per_device_train_batch_size"], grpo["num_generations"]
     if not (isinstance(batch, int) and isinstance(generations, int) and generations >= 2):
-        raise RearagError("num_generations (≥ 2) and per_device_train_batch_size are integers")
+        raise RearagError(
+            "[grpo] num_generations must be an integer ≥ 2, per_device_train_batch_size an "
+            "integer"
+        )
     if batch % generations:
         raise RearagError(
             "per_device_train_batch_size must be a multiple of num_generations (TRL groups "
