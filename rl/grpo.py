@@ -152,8 +152,7 @@ def plan_grpo(
     batch, generations = grpo["per_device_train_batch_size"], grpo["num_generations"]
     if not (isinstance(batch, int) and isinstance(generations, int) and generations >= 2):
         raise RearagError(
-            "[grpo] num_generations must be an integer ≥ 2, per_device_train_batch_size an "
-            "integer"
+            "[grpo] num_generations must be an integer ≥ 2, per_device_train_batch_size an integer"
         )
     if batch % generations:
         raise RearagError(
