@@ -78,13 +78,22 @@ def models_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_backend(models_home: Path):
     """A tiny random Llama with the real SmolLM2 tokenizer: fast, and it writes garbage."""
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+    from transformers import AutoTokenizer
 
     from rearag.tools.local_llm import TransformersBackend
 
     tok = AutoTokenizer.from_pretrained(models_home / "models" / "smollm2-135m-instruct")
     tok.padding_side = "left"
+    return TransformersBackend(
+        "hf:tiny-random", "", model_obj=tiny_llama(tok).eval(), tokenizer=tok
+    )
+
+
+def tiny_llama(tok):
+    """A 2-layer Llama with random weights (seed 0) for `tok`'s vocabulary."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
     torch.manual_seed(0)
     config = LlamaConfig(
         vocab_size=len(tok),
@@ -98,5 +107,4 @@ def tiny_backend(models_home: Path):
         bos_token_id=tok.bos_token_id,
         pad_token_id=tok.pad_token_id,
     )
-    model = LlamaForCausalLM(config).eval()
-    return TransformersBackend("hf:tiny-random", "", model_obj=model, tokenizer=tok)
+    return LlamaForCausalLM(config)

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import RAGBIN
+from conftest import RAGBIN, tiny_llama
 from test_cli import assert_one_line_error, rearag
 from test_eval_retrieval import write_beir
 
@@ -60,26 +60,12 @@ def cli(lab, *args: str):
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory, models_home: Path):
     """A home with a tiny model folder and training data built from a small dataset."""
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+    from transformers import AutoTokenizer
 
     root = tmp_path_factory.mktemp("rl")
     home = root / "home"
     tok = AutoTokenizer.from_pretrained(models_home / "models" / "smollm2-135m-instruct")
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=len(tok),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=2,
-        max_position_embeddings=2048,
-        eos_token_id=tok.eos_token_id,
-        bos_token_id=tok.bos_token_id,
-        pad_token_id=tok.pad_token_id,
-    )
-    LlamaForCausalLM(config).save_pretrained(root / "tiny")
+    tiny_llama(tok).save_pretrained(root / "tiny")
     tok.save_pretrained(root / "tiny")
     docs = {f"{t}{i}": (t.title(), x) for t, xs in TOPICS.items() for i, x in enumerate(xs)}
     queries = {f"q{i}": f"facts about {t}" for i, t in enumerate(TOPICS)}
