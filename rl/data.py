@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from tqdm import tqdm
 
 from rearag.agent.config import Settings
@@ -113,9 +113,15 @@ def build_data(
         raise RearagError(f"unknown first stage {first_stage!r}: use {', '.join(MODES)}")
     if not 2 <= window <= depth:
         raise RearagError("--window must be at least 2 and at most --depth")
-    if samples_per_query < 1 or not 0 < test_fraction < 1 or min_relevant < 0:
+    if (
+        samples_per_query < 1
+        or not 0 < test_fraction < 1
+        or min_relevant < 0
+        or (max_queries is not None and max_queries < 1)
+    ):
         raise RearagError(
-            "--samples-per-query must be ≥ 1, --test-fraction in (0, 1), --min-relevant ≥ 0"
+            "--samples-per-query and --queries must be ≥ 1, --test-fraction in (0, 1), "
+            "--min-relevant ≥ 0"
         )
     if out.exists() and any(out.iterdir()):
         raise RearagError(f"{out} is not empty: choose another --out, or delete it first")
@@ -210,7 +216,12 @@ def load_split(path: Path, split: Split | None = None) -> tuple[Any, DataManifes
             f"{path} is not training data: build it with `rearag train build-data` "
             f"(no {MANIFEST} found)"
         )
-    manifest = DataManifest.model_validate_json((root / MANIFEST).read_text())
+    try:
+        manifest = DataManifest.model_validate_json((root / MANIFEST).read_text())
+    except ValidationError:
+        raise RearagError(
+            f"{root / MANIFEST} is damaged: rebuild the data with `rearag train build-data`"
+        ) from None
     if not (root / name / "dataset_info.json").is_file():
         raise RearagError(
             f"{root} has no {name} split (it holds {', '.join(manifest.splits)}): rebuild "

@@ -140,6 +140,8 @@ def evaluate_policy(
 ) -> TrainEvalResult:
     """Score the policy `name` (and its lineage, or `models`) on the test split of `data`
     (the data folder or its `test` folder); the result is also stored in its manifest."""
+    if (limit is not None and limit < 1) or (max_new_tokens is not None and max_new_tokens < 1):
+        raise RearagError("--limit and --max-new-tokens must be at least 1")
     manifest = load_manifest(settings, name)
     folder = data.parent if data.name in ("train", "test") else data
     test, data_manifest = load_split(folder, "test")

@@ -220,6 +220,13 @@ def test_grpo_plan_errors_are_one_line(lab, tmp_path):
     assert_one_line_error(proc, "nothing to resume")
     proc = cli(lab, "train", "sft", "--data", str(tmp_path), "--model", lab["model"], "--out", "z")
     assert_one_line_error(proc, "not training data")
+    damaged = tmp_path / "damaged"
+    (damaged / "train").mkdir(parents=True)
+    (damaged / "manifest.json").write_text("{not json")
+    proc = cli(lab, "train", "grpo", "--data", str(damaged), "--model", lab["model"], "--out", "d")
+    assert_one_line_error(proc, "damaged")
+    proc = cli(lab, "train", "eval", "nobody", "--data", str(lab["data"]), "--limit", "0")
+    assert_one_line_error(proc, "--limit")
     proc = cli(
         lab,
         "train",
