@@ -6,7 +6,7 @@ the configuration (which every module does) stays cheap and free of import cycle
 
 from typing import Any
 
-from rearag.agent.config import Settings, load_settings
+from rearag.core.config import Settings, load_settings
 
 __all__ = ["RAGAgent", "Settings", "as_tool", "build_graph", "load_settings"]
 

@@ -14,9 +14,9 @@ import typer
 from rich.table import Table
 
 from rearag.agent.cli_common import JsonOpt, out, print_json, settings_of, stderr_line
-from rearag.agent.config import Settings
+from rearag.core.config import Settings
+from rearag.core.errors import RearagError
 from rearag.rl.cli import policies_app, train_app
-from rearag.tools.errors import RearagError
 
 app = typer.Typer(
     help="rearag: agentic RAG with a reasoning reranker trained by reinforcement learning.",
@@ -209,18 +209,14 @@ def rerank(
     reranker = _reranker(settings, policy, model, api_base, max_new_tokens=max_new_tokens)
     depth = depth or reranker.config.depth
     hits = Retriever(settings=settings).search(query, k=depth, mode=first_stage)  # type: ignore[arg-type]
-    ranked = reranker.rank(query, [h.text for h in hits], [h.id for h in hits])
-    meta = {h.id: h.metadata for h in hits}
+    ranked = reranker.rank(query, hits)
     if as_json:
         data = ranked.model_dump()
-        data["results"] = [
-            {**r.model_dump(), "metadata": meta[r.doc_id]} for r in ranked.top_k(top_k)
-        ]
+        data["results"] = [r.model_dump() for r in ranked.top_k(top_k)]
         print_json(data)
         return
     for r in ranked.top_k(top_k):
-        m = meta[r.doc_id]
-        title = m.get("title") or Path(m.get("source", "")).name
+        title = r.passage().label
         moved = f"(was {r.original_rank})" if r.original_rank != r.rank else ""
         out.print(f"[bold]{r.rank}.[/bold] [cyan]{title}[/cyan] {moved}", highlight=False)
         _print_snippet(r.text)
@@ -467,10 +463,10 @@ def eval_retrieval(
     as_json: JsonOpt = False,
 ) -> None:
     """Ingest a judged dataset (cached by fingerprint) and report nDCG@10 and Recall@100."""
-    from rearag.tools.eval_retrieval import evaluate_retrieval
-    from rearag.tools.retriever import MODES
+    from rearag.core.config import SearchMode
+    from rearag.eval.retrieval import evaluate_retrieval
 
-    modes = list(MODES) if not mode or "all" in mode else mode
+    modes = list(SearchMode) if not mode or "all" in mode else mode
     settings = settings_of(ctx)
     results = evaluate_retrieval(dataset, settings, modes, run_dir, progress=not as_json)
     if as_json:
@@ -496,7 +492,7 @@ def eval_qa(
     as_json: JsonOpt = False,
 ) -> None:
     """Exact match, token F1, abstention rate and citation validity of the agent's answers."""
-    from rearag.agent.qa_eval import evaluate_qa, load_items
+    from rearag.eval.qa import evaluate_qa, load_items
 
     items = load_items(dataset)
     result = evaluate_qa(_agent(ctx, collection), items, progress=not as_json)
@@ -528,7 +524,7 @@ def eval_rerank(
     as_json: JsonOpt = False,
 ) -> None:
     """Rerank first-stage results of a judged dataset: nDCG@10 before and after."""
-    from rearag.policies.evaluation import evaluate_rerank
+    from rearag.eval.rerank import evaluate_rerank
 
     settings = settings_of(ctx)
     reranker = _reranker(settings, policy, model, api_base, max_new_tokens=max_new_tokens)

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from rearag.agent.config import Settings, load_settings
+from rearag.core.config import Settings, load_settings
 
 out = Console(soft_wrap=True)  # long lines stay whole for pipes and copy-paste
 

@@ -14,8 +14,8 @@ from typing import Any
 from langgraph.graph import END, START, StateGraph
 
 from rearag.agent import nodes
-from rearag.agent.config import Settings
 from rearag.agent.state import AgentState
+from rearag.core.config import Settings
 from rearag.policies.reranker import Reranker
 from rearag.tools.backends import load_backend
 from rearag.tools.retriever import Retriever

@@ -12,9 +12,9 @@ from typing import Any
 from langchain_core.tools import StructuredTool
 from pydantic import BaseModel, Field
 
-from rearag.agent.config import Settings
 from rearag.agent.openai_api import message_text
 from rearag.agent.rag import RAGAgent
+from rearag.core.config import Settings
 
 DESCRIPTION = (
     "Answer a question from the document collection {collection!r}. Returns the answer with "

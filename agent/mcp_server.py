@@ -18,12 +18,11 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
 from rearag import __version__
-from rearag.agent.config import Settings
 from rearag.agent.rag import RAGAgent
-from rearag.agent.state import Answer
+from rearag.core.config import SearchMode, Settings
+from rearag.core.errors import RearagError
+from rearag.core.types import Answer, Passage
 from rearag.policies.reranker import RankedResults
-from rearag.tools.errors import RearagError
-from rearag.tools.retriever import Mode, SearchHit
 
 F = TypeVar("F", bound=Callable[..., object])
 
@@ -51,7 +50,7 @@ def build_mcp(agent: RAGAgent) -> MCPServer:
 
     @server.tool()
     @_user_errors
-    def search(query: str, k: int = 5, mode: Mode | None = None) -> list[SearchHit]:
+    def search(query: str, k: int = 5, mode: SearchMode | None = None) -> list[Passage]:
         """Search the collection (dense, bm25 or hybrid); best passages first."""
         return agent.tools.retriever.search(query, k=min(k, 100), mode=mode)
 

@@ -15,8 +15,9 @@ from typing import Any
 from langgraph.config import get_config, get_stream_writer
 
 from rearag.agent import prompts
-from rearag.agent.config import Settings
-from rearag.agent.state import AgentState, Citation, Passage
+from rearag.agent.state import AgentState
+from rearag.core.config import Settings
+from rearag.core.types import Citation, Passage
 from rearag.policies.reranker import Reranker
 from rearag.tools.llm import LLMBackend
 from rearag.tools.retriever import Retriever, reciprocal_rank_fusion
@@ -102,16 +103,7 @@ def retrieve(state: AgentState, tools: Tools) -> dict[str, Any]:
         lists.append([h.id for h in hits])
         found.update({h.id: h for h in hits})
     fused = reciprocal_rank_fusion(lists, k=tools.settings.retriever.rrf_k)[:k]
-    passages = [
-        Passage(
-            id=i,
-            text=found[i].text,
-            source=found[i].metadata.get("source", ""),
-            title=found[i].metadata.get("title", ""),
-            score=s,
-        )
-        for i, s in fused
-    ]
+    passages = [found[i].model_copy(update={"score": s}) for i, s in fused]
     return {"passages": passages, "attempts": state.get("attempts", 0) + 1}
 
 
@@ -119,15 +111,14 @@ def rerank(state: AgentState, tools: Tools) -> dict[str, Any]:
     passages = state["passages"]
     query = state["queries"][0] if state.get("queries") else state["question"]
     try:
-        ranked = tools.reranker.rank(query, [p.text for p in passages], [p.id for p in passages])
+        ranked = tools.reranker.rank(query, passages)
     except Exception as exc:
         return {
             "errors": [f"rerank: {exc.__class__.__name__}: {str(exc)[:200]}"],
             "rerank_traces": [],
         }
-    by_id = {p.id: p for p in passages}
     return {
-        "passages": [by_id[r.doc_id] for r in ranked.results],
+        "passages": [r.passage() for r in ranked.results],
         "rerank_traces": [w.model_dump() for w in ranked.windows],
     }
 
@@ -248,14 +239,7 @@ def _answer(
     question: str, text: str, cited: list[int], shown: list[Passage], *, abstained: bool
 ) -> dict[str, Any]:
     citations = [
-        Citation(
-            number=n,
-            passage_id=shown[n - 1].id,
-            source=shown[n - 1].source,
-            title=shown[n - 1].title,
-            text=shown[n - 1].text,
-        )
-        for n in cited
+        Citation(number=n, **shown[n - 1].model_dump(exclude={"source", "title"})) for n in cited
     ]
     return {
         "answer": text,

@@ -9,19 +9,19 @@ from __future__ import annotations
 
 import time
 import uuid
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from rearag.agent.state import Answer
+from rearag.core.config import SearchMode
+from rearag.core.types import Answer, Passage
 from rearag.policies.reranker import RankedResults
-from rearag.tools.retriever import SearchHit
 
 ERROR_TYPES = {
     401: "authentication_error",
     404: "not_found_error",
     500: "server_error",
+    502: "server_error",
     504: "timeout_error",
 }
 
@@ -78,9 +78,7 @@ def message_text(answer: Answer) -> str:
     """The answer as a chat message: the text, then the passages it cites."""
     if not answer.citations:
         return answer.answer
-    lines = [
-        f"[{c.number}] {c.title or Path(c.source).name} ({c.source})" for c in answer.citations
-    ]
+    lines = [f"[{c.number}] {c.label} ({c.source})" for c in answer.citations]
     return answer.answer + "\n\nSources:\n" + "\n".join(lines)
 
 
@@ -130,12 +128,12 @@ class SearchRequest(BaseModel):
     query: str = Field(min_length=1, max_length=10_000)
     model: str | None = Field(None, description="collection; default: the first served")
     k: int | None = Field(None, ge=1, le=100)
-    mode: Literal["dense", "bm25", "hybrid"] | None = None
+    mode: SearchMode | None = None
 
 
 class SearchResponse(BaseModel):
     model: str
-    results: list[SearchHit]
+    results: list[Passage]
 
 
 class RerankRequest(BaseModel):

@@ -12,11 +12,11 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-from rearag.agent.config import Settings, load_settings
 from rearag.agent.graph import build_graph, load_tools
 from rearag.agent.nodes import Tools
-from rearag.agent.state import Answer
-from rearag.tools.errors import RearagError
+from rearag.core.config import Settings, load_settings
+from rearag.core.errors import RearagError
+from rearag.core.types import Answer
 
 
 def checkpoint_serde() -> Any:
@@ -25,8 +25,8 @@ def checkpoint_serde() -> Any:
 
     return JsonPlusSerializer(
         allowed_msgpack_modules=[
-            ("rearag.agent.state", "Passage"),
-            ("rearag.agent.state", "Citation"),
+            ("rearag.core.types", "Passage"),
+            ("rearag.core.types", "Citation"),
         ]
     )
 

@@ -36,9 +36,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rearag import __version__
 from rearag.agent import openai_api as api
-from rearag.agent.config import Settings
 from rearag.agent.rag import RAGAgent, describe_step, sqlite_checkpointer
-from rearag.tools.errors import RearagError
+from rearag.core.config import SERVE_STATE_ENV, Settings
+from rearag.core.errors import BackendError, NotFoundError, RearagError
 
 log = logging.getLogger("rearag.serve")
 WEB = Path(__file__).parent / "web"
@@ -46,7 +46,12 @@ WEB = Path(__file__).parent / "web"
 PUBLIC_PATHS = ("/", "/health", "/favicon.ico")
 PUBLIC_PREFIX = "/static/"
 INTERNAL = "internal error; the server log names its kind"
-SETTINGS_ENV = "REARAG_SERVE_STATE"  # how `--workers N` hands the settings to each process
+# The HTTP status and code of each kind of user-facing error, most specific first.
+ERROR_STATUS: tuple[tuple[type[RearagError], int, str], ...] = (
+    (NotFoundError, 404, "not_found"),
+    (BackendError, 502, "backend_error"),
+    (RearagError, 400, "invalid_request"),
+)
 
 T = TypeVar("T")
 
@@ -272,9 +277,8 @@ def _timeout_message(seconds: float) -> str:
 
 
 def _user_error(exc: RearagError) -> ApiError:
-    if "does not exist" in str(exc):
-        return ApiError(404, str(exc), "not_found")
-    return ApiError(400, str(exc), "invalid_request")
+    status, code = next((s, c) for kind, s, c in ERROR_STATUS if isinstance(exc, kind))
+    return ApiError(status, str(exc), code)
 
 
 async def _locked(lock: Any, events: AsyncIterator[str]) -> AsyncIterator[str]:
@@ -367,7 +371,7 @@ async def _in_thread(
 
 def app_from_env() -> FastAPI:
     """The app in each of `--workers N` processes, from the settings the parent handed over."""
-    state = json.loads(os.environ[SETTINGS_ENV])
+    state = json.loads(os.environ[SERVE_STATE_ENV])
     configure_logging()
     return create_app(Settings(**state["settings"]), state["collections"])
 
@@ -386,7 +390,7 @@ def run_server(settings: Settings, collections: list[str], workers: int = 1) -> 
 
     for name in collections:  # fail before spawning workers, with one clean error line
         Store(settings, name)
-    os.environ[SETTINGS_ENV] = json.dumps(
+    os.environ[SERVE_STATE_ENV] = json.dumps(
         {"settings": settings.model_dump(mode="json"), "collections": collections}
     )
     log_start(cfg.host, cfg.port, collections, f"{auth}, {workers} workers")

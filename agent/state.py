@@ -5,23 +5,7 @@ from __future__ import annotations
 import operator
 from typing import Annotated, Any, Literal, TypedDict
 
-from pydantic import BaseModel
-
-
-class Passage(BaseModel):
-    id: str
-    text: str
-    source: str = ""
-    title: str = ""
-    score: float = 0.0
-
-
-class Citation(BaseModel):
-    number: int  # as written in the answer: [1] is the first passage shown to the generator
-    passage_id: str
-    source: str
-    title: str
-    text: str
+from rearag.core.types import Citation, Passage
 
 
 class AgentState(TypedDict, total=False):
@@ -43,18 +27,3 @@ class AgentState(TypedDict, total=False):
     invalid_citations: int
     errors: list[str]  # nodes append through nodes.timed
     timings: dict[str, float]  # seconds per node, summed over loops
-
-
-class Answer(BaseModel):
-    question: str
-    answer: str
-    citations: list[Citation]
-    sources: list[Passage]  # every passage shown to the generator, cited or not
-    abstained: bool
-    queries: list[str]
-    attempts: int
-    invalid_citations: int
-    reasoning: list[dict[str, Any]]  # the reranker's window traces
-    errors: list[str]  # "node: what failed" for every node that fell back
-    timings: dict[str, float]  # seconds per node, summed over loops
-    thread_id: str | None = None

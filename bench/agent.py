@@ -18,9 +18,9 @@ from pathlib import Path
 import offline  # noqa: F401  (sets the offline, one-thread environment before imports)
 from langgraph.checkpoint.memory import InMemorySaver
 
-from rearag.agent.config import load_settings
 from rearag.agent.graph import NODES
 from rearag.agent.rag import RAGAgent
+from rearag.core.config import load_settings
 from rearag.tools.ingest import ingest
 from rearag.tools.store import Store
 

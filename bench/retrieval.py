@@ -20,7 +20,7 @@ from pathlib import Path
 
 import offline  # noqa: F401  (sets the offline, one-thread environment before imports)
 
-from rearag.agent.config import Settings, load_settings
+from rearag.core.config import Settings, load_settings
 from rearag.tools.ingest import ingest, plan_document
 from rearag.tools.loaders import load_file
 from rearag.tools.retriever import MODES, Retriever

@@ -33,7 +33,7 @@ import httpx
 import offline  # noqa: F401  (sets the offline, one-thread environment before imports)
 
 from rearag.agent import prompts
-from rearag.agent.config import load_settings
+from rearag.core.config import load_settings
 from rearag.tools.ingest import ingest
 from rearag.tools.store import Store
 

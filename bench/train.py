@@ -35,7 +35,7 @@ def one(window: int, steps: int, generations: int, dataset: Path) -> dict:
     from transformers import AutoTokenizer
     from trl import GRPOConfig, GRPOTrainer
 
-    from rearag.agent.config import load_settings
+    from rearag.core.config import load_settings
     from rearag.policies.registry import get_policy
     from rearag.rl.grpo import default_grpo
     from rearag.rl.rewards import reward_functions

@@ -1,8 +1,8 @@
 """Reranker policies by name."""
 
+from rearag.core.errors import InvalidInputError
 from rearag.policies import first_stage, first_token, rankgpt, rearag_reasoning
 from rearag.policies.policy import Policy
-from rearag.tools.errors import RearagError
 
 POLICIES: dict[str, Policy] = {
     p.name: p
@@ -12,5 +12,5 @@ POLICIES: dict[str, Policy] = {
 
 def get_policy(name: str) -> Policy:
     if name not in POLICIES:
-        raise RearagError(f"unknown policy {name!r}: use one of {', '.join(POLICIES)}")
+        raise InvalidInputError(f"unknown policy {name!r}: use one of {', '.join(POLICIES)}")
     return POLICIES[name]

@@ -4,6 +4,9 @@
         "query", ["passage one", "passage two", ...])
     ranked.top_k(5)
 
+Documents are strings (with optional `doc_ids` and `metadata`) or `Passage`s; every result
+carries its document's id, text and metadata, so callers never re-join results by id.
+
 A list longer than the window is reranked with a sliding window from the back to the front
 (RankGPT), so the best passages bubble up to the first window. Windows of several queries go
 to the model together (`rank_many`). A failed or unparsable window keeps its input order and
@@ -15,17 +18,23 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 
-from rearag.agent.config import RerankerConfig, Settings, first_error, load_settings
+from rearag.core.config import RerankerConfig, Settings, first_error, load_settings
+from rearag.core.errors import ConfigError, InvalidInputError
+from rearag.core.types import Passage
 from rearag.policies.parser import Status
 from rearag.policies.policy import Policy
 from rearag.policies.registry import get_policy
 from rearag.tools.backends import load_backend
-from rearag.tools.errors import RearagError
-from rearag.tools.llm import LLMBackend
+from rearag.tools.llm import LLMBackend, Logits, TokenCounting
+
+Document = str | bytes | Passage
+# (query, documents, doc_ids or None): one query's reranking request for `rank_many`.
+Request = tuple[str, Sequence[Document], Sequence[str] | None]
 
 WindowStatus = Status | Literal["backend_error"]
 
@@ -45,9 +54,14 @@ class WindowTrace(BaseModel):
 class Result(BaseModel):
     doc_id: str
     text: str
+    metadata: dict[str, Any] = {}  # as given with the document (source, title, …)
     original_rank: int  # 1-based, first-stage order
     rank: int  # 1-based, after reranking
     score: float  # strictly decreasing with rank
+
+    def passage(self) -> Passage:
+        """The result as the passage it was given as, scored by its new rank."""
+        return Passage(id=self.doc_id, text=self.text, metadata=self.metadata, score=self.score)
 
 
 class RankedResults(BaseModel):
@@ -91,7 +105,8 @@ class Reranker:
         backend: LLMBackend | None = None,
         **options: Any,
     ) -> None:
-        """`options` override `[reranker]` settings (window, step, api_base, …)."""
+        """`options` override `[reranker]` settings (window, step, api_base, …). Without
+        `settings`, the defaults are read with `load_settings()` (./rearag.toml, REARAG_*)."""
         settings = settings or load_settings()
         fields = {
             k: v for k, v in {"policy": policy, "model": model, **options}.items() if v is not None
@@ -99,18 +114,18 @@ class Reranker:
         try:
             self.config = RerankerConfig(**{**settings.reranker.model_dump(), **fields})
         except ValidationError as exc:
-            raise RearagError(f"invalid reranker option: {first_error(exc)}") from None
+            raise ConfigError(f"invalid reranker option: {first_error(exc)}") from None
         self.policy: Policy = get_policy(self.config.policy)
         if self.policy.max_window and self.config.window > self.policy.max_window:
-            raise RearagError(
+            raise ConfigError(
                 f"policy {self.policy.name} reads at most {self.policy.max_window} passages a "
                 f"window; set window to {self.policy.max_window} or fewer"
             )
         self.backend = backend
         if self.backend is None and self.policy.kind != "none":
             self.backend = load_backend(self.config, settings)
-        if self.policy.kind == "logits" and not hasattr(self.backend, "next_token_logits"):
-            raise RearagError(
+        if self.policy.kind == "logits" and not isinstance(self.backend, Logits):
+            raise ConfigError(
                 f"policy {self.policy.name} needs a local model (local:, hf:, policy:); "
                 f"{self.config.model} cannot return logits"
             )
@@ -119,19 +134,37 @@ class Reranker:
     def max_new_tokens(self) -> int:
         return self.config.max_new_tokens or self.policy.max_new_tokens
 
-    def rank(self, query: str, docs: list[str], doc_ids: list[str] | None = None) -> RankedResults:
-        return self.rank_many([(query, docs, doc_ids)])[0]
+    def rank(
+        self,
+        query: str,
+        docs: Sequence[Document],
+        doc_ids: Sequence[str] | None = None,
+        metadata: Sequence[dict[str, Any]] | None = None,
+    ) -> RankedResults:
+        """`docs` best first after reranking. Ids and metadata come from `Passage` documents,
+        else from `doc_ids` (default: positions "0", "1", …) and `metadata`."""
+        return self.rank_many([(query, docs, doc_ids)], [metadata])[0]
 
     async def arank(
-        self, query: str, docs: list[str], doc_ids: list[str] | None = None
+        self,
+        query: str,
+        docs: Sequence[Document],
+        doc_ids: Sequence[str] | None = None,
+        metadata: Sequence[dict[str, Any]] | None = None,
     ) -> RankedResults:
-        return await asyncio.to_thread(self.rank, query, docs, doc_ids)
+        return await asyncio.to_thread(self.rank, query, docs, doc_ids, metadata)
 
     def rank_many(
-        self, requests: list[tuple[str, list[str], list[str] | None]]
+        self,
+        requests: Sequence[Request],
+        metadata: Sequence[Sequence[dict[str, Any]] | None] | None = None,
     ) -> list[RankedResults]:
         """Rerank several queries; their k-th windows go to the model as one batch."""
-        states = [_State.start(q, docs, ids) for q, docs, ids in requests]
+        metas = metadata or [None] * len(requests)
+        states = [
+            _State.start(q, docs, ids, meta)
+            for (q, docs, ids), meta in zip(requests, metas, strict=True)
+        ]
         plans = [window_spans(len(s.docs), self.config.window, self.config.step) for s in states]
         for step in range(max((len(p) for p in plans), default=0)):
             jobs = [(s, p[step]) for s, p in zip(states, plans, strict=True) if step < len(p)]
@@ -156,7 +189,8 @@ class Reranker:
         out: list[tuple[list[int], WindowTrace]] = []
         if policy.kind == "logits":
             labels = [policy.labels(len(w)) for w in windows]
-            scores = self.backend.next_token_logits(prompts, policy.assistant_prefix, labels)  # type: ignore[union-attr]
+            assert isinstance(self.backend, Logits)  # checked in __init__
+            scores = self.backend.next_token_logits(prompts, policy.assistant_prefix, labels)
             seconds = (time.perf_counter() - began) / len(jobs)
             for row, (_, (a, b)) in zip(scores, jobs, strict=True):
                 order = sorted(range(len(row)), key=lambda i: -row[i])
@@ -190,12 +224,10 @@ class Reranker:
         """The window's prompt, passages shortened until it fits the model's context."""
         max_chars = self.config.max_passage_chars
         messages = self.policy.messages(query, passages, max_chars)
-        count = getattr(self.backend, "count_tokens", None)
-        limit = getattr(self.backend, "context_length", None)
-        if count is None or limit is None:
+        if not isinstance(self.backend, TokenCounting):
             return messages
-        budget = limit - self.max_new_tokens
-        while count(messages) > budget and max_chars > 20:
+        budget = self.backend.context_length - self.max_new_tokens
+        while self.backend.count_tokens(messages) > budget and max_chars > 20:
             max_chars = max(20, max_chars * 2 // 3)
             messages = self.policy.messages(query, passages, max_chars)
         return messages
@@ -205,21 +237,44 @@ class _State(BaseModel):
     query: str
     docs: list[str]
     ids: list[str]
+    metas: list[dict[str, Any]]
     order: list[int]  # current ranking as indexes into docs
     windows: list[WindowTrace] = []
 
     @classmethod
-    def start(cls, query: str, docs: list[str], ids: list[str] | None) -> _State:
-        if ids is not None and len(ids) != len(docs):
-            raise RearagError(f"got {len(docs)} docs but {len(ids)} doc_ids: pass one id per doc")
+    def start(
+        cls,
+        query: str,
+        docs: Sequence[Document],
+        ids: Sequence[str] | None,
+        metas: Sequence[dict[str, Any]] | None,
+    ) -> _State:
+        for name, given in (("doc_ids", ids), ("metadata", metas)):
+            if given is not None and len(given) != len(docs):
+                raise InvalidInputError(
+                    f"got {len(docs)} docs but {len(given)} {name}: pass one per doc"
+                )
         if not query.strip():
-            raise RearagError("the query is empty: give the question the passages should answer")
-        texts = [
-            d.decode("utf-8", "replace") if isinstance(d, bytes | bytearray) else str(d)
-            for d in docs
-        ]
-        ids = [str(i) for i in ids] if ids is not None else [str(i) for i in range(len(docs))]
-        return cls(query=query, docs=texts, ids=ids, order=list(range(len(docs))))
+            raise InvalidInputError(
+                "the query is empty: give the question the passages should answer"
+            )
+        texts, found_ids, found_metas = [], [], []
+        for i, doc in enumerate(docs):
+            if isinstance(doc, Passage):
+                texts.append(doc.text)
+                found_ids.append(doc.id)
+                found_metas.append(doc.metadata)
+                continue
+            texts.append(doc.decode("utf-8", "replace") if isinstance(doc, bytes) else str(doc))
+            found_ids.append(str(i))
+            found_metas.append({})
+        return cls(
+            query=query,
+            docs=texts,
+            ids=[str(i) for i in ids] if ids is not None else found_ids,
+            metas=[dict(m) for m in metas] if metas is not None else found_metas,
+            order=list(range(len(docs))),
+        )
 
     def finish(self, policy: str, model: str) -> RankedResults:
         n = len(self.order)
@@ -227,6 +282,7 @@ class _State(BaseModel):
             Result(
                 doc_id=self.ids[i],
                 text=self.docs[i],
+                metadata=self.metas[i],
                 original_rank=i + 1,
                 rank=r + 1,
                 score=float(n - r),

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from rearag.agent.cli_common import JsonOpt, out, print_json, settings_of
-from rearag.tools.errors import RearagError
+from rearag.core.errors import RearagError
 
 if TYPE_CHECKING:
     from rearag.rl.evaluate import TrainEvalResult

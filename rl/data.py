@@ -22,12 +22,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ValidationError
 from tqdm import tqdm
 
-from rearag.agent.config import Settings
-from rearag.policies.evaluation import corpus_texts
+from rearag.core.config import SearchMode, Settings
+from rearag.core.errors import InvalidInputError, NotFoundError
+from rearag.eval.beir import corpus_texts, load_beir
+from rearag.eval.retrieval import dataset_retriever, doc_ranking
 from rearag.policies.registry import get_policy
-from rearag.tools.errors import RearagError
-from rearag.tools.eval_retrieval import dataset_retriever, doc_ranking, load_beir
-from rearag.tools.retriever import MODES
 
 Split = Literal["train", "test"]
 SPLITS: tuple[Split, ...] = ("train", "test")
@@ -90,7 +89,7 @@ def build_data(
     settings: Settings,
     *,
     policy: str = "rearag-reasoning",
-    first_stage: str = "hybrid",
+    first_stage: SearchMode | str = SearchMode.hybrid,
     depth: int = 100,
     window: int = 20,
     samples_per_query: int = 50,
@@ -108,23 +107,22 @@ def build_data(
     datasets.disable_progress_bars()  # one bar per split save is noise; ours show progress
     the_policy = get_policy(policy)
     if the_policy.kind != "generate":
-        raise RearagError(f"policy {policy} does not generate text, so it cannot be trained")
-    if first_stage not in MODES:
-        raise RearagError(f"unknown first stage {first_stage!r}: use {', '.join(MODES)}")
+        raise InvalidInputError(f"policy {policy} does not generate text, so it cannot be trained")
+    first_stage = SearchMode.of(first_stage)
     if not 2 <= window <= depth:
-        raise RearagError("--window must be at least 2 and at most --depth")
+        raise InvalidInputError("--window must be at least 2 and at most --depth")
     if (
         samples_per_query < 1
         or not 0 < test_fraction < 1
         or min_relevant < 0
         or (max_queries is not None and max_queries < 1)
     ):
-        raise RearagError(
+        raise InvalidInputError(
             "--samples-per-query and --queries must be ≥ 1, --test-fraction in (0, 1), "
             "--min-relevant ≥ 0"
         )
     if out.exists() and any(out.iterdir()):
-        raise RearagError(f"{out} is not empty: choose another --out, or delete it first")
+        raise InvalidInputError(f"{out} is not empty: choose another --out, or delete it first")
     max_chars = max_passage_chars or settings.reranker.max_passage_chars
     began = time.perf_counter()
     dataset = load_beir(root)
@@ -134,13 +132,13 @@ def build_data(
         if split_of(qid, test_fraction, seed) in splits
     ][:max_queries]
     if not queries:
-        raise RearagError("no judged query falls in the requested split: check --split")
+        raise InvalidInputError("no judged query falls in the requested split: check --split")
     retriever = dataset_retriever(dataset, settings, progress=progress)
     rng = random.Random(seed)
     rows: dict[str, list[dict[str, Any]]] = {s: [] for s in splits}
     rankings: dict[str, list[str]] = {}
     for qid, text in tqdm(queries, desc="first stage", unit="query", disable=not progress):
-        rankings[qid] = doc_ranking(retriever, text, first_stage, depth)  # type: ignore[arg-type]
+        rankings[qid] = doc_ranking(retriever, text, first_stage, depth)
     texts = corpus_texts(dataset.corpus, {d for docs in rankings.values() for d in docs})
     for qid, text in queries:
         ranking = [d for d in rankings[qid] if d in texts]
@@ -161,7 +159,7 @@ def build_data(
             )
 
     if not any(rows.values()):
-        raise RearagError(
+        raise InvalidInputError(
             "no window can be scored: no query has enough relevant passages in the first "
             "stage's top --depth (lower --min-relevant or raise --depth)"
         )
@@ -212,18 +210,18 @@ def load_split(path: Path, split: Split | None = None) -> tuple[Any, DataManifes
     else:
         root, name = path.parent, path.name
     if not (root / MANIFEST).is_file():
-        raise RearagError(
+        raise NotFoundError(
             f"{path} is not training data: build it with `rearag train build-data` "
             f"(no {MANIFEST} found)"
         )
     try:
         manifest = DataManifest.model_validate_json((root / MANIFEST).read_text())
     except ValidationError:
-        raise RearagError(
+        raise InvalidInputError(
             f"{root / MANIFEST} is damaged: rebuild the data with `rearag train build-data`"
         ) from None
     if not (root / name / "dataset_info.json").is_file():
-        raise RearagError(
+        raise NotFoundError(
             f"{root} has no {name} split (it holds {', '.join(manifest.splits)}): rebuild "
             f"it with --split {name}"
         )

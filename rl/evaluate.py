@@ -19,12 +19,12 @@ from typing import Any
 from pydantic import BaseModel
 from tqdm import tqdm
 
-from rearag.agent.config import Settings
+from rearag.core.config import Settings
+from rearag.core.errors import InvalidInputError
 from rearag.policies.reranker import Reranker
 from rearag.rl.data import load_split
 from rearag.rl.registry import lineage, load_manifest, write_manifest
 from rearag.rl.rewards import rank_gain, window_ndcg
-from rearag.tools.errors import RearagError
 
 EXHAUSTIVE_UP_TO = 7  # 7! = 5040 permutations; larger windows use a local search
 
@@ -141,19 +141,19 @@ def evaluate_policy(
     """Score the policy `name` (and its lineage, or `models`) on the test split of `data`
     (the data folder or its `test` folder); the result is also stored in its manifest."""
     if (limit is not None and limit < 1) or (max_new_tokens is not None and max_new_tokens < 1):
-        raise RearagError("--limit and --max-new-tokens must be at least 1")
+        raise InvalidInputError("--limit and --max-new-tokens must be at least 1")
     manifest = load_manifest(settings, name)
     folder = data.parent if data.name in ("train", "test") else data
     test, data_manifest = load_split(folder, "test")
     train, _ = load_split(folder, "train")
     if data_manifest.policy != manifest.policy:
-        raise RearagError(
+        raise InvalidInputError(
             f"{folder} was built for policy {data_manifest.policy}; {name} was trained with "
             f"{manifest.policy}"
         )
     rows = spread(list(test), limit)
     if not rows:
-        raise RearagError(f"{folder}/test has no rows to evaluate")
+        raise InvalidInputError(f"{folder}/test has no rows to evaluate")
     n = data_manifest.window
     train_labels = [r["labels"] for r in train if len(r["labels"]) == n]
     constant = best_constant_permutation(train_labels, n) if train_labels else list(range(n))

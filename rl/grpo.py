@@ -18,7 +18,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from rearag.agent.config import Settings
+from rearag.core.config import Settings
+from rearag.core.errors import InvalidInputError, NotFoundError
 from rearag.policies.registry import get_policy
 from rearag.rl.data import DataManifest, SplitStats, load_split
 from rearag.rl.registry import PolicyManifest, ensure_new
@@ -37,7 +38,6 @@ from rearag.rl.runs import (
     run_folder,
     save_trained,
 )
-from rearag.tools.errors import RearagError
 
 CONFIGS = Path(__file__).with_name("configs")
 CURVE_PANELS = {
@@ -98,10 +98,10 @@ def read_toml(path: Path | None) -> dict[str, Any]:
     try:
         data = tomllib.loads(path.read_text())
     except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise RearagError(f"cannot read {path}: {exc}") from None
+        raise InvalidInputError(f"cannot read {path}: {exc}") from None
     unknown = set(data) - {"grpo", "rewards", "lora"}
     if unknown:
-        raise RearagError(
+        raise InvalidInputError(
             f"{path}: unknown table(s) {sorted(unknown)}; use [grpo], [rewards], [lora]"
         )
     return data
@@ -124,19 +124,21 @@ def plan_grpo(
 
     _, manifest = load_split(data, "train")
     if policy and policy != manifest.policy:
-        raise RearagError(
+        raise InvalidInputError(
             f"{data} was built for policy {manifest.policy}, not {policy}: rebuild it with "
             f"`rearag train build-data --policy {policy}`"
         )
     if steps is not None and steps < 1:
-        raise RearagError("--steps must be at least 1")
+        raise InvalidInputError("--steps must be at least 1")
     ensure_new(settings, out)
     run_dir = run_folder(settings, "grpo", out)
     found = checkpoints(run_dir)
     if resume and not found:
-        raise RearagError(f"nothing to resume: {run_dir} has no checkpoint; start without --resume")
+        raise NotFoundError(
+            f"nothing to resume: {run_dir} has no checkpoint; start without --resume"
+        )
     if not resume and found:
-        raise RearagError(
+        raise InvalidInputError(
             f"{run_dir} holds checkpoints of an earlier run: pass --resume to continue it, or "
             "choose another --out"
         )
@@ -144,24 +146,26 @@ def plan_grpo(
     known = {f.name for f in dataclasses.fields(GRPOConfig)}
     unknown = sorted(set(table.get("grpo", {})) - known)
     if unknown:
-        raise RearagError(f"{config}: {unknown} are not GRPOConfig fields (TRL {_trl_version()})")
+        raise InvalidInputError(
+            f"{config}: {unknown} are not GRPOConfig fields (TRL {_trl_version()})"
+        )
     grpo = {**default_grpo(manifest.window, on_gpu()), **table.get("grpo", {})}
     if steps:
         grpo.pop("num_train_epochs", None)
         grpo["max_steps"] = steps
     batch, generations = grpo["per_device_train_batch_size"], grpo["num_generations"]
     if not (isinstance(batch, int) and isinstance(generations, int) and generations >= 2):
-        raise RearagError(
+        raise InvalidInputError(
             "[grpo] num_generations must be an integer ≥ 2, per_device_train_batch_size an integer"
         )
     if batch % generations:
-        raise RearagError(
+        raise InvalidInputError(
             "per_device_train_batch_size must be a multiple of num_generations (TRL groups "
             "the completions of one prompt)"
         )
     weights = {"rank": 0.8, "tags": 0.1, "answer": 0.1, **table.get("rewards", {})}
     if set(weights) != {"rank", "tags", "answer"}:
-        raise RearagError(f"{config}: [rewards] takes rank, tags and answer weights")
+        raise InvalidInputError(f"{config}: [rewards] takes rank, tags and answer weights")
     launch = shlex.join(["rearag", *(argv or [])])
     if on_gpu():
         import torch
@@ -201,7 +205,7 @@ def train_grpo(plan: GRPOPlan, settings: Settings, *, progress: bool = True) -> 
 
     train, manifest = load_split(Path(plan.data), "train")
     if len(train) == 0:
-        raise RearagError(f"{plan.data}: the train split has no rows")
+        raise InvalidInputError(f"{plan.data}: the train split has no rows")
     funcs, weights = reward_functions(
         get_policy(plan.policy),
         (plan.reward_weights["rank"], plan.reward_weights["tags"], plan.reward_weights["answer"]),
@@ -216,7 +220,7 @@ def train_grpo(plan: GRPOPlan, settings: Settings, *, progress: bool = True) -> 
             **plan.grpo,
         )
     except (TypeError, ValueError) as exc:
-        raise RearagError(f"invalid GRPO configuration: {exc}") from None
+        raise InvalidInputError(f"invalid GRPO configuration: {exc}") from None
     tokenizer = AutoTokenizer.from_pretrained(plan.model_path)
     resume_step = int(plan.resume_from.split("-")[-1]) if plan.resume_from else 0
     trainer = GRPOTrainer(

@@ -12,8 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
-from rearag.agent.config import Settings
-from rearag.tools.errors import RearagError
+from rearag.core.config import Settings
+from rearag.core.errors import InvalidInputError, NotFoundError
 
 MANIFEST = "manifest.json"
 _NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
@@ -35,7 +35,7 @@ class PolicyManifest(BaseModel):
 
 def check_name(name: str) -> str:
     if not name or not set(name) <= _NAME_CHARS or name.startswith("."):
-        raise RearagError(
+        raise InvalidInputError(
             f"policy name {name!r} is not usable: use letters, digits, '-', '_' and '.'"
         )
     return name
@@ -47,7 +47,7 @@ def policy_folder(settings: Settings, name: str) -> Path:
 
 def ensure_new(settings: Settings, name: str) -> None:
     if (policy_folder(settings, name) / MANIFEST).is_file():
-        raise RearagError(
+        raise InvalidInputError(
             f"a policy named {name!r} exists: choose another --out, or remove it with "
             f"`rearag policies delete {name}`"
         )
@@ -76,11 +76,11 @@ def load_manifest(settings: Settings, name: str) -> PolicyManifest:
     file = policy_folder(settings, name) / MANIFEST
     if not file.is_file():
         known = ", ".join(m.name for m in list_policies(settings)) or "none yet"
-        raise RearagError(f"no trained policy {name!r} (trained policies: {known})")
+        raise NotFoundError(f"no trained policy {name!r} (trained policies: {known})")
     try:
         return PolicyManifest.model_validate_json(file.read_text())
     except ValidationError:
-        raise RearagError(f"{file} is damaged: retrain the policy or delete it") from None
+        raise InvalidInputError(f"{file} is damaged: retrain the policy or delete it") from None
 
 
 def write_manifest(settings: Settings, manifest: PolicyManifest) -> None:

@@ -10,9 +10,9 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from rearag.agent.config import Settings
+from rearag.core.config import Settings
+from rearag.core.errors import InvalidInputError
 from rearag.rl.registry import PolicyManifest, check_name, save_policy
-from rearag.tools.errors import RearagError
 from rearag.tools.local_llm import model_path
 
 METRICS = "metrics.jsonl"
@@ -37,7 +37,7 @@ def device_args() -> dict[str, Any]:
 
 def resolve_model(settings: Settings, ref: str) -> str:
     if ref.startswith("litellm:"):
-        raise RearagError(
+        raise InvalidInputError(
             f"{ref} is an API model and cannot be trained: use local:, hf: or policy:"
         )
     return model_path(ref, settings.models_dir, settings.policies_dir)
@@ -50,7 +50,7 @@ def lora_config(options: dict[str, Any]) -> Any:
     try:
         return LoraConfig(task_type="CAUSAL_LM", **{**defaults, **options})
     except TypeError as exc:
-        raise RearagError(f"invalid [lora] option: {exc}") from None
+        raise InvalidInputError(f"invalid [lora] option: {exc}") from None
 
 
 def run_folder(settings: Settings, kind: str, name: str) -> Path:

@@ -19,7 +19,8 @@ from typing import Any
 from pydantic import BaseModel
 from tqdm import tqdm
 
-from rearag.agent.config import Settings
+from rearag.core.config import Settings
+from rearag.core.errors import InvalidInputError
 from rearag.policies.prompts import clean_passage
 from rearag.rl.data import load_split
 from rearag.rl.registry import PolicyManifest, ensure_new
@@ -35,7 +36,6 @@ from rearag.rl.runs import (
     run_folder,
     save_trained,
 )
-from rearag.tools.errors import RearagError
 
 
 class SFTResult(BaseModel):
@@ -105,11 +105,11 @@ def train_sft(
 
     ensure_new(settings, out)
     if examples < 1 or batch_size < 1 or epochs <= 0:
-        raise RearagError("--examples, --batch-size and --epochs must be positive")
+        raise InvalidInputError("--examples, --batch-size and --epochs must be positive")
     train, manifest = load_split(data, "train")
     rows = pick_examples(list(train), examples, seed)
     if not rows:
-        raise RearagError(f"{data}: the train split has no rows")
+        raise InvalidInputError(f"{data}: the train split has no rows")
     dataset = Dataset.from_list(
         [
             {

@@ -18,7 +18,7 @@ for key, value in {
 }.items():
     os.environ.setdefault(key, value)
 
-from rearag.agent.config import Settings, load_settings  # noqa: E402
+from rearag.core.config import Settings, load_settings  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 RAGBIN = Path(sys.executable).with_name("rearag")

@@ -16,7 +16,7 @@ from conftest import RAGBIN, write_docs
 from test_agent import GOOD, router
 
 from rearag.agent import prompts
-from rearag.agent.config import load_settings
+from rearag.core.config import load_settings
 from rearag.tools.ingest import ingest
 from rearag.tools.store import Store
 

@@ -12,10 +12,10 @@ from langgraph.checkpoint.memory import InMemorySaver
 from openai_server import Script, serve
 
 from rearag.agent import prompts
-from rearag.agent.config import load_settings
 from rearag.agent.graph import build_graph, load_tools
 from rearag.agent.rag import RAGAgent
-from rearag.tools.errors import RearagError
+from rearag.core.config import load_settings
+from rearag.core.errors import RearagError
 from rearag.tools.ingest import ingest
 from rearag.tools.store import Store
 

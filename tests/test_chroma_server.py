@@ -12,8 +12,8 @@ from pathlib import Path
 import chromadb
 import pytest
 
-from rearag.agent.config import load_settings
-from rearag.tools.errors import RearagError
+from rearag.core.config import load_settings
+from rearag.core.errors import RearagError
 from rearag.tools.ingest import ingest
 from rearag.tools.retriever import Retriever
 from rearag.tools.store import Store

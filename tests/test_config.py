@@ -2,9 +2,9 @@ from pathlib import Path
 
 import pytest
 
-from rearag.agent.config import load_settings
-from rearag.tools.errors import RearagError
-from rearag.tools.model_ref import parse_model_ref
+from rearag.core.config import load_settings
+from rearag.core.errors import RearagError
+from rearag.core.model_ref import parse_model_ref
 
 
 def test_defaults_use_bundled_embedder_and_embedded_store(settings):

@@ -4,8 +4,9 @@ from pathlib import Path
 import pytest
 from test_cli import assert_one_line_error, rearag
 
-from rearag.tools.errors import RearagError
-from rearag.tools.eval_retrieval import evaluate_retrieval, load_beir
+from rearag.core.errors import RearagError
+from rearag.eval.beir import load_beir
+from rearag.eval.retrieval import evaluate_retrieval
 
 DOCS = {
     "d1": ("Volcanoes", "Lava and ash erupt from a magma chamber beneath the volcano."),

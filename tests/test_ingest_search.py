@@ -4,10 +4,11 @@ from pathlib import Path
 
 import pytest
 
-from rearag.agent.config import load_settings
-from rearag.tools.errors import RearagError
+from rearag.core.config import load_settings
+from rearag.core.errors import RearagError
+from rearag.core.types import Passage
 from rearag.tools.ingest import ingest, remove_sources
-from rearag.tools.retriever import Retriever, SearchHit, reciprocal_rank_fusion
+from rearag.tools.retriever import Retriever, reciprocal_rank_fusion
 from rearag.tools.store import Store
 
 
@@ -23,7 +24,7 @@ def test_ingest_then_search_every_mode(settings, docs: Path):
     retriever = Retriever(settings=settings, store=store)
     for mode in ("dense", "bm25", "hybrid"):
         hits = retriever.search("magma and lava eruptions", k=2, mode=mode)
-        assert hits and all(isinstance(h, SearchHit) for h in hits)
+        assert hits and all(isinstance(h, Passage) for h in hits)
         assert hits[0].metadata["source"] == str((docs / "volcano.md").resolve())
         assert hits[0].metadata["title"] == "Volcanoes"
         assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import RAGBIN
 
-from rearag.agent.config import load_settings
+from rearag.core.config import load_settings
 from rearag.tools.retriever import Retriever
 from rearag.tools.store import Store
 

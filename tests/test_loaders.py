@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 from pdfs import write_pdf
 
-from rearag.tools.errors import RearagError
+from rearag.core.errors import RearagError
 from rearag.tools.loaders import SkipFile, discover, load_file
 
 MB = 1_000_000

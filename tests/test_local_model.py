@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from rearag.agent.config import load_settings
+from rearag.core.config import load_settings
+from rearag.core.errors import RearagError
 from rearag.policies import Reranker
-from rearag.tools.errors import RearagError
 from rearag.tools.local_llm import bundled_model_dir, load_causal_lm, model_path
 
 NAME = "smollm2-135m-instruct"

@@ -58,7 +58,7 @@ def test_wheel_in_fresh_venv_does_not_shadow_user_modules(tmp_path: Path):
         "import agent, tools, policies, rl, rearag\n"
         "import rearag.agent, rearag.tools, rearag.policies, rearag.rl\n"
         "from rearag.tools.retriever import Retriever\n"
-        "from rearag.agent.config import load_settings\n"
+        "from rearag.core.config import load_settings\n"
         "assert [m.WHO for m in (agent, tools, policies, rl)] == "
         "['user agent', 'user tools', 'user policies', 'user rl']\n"
         f"assert rearag.tools.__file__.startswith({str(site)!r}), rearag.tools.__file__\n"

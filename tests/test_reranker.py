@@ -6,9 +6,9 @@ import asyncio
 
 import pytest
 
+from rearag.core.errors import RearagError
 from rearag.policies import POLICIES, Reranker
 from rearag.policies.reranker import window_spans
-from rearag.tools.errors import RearagError
 
 DOCS = [f"passage number {i} about subject {i}" for i in range(25)]
 IDS = [f"d{i}" for i in range(25)]
@@ -140,7 +140,7 @@ def test_rerank_eval_scores_only_the_evaluated_queries(settings, tmp_path):
     `--queries 1` evaluation once reported a third of the true nDCG."""
     from test_eval_retrieval import DOCS, QRELS, QUERIES, write_beir
 
-    from rearag.policies.evaluation import evaluate_rerank
+    from rearag.eval.rerank import evaluate_rerank
 
     root = write_beir(tmp_path, DOCS, QUERIES, QRELS)
     rr = Reranker("first-stage", settings=settings)

@@ -16,7 +16,8 @@ from conftest import RAGBIN, tiny_llama
 from test_cli import assert_one_line_error, rearag
 from test_eval_retrieval import write_beir
 
-from rearag.agent.config import load_settings
+from rearag.core.config import load_settings
+from rearag.core.errors import RearagError
 from rearag.policies.registry import get_policy
 from rearag.policies.reranker import Reranker
 from rearag.rl.data import build_data, load_split, split_of
@@ -24,7 +25,6 @@ from rearag.rl.evaluate import evaluate_policy
 from rearag.rl.grpo import plan_grpo, train_grpo
 from rearag.rl.registry import lineage, list_policies, load_manifest
 from rearag.rl.sft import train_sft
-from rearag.tools.errors import RearagError
 
 pytestmark = pytest.mark.slow
 

@@ -1,5 +1,3 @@
-"""What the graph's nodes call: Chroma store, BM25, fusion, embedders, LLM backends."""
+"""What the graph's nodes call: Chroma store, BM25, fusion, embedders, LLM backends.
 
-from rearag.tools.errors import RearagError
-
-__all__ = ["RearagError"]
+Depends only on `rearag.core`."""

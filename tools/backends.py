@@ -3,9 +3,9 @@ transformers."""
 
 from __future__ import annotations
 
-from rearag.agent.config import LLMOptions, Settings
+from rearag.core.config import LLMOptions, Settings
+from rearag.core.model_ref import parse_model_ref
 from rearag.tools.llm import LLMBackend
-from rearag.tools.model_ref import parse_model_ref
 
 
 def load_backend(options: LLMOptions, settings: Settings) -> LLMBackend:

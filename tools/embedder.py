@@ -13,8 +13,8 @@ import numpy as np
 from chromadb.api.types import Documents, EmbeddingFunction, Embeddings, Space
 from chromadb.utils.embedding_functions import register_embedding_function
 
-from rearag.tools.errors import RearagError
-from rearag.tools.model_ref import parse_model_ref
+from rearag.core.errors import BackendError, ConfigError, NotFoundError
+from rearag.core.model_ref import parse_model_ref
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -41,16 +41,16 @@ def load_sentence_transformer(model: str, device: str = "cpu") -> SentenceTransf
     if ref.kind == "local":
         if ref.name not in LOCAL_EMBEDDERS:
             known = ", ".join(f"local:{n}" for n in LOCAL_EMBEDDERS)
-            raise RearagError(f"no bundled embedder {model!r}; bundled: {known}")
+            raise NotFoundError(f"no bundled embedder {model!r}; bundled: {known}")
         path = LOCAL_EMBEDDERS[ref.name]()
     elif ref.kind == "hf":
         path = ref.name
     else:
-        raise RearagError(f"{model!r} cannot embed text: use local:NAME or hf:NAME_OR_PATH")
+        raise ConfigError(f"{model!r} cannot embed text: use local:NAME or hf:NAME_OR_PATH")
     try:
         return SentenceTransformer(path, device=device)
     except OSError as exc:
-        raise RearagError(
+        raise BackendError(
             f"cannot load embedder {model!r} ({exc.__class__.__name__}): check the name or "
             "path, and that it is downloaded if HF_HUB_OFFLINE is set"
         ) from None

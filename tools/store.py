@@ -16,10 +16,10 @@ import chromadb
 from chromadb.api import ClientAPI
 from chromadb.api.models.Collection import Collection
 
-from rearag.agent.config import Settings
+from rearag.core.config import Settings
+from rearag.core.errors import BackendError, ConfigError, InvalidInputError, NotFoundError
 from rearag.tools.bm25 import BM25Index
 from rearag.tools.embedder import RearagEmbeddingFunction
-from rearag.tools.errors import RearagError
 
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{1,510}[a-zA-Z0-9]$")
 
@@ -30,7 +30,7 @@ def make_client(settings: Settings) -> ClientAPI:
         try:
             return chromadb.HttpClient(host=host, port=port)
         except Exception as exc:  # chromadb raises plain ValueError/ConnectError variants
-            raise RearagError(
+            raise BackendError(
                 f"cannot reach the Chroma server at {host}:{port} ({exc.__class__.__name__}): "
                 "start it with `chroma run --path DIR --port PORT`, or unset store.chroma_host "
                 "to use the embedded store"
@@ -42,7 +42,7 @@ def make_client(settings: Settings) -> ClientAPI:
 
 def check_collection_name(name: str) -> None:
     if not _NAME.match(name) or ".." in name:
-        raise RearagError(
+        raise InvalidInputError(
             f"invalid collection name {name!r}: use 3-512 characters from letters, digits, "
             "'.', '_' and '-', starting and ending with a letter or digit"
         )
@@ -73,7 +73,7 @@ class Store:
         if self.name not in existing:
             if not create:
                 hint = f" (existing: {', '.join(existing)})" if existing else ""
-                raise RearagError(
+                raise NotFoundError(
                     f"collection {self.name!r} does not exist: create it with "
                     f"`rearag ingest PATH --collection {self.name}`{hint}"
                 )
@@ -84,7 +84,7 @@ class Store:
             )
         built_with = (self.client.get_collection(self.name).metadata or {}).get("rearag_embedder")
         if built_with and built_with != self.embedding.model:
-            raise RearagError(
+            raise ConfigError(
                 f"collection {self.name!r} was built with embedder {built_with!r} but "
                 f"{self.embedding.model!r} is configured: set embedder.model to {built_with!r} "
                 "or ingest into a new collection"
@@ -175,3 +175,9 @@ class Store:
 
 def list_collections(client: ClientAPI) -> list[str]:
     return sorted(c.name for c in client.list_collections())
+
+
+def collection_counts(settings: Settings) -> dict[str, int]:
+    """Every collection of the configured store with its number of chunks."""
+    client = make_client(settings)
+    return {name: client.get_collection(name).count() for name in list_collections(client)}

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
 from pathlib import Path
@@ -13,17 +12,13 @@ from ir_measures import nDCG
 from pydantic import BaseModel
 from tqdm import tqdm
 
-from rearag.agent.config import Settings
+from rearag.core.config import SearchMode, Settings
+from rearag.core.errors import InvalidInputError
+from rearag.core.types import Passage
+from rearag.eval.beir import corpus_texts, load_beir, qrels_of, write_run
+from rearag.eval.retrieval import dataset_retriever, doc_ranking
 from rearag.policies.reranker import Reranker
-from rearag.tools.errors import RearagError
-from rearag.tools.eval_retrieval import (
-    dataset_retriever,
-    doc_ranking,
-    load_beir,
-    qrels_of,
-    write_run,
-)
-from rearag.tools.retriever import MODES
+from rearag.tools.llm import Batched
 
 
 class RerankEvalResult(BaseModel):
@@ -42,47 +37,32 @@ class RerankEvalResult(BaseModel):
     run_file: str
 
 
-def corpus_texts(corpus: Path, wanted: set[str]) -> dict[str, str]:
-    texts = {}
-    with corpus.open(encoding="utf-8") as fh:
-        for line in fh:
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            did = str(rec.get("_id"))
-            if did in wanted:
-                title, text = rec.get("title") or "", rec.get("text") or ""
-                texts[did] = text if not title or text.startswith(title) else f"{title}\n{text}"
-    return texts
-
-
 def evaluate_rerank(
     root: Path,
     settings: Settings,
     reranker: Reranker,
     *,
-    first_stage: str = "hybrid",
+    first_stage: SearchMode | str = SearchMode.hybrid,
     depth: int = 20,
     max_queries: int | None = None,
     run_dir: Path | None = None,
     progress: bool = True,
 ) -> RerankEvalResult:
-    if first_stage not in MODES:
-        raise RearagError(f"unknown first stage {first_stage!r}: use {', '.join(MODES)}")
+    first_stage = SearchMode.of(first_stage)
     if depth < 1 or (max_queries is not None and max_queries < 1):
-        raise RearagError("--depth and --queries must be at least 1")
+        raise InvalidInputError("--depth and --queries must be at least 1")
     dataset = load_beir(root)
     retriever = dataset_retriever(dataset, settings, progress=progress)
     queries = list(dataset.queries.items())[:max_queries]
-    before = {qid: doc_ranking(retriever, text, first_stage, depth) for qid, text in queries}  # type: ignore[arg-type]
+    before = {qid: doc_ranking(retriever, text, first_stage, depth) for qid, text in queries}
     texts = corpus_texts(dataset.corpus, {d for docs in before.values() for d in docs})
 
     after: dict[str, list[str]] = {}
     statuses: Counter[str] = Counter()
     tokens = [0, 0]
     began = time.perf_counter()
-    group = getattr(reranker.backend, "batch_size", 1)  # queries whose windows share a batch
+    # Queries whose windows share a batch.
+    group = reranker.backend.batch_size if isinstance(reranker.backend, Batched) else 1
     with tqdm(
         total=len(queries),
         desc=f"rerank {reranker.policy.name}",
@@ -91,7 +71,10 @@ def evaluate_rerank(
     ) as bar:
         for i in range(0, len(queries), group):
             chunk = queries[i : i + group]
-            requests = [(text, [texts[d] for d in before[qid]], before[qid]) for qid, text in chunk]
+            requests = [
+                (text, [Passage(id=d, text=texts[d]) for d in before[qid]], None)
+                for qid, text in chunk
+            ]
             for (qid, _), ranked in zip(chunk, reranker.rank_many(requests), strict=True):
                 after[qid] = [r.doc_id for r in ranked.results]
                 statuses.update(w.status for w in ranked.windows)

@@ -7,15 +7,21 @@ import collections
 import json
 import re
 import string
+import time
 from pathlib import Path
+from typing import Protocol
 
 from pydantic import BaseModel
 from tqdm import tqdm
 
-from rearag.agent.rag import RAGAgent
-from rearag.tools.errors import RearagError
+from rearag.core.errors import InvalidInputError, NotFoundError
+from rearag.core.types import CITATION, Answer
 
-_CITE = re.compile(r"\[\d{1,3}\]")
+
+class Asker(Protocol):
+    """What the evaluation needs of an agent (`RAGAgent` is one)."""
+
+    def ask(self, question: str) -> Answer: ...
 
 
 class QAItem(BaseModel):
@@ -51,7 +57,7 @@ def f1_score(prediction: str, truth: str) -> float:
 
 def load_items(path: Path) -> list[QAItem]:
     if not path.is_file():
-        raise RearagError(f'{path} not found: pass a JSONL file of {{"question", "answers"}}')
+        raise NotFoundError(f'{path} not found: pass a JSONL file of {{"question", "answers"}}')
     items = []
     for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
@@ -59,26 +65,24 @@ def load_items(path: Path) -> list[QAItem]:
         try:
             items.append(QAItem.model_validate(json.loads(line)))
         except ValueError:
-            raise RearagError(
+            raise InvalidInputError(
                 f'{path}:{lineno}: expected {{"question": "...", "answers": ["..."]}}'
             ) from None
     if not items:
-        raise RearagError(f"{path} holds no questions")
+        raise InvalidInputError(f"{path} holds no questions")
     return items
 
 
-def evaluate_qa(agent: RAGAgent, items: list[QAItem], *, progress: bool = True) -> QAResult:
-    import time
-
+def evaluate_qa(agent: Asker, items: list[QAItem], *, progress: bool = True) -> QAResult:
     em = f1 = abstained = valid = written = 0.0
     start = time.perf_counter()
     for item in tqdm(items, desc="questions", unit="q", disable=not progress):
         answer = agent.ask(item.question)
-        text = _CITE.sub(" ", answer.answer)  # citation markers are not part of the answer
+        text = CITATION.sub(" ", answer.answer)  # citation markers are not part of the answer
         em += max(float(normalize(text) == normalize(a)) for a in item.answers)
         f1 += max(f1_score(text, a) for a in item.answers)
         abstained += answer.abstained
-        cited = len(_CITE.findall(answer.answer))
+        cited = len(CITATION.findall(answer.answer))
         valid += cited
         written += cited + answer.invalid_citations
     n = len(items)

@@ -3,18 +3,22 @@
 Sections mirror the parts of the pipeline (`[embedder]`, `[store]`, `[ingest]`, `[retriever]`,
 `[reranker]`, `[rewriter]`, `[grader]`, `[generator]`, `[agent]`, `[serve]`). Nested fields are set
 from the environment with a double underscore: `REARAG_STORE__CHROMA_HOST=127.0.0.1`.
+A key that no section has, in the file or in a REARAG_* variable, is an error naming the closest
+valid key: a typo must not be silently ignored.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
 from contextvars import ContextVar
+from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import platformdirs
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -22,17 +26,28 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from rearag.tools.errors import RearagError
-from rearag.tools.model_ref import parse_model_ref
+from rearag.core.errors import ConfigError, InvalidInputError, RearagError
+from rearag.core.model_ref import parse_model_ref
 
 DEFAULT_CONFIG_FILE = Path("rearag.toml")
 
 # The TOML path is chosen per call of load_settings(); pydantic-settings builds its sources in a
 # classmethod, so the path reaches it through this variable.
 _config_file: ContextVar[Path] = ContextVar("rearag_config_file", default=DEFAULT_CONFIG_FILE)
+ENV_PREFIX = "REARAG_"
+# REARAG_* variables that are not settings: the config file path, and how `rearag serve
+# --workers N` hands the settings to its worker processes.
+CONFIG_ENV = "REARAG_CONFIG"
+SERVE_STATE_ENV = "REARAG_SERVE_STATE"
 
 
-class EmbedderConfig(BaseModel):
+class Section(BaseModel):
+    """A TOML table: unknown keys are errors, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class EmbedderConfig(Section):
     model: str = Field("local:all-minilm-l6-v2", description="local:NAME or hf:REPO_OR_PATH")
     batch_size: int = Field(64, gt=0, description="texts per embedding batch")
     device: str = Field("cpu", description="torch device for the embedder: cpu, cuda, mps")
@@ -48,14 +63,14 @@ class EmbedderConfig(BaseModel):
         return self
 
 
-class StoreConfig(BaseModel):
+class StoreConfig(Section):
     chroma_host: str | None = Field(
         None, description="Chroma server host; unset means an embedded store under home"
     )
     chroma_port: int = Field(8000, gt=0, lt=65536)
 
 
-class IngestConfig(BaseModel):
+class IngestConfig(Section):
     chunk_tokens: int = Field(200, ge=16, description="chunk length in embedder tokens")
     chunk_overlap: int = Field(40, ge=0, description="tokens shared by consecutive chunks")
     max_file_mb: float = Field(50.0, gt=0, description="larger files are skipped")
@@ -67,14 +82,31 @@ class IngestConfig(BaseModel):
         return self
 
 
-class RetrieverConfig(BaseModel):
-    mode: Literal["dense", "bm25", "hybrid"] = "hybrid"
+class SearchMode(StrEnum):
+    """How a collection is searched: vectors, BM25, or both fused by reciprocal rank."""
+
+    dense = "dense"
+    bm25 = "bm25"
+    hybrid = "hybrid"
+
+    @classmethod
+    def of(cls, value: str) -> SearchMode:
+        """The mode named `value`; InvalidInputError for any other name."""
+        try:
+            return cls(value)
+        except ValueError:
+            names = ", ".join(m.value for m in cls)
+            raise InvalidInputError(f"unknown search mode {value!r}: use one of {names}") from None
+
+
+class RetrieverConfig(Section):
+    mode: SearchMode = SearchMode.hybrid
     k: int = Field(10, gt=0, description="results returned")
     candidates: int = Field(100, gt=0, description="hits taken from each list before fusion")
     rrf_k: int = Field(60, gt=0, description="reciprocal rank fusion constant")
 
 
-class LLMOptions(BaseModel):
+class LLMOptions(Section):
     """How one node reaches its language model; every LLM node's section extends this."""
 
     model: str = Field("local:smollm2-135m-instruct", description="local:, hf:, litellm:, policy:")
@@ -125,6 +157,8 @@ class RewriterConfig(LLMOptions):
 class GraderConfig(LLMOptions):
     use_model: bool = Field(True, description="ask the model; false: the score check only")
     passages: int = Field(3, ge=1, description="top passages judged")
+    max_passage_chars: int = Field(400, ge=20, description="each judged passage is cut to this")
+    max_new_tokens: int = Field(4, gt=0, description="the verdict is one word")
     min_overlap: float = Field(
         0.5, ge=0, le=1, description="score check: share of question terms in the passages"
     )
@@ -134,15 +168,16 @@ class GeneratorConfig(LLMOptions):
     max_new_tokens: int = Field(192, gt=0)
     passages: int = Field(4, ge=1, description="top passages the answer may cite")
     max_passage_chars: int = Field(700, ge=50)
+    history_turns: int = Field(6, ge=0, description="earlier chat turns shown to the generator")
 
 
-class AgentConfig(BaseModel):
+class AgentConfig(Section):
     max_retrievals: int = Field(2, ge=1, description="retrieval rounds before abstaining")
     retrieve_k: int = Field(10, ge=1, description="passages fused from the search queries")
     max_question_chars: int = Field(4000, ge=10)
 
 
-class ServeConfig(BaseModel):
+class ServeConfig(Section):
     """`rearag serve`: the HTTP server's limits. The key is best set by environment
     (REARAG_SERVE__API_KEY), where other users of the machine cannot read it from `ps`."""
 
@@ -156,7 +191,7 @@ class ServeConfig(BaseModel):
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="REARAG_", env_nested_delimiter="__", extra="forbid", validate_default=True
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", validate_default=True
     )
 
     home: Path = Field(
@@ -200,24 +235,56 @@ class Settings(BaseSettings):
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
     """Effective settings. `overrides` (CLI flags) win over REARAG_* variables, which win over
-    the TOML file (`config_file`, else $REARAG_CONFIG, else ./rearag.toml if present)."""
-    env_file = os.environ.get("REARAG_CONFIG")
+    the TOML file (`config_file`, else $REARAG_CONFIG, else ./rearag.toml if present).
+    Raises ConfigError (one line) for a missing or invalid file, an unknown key or variable,
+    or a bad value."""
+    env_file = os.environ.get(CONFIG_ENV)
     explicit = config_file or (Path(env_file) if env_file else None)
     path = explicit or DEFAULT_CONFIG_FILE
     if explicit is not None and not path.is_file():
-        raise RearagError(f"config file {path} not found: pass an existing TOML file")
+        raise ConfigError(f"config file {path} not found: pass an existing TOML file")
     if path.is_file():
         try:
             tomllib.loads(path.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise RearagError(f"config file {path} is not valid TOML: {exc}") from None
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    check_environment()
     token = _config_file.set(path)
     try:
         return Settings(**_nest(overrides))
     except ValidationError as exc:
-        raise RearagError(f"invalid configuration: {first_error(exc)}") from None
+        raise ConfigError(f"invalid configuration: {first_error(exc)}") from None
     finally:
         _config_file.reset(token)
+
+
+def setting_keys() -> list[str]:
+    """Every valid dotted key: `collection`, `reranker.window`, …"""
+    keys = []
+    for name, field in Settings.model_fields.items():
+        section = field.annotation
+        if isinstance(section, type) and issubclass(section, BaseModel):
+            keys += [f"{name}.{sub}" for sub in section.model_fields]
+        else:
+            keys.append(name)
+    return keys
+
+
+def check_environment(environ: dict[str, str] | None = None) -> None:
+    """ConfigError for a REARAG_* variable that sets nothing (pydantic-settings ignores it)."""
+    environ = os.environ if environ is None else environ
+    known = {ENV_PREFIX + key.upper().replace(".", "__"): key for key in setting_keys()}
+    for variable in sorted(environ):
+        upper = variable.upper()
+        if not upper.startswith(ENV_PREFIX) or upper in known:
+            continue
+        if upper in (CONFIG_ENV, SERVE_STATE_ENV):
+            continue
+        if any(k.startswith(upper + "__") for k in known):
+            continue  # a whole section as JSON: REARAG_STORE='{"chroma_port": 8001}'
+        close = difflib.get_close_matches(upper, list(known), n=1)
+        hint = f": did you mean {close[0]}?" if close else ": see `rearag config show`"
+        raise ConfigError(f"unknown setting variable {variable}{hint}")
 
 
 def _nest(flat: dict[str, Any]) -> dict[str, Any]:
@@ -235,6 +302,11 @@ def _nest(flat: dict[str, Any]) -> dict[str, Any]:
 
 
 def first_error(exc: ValidationError) -> str:
+    """The first problem as `where: what`; an unknown key also names the closest valid one."""
     err = exc.errors()[0]
     where = ".".join(str(p) for p in err["loc"]) or "config"
+    if err["type"] == "extra_forbidden":
+        close = difflib.get_close_matches(where, setting_keys(), n=1)
+        hint = f": did you mean {close[0]}?" if close else ""
+        return f"unknown key {where}{hint}"
     return f"{where}: {err['msg']}"

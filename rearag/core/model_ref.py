@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from rearag.tools.errors import RearagError
+from rearag.core.errors import ConfigError
 
 ModelKind = Literal["local", "hf", "litellm", "policy"]
 KINDS: tuple[ModelKind, ...] = ("local", "hf", "litellm", "policy")
@@ -31,7 +31,7 @@ class ModelRef(BaseModel, frozen=True):
 def parse_model_ref(ref: str) -> ModelRef:
     kind, sep, name = ref.strip().partition(":")
     if not sep or kind not in KINDS or not name.strip():
-        raise RearagError(
+        raise ConfigError(
             f"model reference {ref!r} is not understood: use local:NAME, hf:REPO_OR_PATH, "
             "litellm:MODEL or policy:NAME"
         )

@@ -1,0 +1,1 @@
+"""The `rearag` command line (being moved here from agent/cli.py)."""

@@ -1,0 +1,23 @@
+"""Typed errors. Every one is a mistake or a failure a user can act on: the message says
+what is wrong and what to do. The CLI prints any of them as one `error:` line; the server
+maps each type to its HTTP status."""
+
+
+class RearagError(Exception):
+    """A user-facing error: the message says what is wrong and what to do."""
+
+
+class InvalidInputError(RearagError):
+    """Bad input: an empty question, an unknown option value, a malformed file."""
+
+
+class ConfigError(InvalidInputError):
+    """The configuration (TOML file, REARAG_* variables, flags) is invalid."""
+
+
+class NotFoundError(RearagError):
+    """Something named does not exist: a collection, a file, a model, a trained policy."""
+
+
+class BackendError(RearagError):
+    """A service or model rearag depends on failed: the Chroma server, a model load."""

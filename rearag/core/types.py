@@ -1,0 +1,63 @@
+"""The data that crosses boundaries: a passage (search hit, reranker input, answer source),
+a citation of one, and the answer the agent returns.
+
+A passage's `metadata` is what ingestion stored with the chunk (`source`, `title`, `doc_id`,
+offsets); it travels with the passage through search, reranking and the answer, so no caller
+re-joins results by id.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, computed_field
+
+# How an answer cites the passages shown to its generator: [1], [2], … (1-based).
+CITATION = re.compile(r"\[(\d{1,3})\]")
+
+
+class Passage(BaseModel):
+    id: str
+    text: str
+    metadata: dict[str, Any] = {}
+    score: float = 0.0
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def source(self) -> str:
+        """The file the passage comes from ("" when unknown)."""
+        return str(self.metadata.get("source") or "")
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def title(self) -> str:
+        return str(self.metadata.get("title") or "")
+
+    @property
+    def label(self) -> str:
+        """What a person reads as the passage's name: its title, else its file name."""
+        return self.title or Path(self.source).name
+
+
+class Citation(Passage):
+    """A passage the answer cites; `number` is as written in the answer: [1] is the first
+    passage shown to the generator."""
+
+    number: int
+
+
+class Answer(BaseModel):
+    question: str
+    answer: str
+    citations: list[Citation]
+    sources: list[Passage]  # every passage shown to the generator, cited or not
+    abstained: bool
+    queries: list[str]
+    attempts: int
+    invalid_citations: int
+    reasoning: list[dict[str, Any]]  # the reranker's window traces
+    errors: list[str]  # "node: what failed" for every node that fell back
+    timings: dict[str, float]  # seconds per node, summed over loops
+    thread_id: str | None = None

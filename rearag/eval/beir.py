@@ -1,0 +1,98 @@
+"""A BEIR-layout dataset (`corpus.jsonl`, `queries.jsonl`, `qrels/test.tsv`) and TREC run files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import ir_measures
+from pydantic import BaseModel
+
+from rearag.core.errors import InvalidInputError, NotFoundError
+
+
+class BeirDataset(BaseModel):
+    root: Path
+    queries: dict[str, str]  # judged queries only
+    qrels: dict[str, dict[str, int]]
+
+    @property
+    def corpus(self) -> Path:
+        return self.root / "corpus.jsonl"
+
+
+def load_beir(root: Path) -> BeirDataset:
+    """Queries that have judgments, and the judgments, of a BEIR folder (test split)."""
+    corpus, queries_file, qrels_file = (
+        root / "corpus.jsonl",
+        root / "queries.jsonl",
+        root / "qrels" / "test.tsv",
+    )
+    for f in (corpus, queries_file, qrels_file):
+        if not f.is_file():
+            raise NotFoundError(
+                f"{f} not found: a BEIR dataset folder holds corpus.jsonl, queries.jsonl "
+                "and qrels/test.tsv"
+            )
+    qrels: dict[str, dict[str, int]] = {}
+    for lineno, line in enumerate(qrels_file.read_text(encoding="utf-8").splitlines(), 1):
+        parts = line.split("\t")
+        if lineno == 1 and parts[0] == "query-id":
+            continue
+        try:
+            qid, did, score = parts[0], parts[1], int(parts[2])
+        except (IndexError, ValueError):
+            raise InvalidInputError(
+                f"{qrels_file}:{lineno}: expected 'query-id<TAB>corpus-id<TAB>score'"
+            ) from None
+        qrels.setdefault(qid, {})[did] = score
+    queries: dict[str, str] = {}
+    for lineno, line in enumerate(queries_file.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+            qid, text = str(rec["_id"]), str(rec["text"])
+        except (json.JSONDecodeError, KeyError, TypeError):
+            raise InvalidInputError(
+                f'{queries_file}:{lineno}: expected {{"_id", "text"}}'
+            ) from None
+        if qid in qrels and text.strip():
+            queries[qid] = text
+    if not queries:
+        raise InvalidInputError(f"no query in {queries_file} has judgments in {qrels_file}")
+    return BeirDataset(root=root, queries=queries, qrels=qrels)
+
+
+def corpus_texts(corpus: Path, wanted: set[str]) -> dict[str, str]:
+    """Document id -> text (title line first) for the `wanted` ids of a corpus.jsonl."""
+    texts = {}
+    with corpus.open(encoding="utf-8") as fh:
+        for line in fh:
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            did = str(rec.get("_id"))
+            if did in wanted:
+                title, text = rec.get("title") or "", rec.get("text") or ""
+                texts[did] = text if not title or text.startswith(title) else f"{title}\n{text}"
+    return texts
+
+
+def qrels_of(dataset: BeirDataset) -> list[ir_measures.Qrel]:
+    return [
+        ir_measures.Qrel(q, d, rel) for q, docs in dataset.qrels.items() for d, rel in docs.items()
+    ]
+
+
+def write_run(path: Path, ranked: dict[str, list[str]], tag: str) -> list[ir_measures.ScoredDoc]:
+    """A TREC run file; scores strictly decrease with rank, since ir-measures ranks by score."""
+    run = []
+    with path.open("w") as fh:
+        for qid, docs in ranked.items():
+            for rank, did in enumerate(docs, start=1):
+                score = float(len(docs) - rank + 1)
+                run.append(ir_measures.ScoredDoc(qid, did, score))
+                fh.write(f"{qid} Q0 {did} {rank} {score:.1f} {tag}\n")
+    return run
