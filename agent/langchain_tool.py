@@ -1,6 +1,6 @@
 """rearag as a LangChain tool, for any LangChain or LangGraph agent:
 
-from rearag.agent import as_tool
+from rearag import as_tool
 tool = as_tool(collection="mydocs")
 agent = create_react_agent(model, [tool])
 """

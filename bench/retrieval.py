@@ -20,10 +20,10 @@ from pathlib import Path
 
 import offline  # noqa: F401  (sets the offline, one-thread environment before imports)
 
-from rearag.core.config import Settings, load_settings
+from rearag.core.config import SearchMode, Settings, load_settings
 from rearag.tools.ingest import ingest, plan_document
 from rearag.tools.loaders import load_file
-from rearag.tools.retriever import MODES, Retriever
+from rearag.tools.retriever import Retriever
 from rearag.tools.store import Store
 
 RESULTS = Path(__file__).parent / "results" / "retrieval.md"
@@ -71,8 +71,8 @@ def latencies(
     retriever = Retriever(settings=settings, store=store)
     vectors = store.embedding.encode(queries)
     rows: dict[str, list[float]] = {"raw collection.query": [], "query embedding": []}
-    rows.update({mode: [] for mode in MODES})
-    for mode in MODES:  # warm-up: BM25 load, HNSW in memory
+    rows.update({mode: [] for mode in SearchMode})
+    for mode in SearchMode:  # warm-up: BM25 load, HNSW in memory
         retriever.search(queries[0], k=k, mode=mode)
     for _ in range(repeats):
         for query, vector in zip(queries, vectors, strict=True):
@@ -82,7 +82,7 @@ def latencies(
             start = time.perf_counter()
             store.embedding.encode([query])
             rows["query embedding"].append(time.perf_counter() - start)
-            for mode in MODES:
+            for mode in SearchMode:
                 start = time.perf_counter()
                 retriever.search(query, k=k, mode=mode)
                 rows[mode].append(time.perf_counter() - start)

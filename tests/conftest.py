@@ -76,13 +76,18 @@ def models_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_backend(models_home: Path):
-    """A tiny random Llama with the real SmolLM2 tokenizer: fast, and it writes garbage."""
+def tiny_backend():
+    """A tiny random Llama with the real SmolLM2 tokenizer: fast, and it writes garbage. The
+    tokenizer is read straight from the bundled GGUF (seconds), not from the converted model."""
+    import importlib.util
+
     from transformers import AutoTokenizer
 
-    from rearag.tools.local_llm import TransformersBackend
+    from rearag.tools.local_llm import BUNDLED_LLMS, TransformersBackend
 
-    tok = AutoTokenizer.from_pretrained(models_home / "models" / "smollm2-135m-instruct")
+    package, filename = BUNDLED_LLMS["smollm2-135m-instruct"]
+    folder = Path(importlib.util.find_spec(package).origin).parent
+    tok = AutoTokenizer.from_pretrained(folder, gguf_file=filename)
     tok.padding_side = "left"
     return TransformersBackend(
         "hf:tiny-random", "", model_obj=tiny_llama(tok).eval(), tokenizer=tok

@@ -18,6 +18,8 @@ from rearag.tools.ingest import ingest
 from rearag.tools.retriever import Retriever
 from rearag.tools.store import Store
 
+pytestmark = pytest.mark.slow  # starts a Chroma server and loads the real embedder
+
 
 def _free_port() -> int:
     with socket.socket() as s:

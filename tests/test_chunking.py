@@ -5,6 +5,8 @@ import pytest
 from rearag.tools.chunking import chunk_text
 from rearag.tools.embedder import RearagEmbeddingFunction
 
+pytestmark = pytest.mark.slow  # loads the real embedder's tokenizer
+
 
 @pytest.fixture(scope="module")
 def tokenizer():

@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from rearag.core.config import load_settings
-from rearag.core.errors import RearagError
+from rearag.core.config import SearchMode, load_settings
+from rearag.core.errors import ConfigError, InvalidInputError, RearagError
 from rearag.core.model_ref import parse_model_ref
 
 
@@ -52,6 +52,40 @@ def test_bad_config_is_one_clear_error(home, toml, message):
     Path("rearag.toml").write_text(toml)
     with pytest.raises(RearagError, match=message):
         load_settings()
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ('[retriever]\nmod = "bm25"\n', "unknown key retriever.mod: did you mean retriever.mode?"),
+        ("[generator]\nmax_new_token = 9\n", "did you mean generator.max_new_tokens?"),
+        ("[retreiver]\nk = 3\n", "unknown key retreiver"),
+        ("colection = 'x'\n", "did you mean collection?"),
+    ],
+)
+def test_misspelled_toml_keys_are_errors_naming_the_closest_key(home, toml, message):
+    Path("rearag.toml").write_text(toml)
+    with pytest.raises(ConfigError, match=message.replace("?", r"\?")):
+        load_settings()
+
+
+def test_misspelled_environment_variables_are_errors(home, monkeypatch):
+    monkeypatch.setenv("REARAG_RETREIVER__MODE", "bm25")
+    with pytest.raises(
+        ConfigError, match="REARAG_RETREIVER__MODE: did you mean REARAG_RETRIEVER__MODE"
+    ):
+        load_settings()
+    monkeypatch.delenv("REARAG_RETREIVER__MODE")
+    monkeypatch.setenv("rearag_retriever__mode", "bm25")  # variables are case-insensitive
+    monkeypatch.setenv("REARAG_STORE", '{"chroma_port": 8123}')  # a section as JSON
+    s = load_settings()
+    assert (s.retriever.mode, s.store.chroma_port) == ("bm25", 8123)
+
+
+def test_search_mode_names_are_checked_once():
+    assert SearchMode.of("bm25") is SearchMode.bm25
+    with pytest.raises(InvalidInputError, match="use one of dense, bm25, hybrid"):
+        SearchMode.of("sparse")
 
 
 def test_missing_explicit_config_file(home, tmp_path):

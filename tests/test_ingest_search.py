@@ -11,6 +11,8 @@ from rearag.tools.ingest import ingest, remove_sources
 from rearag.tools.retriever import Retriever, reciprocal_rank_fusion
 from rearag.tools.store import Store
 
+pytestmark = pytest.mark.slow  # ingests with the real embedder
+
 
 def _store(settings, name="docs", create=True):
     return Store(settings, name, create=create)

@@ -115,6 +115,7 @@ def test_reranker_over_http_and_failures_keep_input_order(server, settings):
     assert "InternalServerError" in failed.windows[0].error
 
 
+@pytest.mark.slow  # ingests a BEIR corpus with the real embedder, runs the CLI
 def test_eval_rerank_cli_against_the_server(server, home, tmp_path):
     from test_cli import rearag
     from test_eval_retrieval import DOCS, QRELS, QUERIES, write_beir
@@ -146,6 +147,7 @@ def test_eval_rerank_cli_against_the_server(server, home, tmp_path):
     assert len(script.requests) == 2
 
 
+@pytest.mark.slow  # ingests with the real embedder, runs the CLI
 def test_rerank_cli_over_a_collection(server, home, docs):
     from test_cli import assert_one_line_error, rearag
 

@@ -13,6 +13,8 @@ from rearag.core.errors import RearagError
 from rearag.policies import Reranker
 from rearag.tools.local_llm import bundled_model_dir, load_causal_lm, model_path
 
+pytestmark = pytest.mark.slow  # converts and runs the bundled 135M model
+
 NAME = "smollm2-135m-instruct"
 
 

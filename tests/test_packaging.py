@@ -9,7 +9,10 @@ import sysconfig
 import zipfile
 from pathlib import Path
 
+import pytest
 from conftest import REPO
+
+pytestmark = pytest.mark.slow  # builds a wheel and installs it in a fresh venv
 
 SUBPACKAGES = ("agent", "tools", "policies", "rl")
 
@@ -57,6 +60,8 @@ def test_wheel_in_fresh_venv_does_not_shadow_user_modules(tmp_path: Path):
     probe = (
         "import agent, tools, policies, rl, rearag\n"
         "import rearag.agent, rearag.tools, rearag.policies, rearag.rl\n"
+        "import rearag.core.config, rearag.eval.qa, rearag.cli\n"
+        "from rearag import RAGAgent, Reranker, Retriever, Settings, RearagError\n"
         "from rearag.tools.retriever import Retriever\n"
         "from rearag.core.config import load_settings\n"
         "assert [m.WHO for m in (agent, tools, policies, rl)] == "

@@ -6,7 +6,8 @@ import asyncio
 
 import pytest
 
-from rearag.core.errors import RearagError
+from rearag.core.errors import InvalidInputError, RearagError
+from rearag.core.types import Passage
 from rearag.policies import POLICIES, Reranker
 from rearag.policies.reranker import window_spans
 
@@ -93,6 +94,33 @@ def test_first_stage_policy_needs_no_model(settings):
     assert [r.doc_id for r in ranked.results] == IDS[:3]
 
 
+def test_results_carry_each_documents_metadata(tiny_backend, settings):
+    passages = [
+        Passage(id=f"p{i}", text=t, metadata={"source": f"/docs/{i}.md", "title": f"T{i}"})
+        for i, t in enumerate(DOCS[:5])
+    ]
+    for rr in (
+        Reranker("first-stage", settings=settings),
+        reranker(tiny_backend, settings=settings),
+    ):
+        ranked = rr.rank("subject 2", passages)
+        assert sorted(r.doc_id for r in ranked.results) == [p.id for p in passages]
+        by_id = {p.id: p for p in passages}
+        for r in ranked.results:
+            assert r.metadata == by_id[r.doc_id].metadata
+            assert r.passage().label == by_id[r.doc_id].title
+    plain = Reranker("first-stage", settings=settings).rank(
+        "q", ["a", "b"], ["x", "y"], metadata=[{"page": 1}, {"page": 2}]
+    )
+    assert [(r.doc_id, r.metadata) for r in plain.results] == [
+        ("x", {"page": 1}),
+        ("y", {"page": 2}),
+    ]
+    assert Reranker("first-stage", settings=settings).rank("q", ["a"]).results[0].metadata == {}
+    with pytest.raises(InvalidInputError, match="metadata"):
+        Reranker("first-stage", settings=settings).rank("q", ["a", "b"], metadata=[{}])
+
+
 def test_batching_across_queries_matches_one_by_one(tiny_backend, settings):
     rr = reranker(tiny_backend, "first-token", settings=settings)
     requests = [("subject 1", DOCS, IDS), ("subject 2", DOCS[:4], None), ("x", [], None)]
@@ -135,6 +163,7 @@ def test_config_errors_are_clear(tiny_backend, settings):
         reranker(tiny_backend, settings=settings, window=5, step=5)
 
 
+@pytest.mark.slow  # ingests a BEIR corpus with the real embedder
 def test_rerank_eval_scores_only_the_evaluated_queries(settings, tmp_path):
     """Regression: ir-measures counts judged queries missing from the run as 0, so a
     `--queries 1` evaluation once reported a third of the true nDCG."""
