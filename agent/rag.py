@@ -12,11 +12,14 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+from langchain_core.runnables import RunnableConfig
+
 from rearag.agent.graph import build_graph, load_tools
-from rearag.agent.nodes import Tools
+from rearag.agent.state import AgentInput, GraphContext, Tools, question_state
 from rearag.core.config import Settings, load_settings
-from rearag.core.errors import RearagError
+from rearag.core.errors import InvalidInputError
 from rearag.core.types import Answer
+from rearag.tools.llm import Message
 
 
 def checkpoint_serde() -> Any:
@@ -41,6 +44,11 @@ def sqlite_checkpointer(settings: Settings) -> Any:
 
 
 class RAGAgent:
+    """The graph with its tools, ready to answer questions. Without `settings`, the defaults
+    are read with `load_settings()` (./rearag.toml, REARAG_* variables). `tools` replaces the
+    ones built from the settings for `collection` (default: `settings.collection`);
+    `checkpointer` keeps conversations (default: SQLite under $REARAG_HOME)."""
+
     def __init__(
         self,
         settings: Settings | None = None,
@@ -54,56 +62,48 @@ class RAGAgent:
         self.checkpointer = (
             checkpointer if checkpointer is not None else sqlite_checkpointer(self.settings)
         )
-        self.graph = build_graph(self.tools, self.checkpointer)
+        self.graph = build_graph(self.checkpointer)
+
+    def context(self, *, tokens: bool = False) -> GraphContext:
+        """What a run of the graph needs besides its input: this agent's tools. Pass it to a
+        parent graph that embeds `build_graph()` as a subgraph. With `tokens`, the answer's
+        pieces go to the "custom" stream mode as the generator writes them."""
+        return GraphContext(self.tools, stream_tokens=tokens)
 
     def check_question(self, question: str) -> str:
-        """The question, stripped; RearagError when it is empty or over the length limit."""
+        """The question, stripped; InvalidInputError when it is empty or over the limit."""
         question = question.strip() if isinstance(question, str) else ""
         limit = self.settings.agent.max_question_chars
         if not question:
-            raise RearagError("the question is empty: ask something")
+            raise InvalidInputError("the question is empty: ask something")
         if len(question) > limit:
-            raise RearagError(
+            raise InvalidInputError(
                 f"the question is {len(question)} characters; the limit is {limit} "
                 "(agent.max_question_chars): shorten it"
             )
         return question
 
     def _prepare(
-        self, question: str, thread_id: str | None, history: list[dict[str, str]] | None
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
-        question = self.check_question(question)
-        state_in = {
-            "question": question,
-            "history": [*(history or []), {"role": "user", "content": question}],
-            "queries": [],
-            "feedback": "",
-            "attempts": 0,
-            "passages": [],
-            "rerank_traces": [],
-            "answer": "",
-            "citations": [],
-            "sources": [],
-            "abstained": False,
-            "invalid_citations": 0,
-            "errors": [],
-            "timings": {},
-        }
+        self, question: str, thread_id: str | None, history: list[Message] | None
+    ) -> tuple[AgentInput, RunnableConfig]:
+        state_in = question_state(self.check_question(question), history or ())
         # A thread id keeps the conversation; without one every question starts afresh.
-        config = {"configurable": {"thread_id": thread_id or f"once-{uuid.uuid4()}"}}
+        config: RunnableConfig = {
+            "configurable": {"thread_id": thread_id or f"once-{uuid.uuid4()}"}
+        }
         return state_in, config
 
     def ask(
         self,
         question: str,
         thread_id: str | None = None,
-        history: list[dict[str, str]] | None = None,
+        history: list[Message] | None = None,
     ) -> Answer:
         """`history`: earlier turns ({"role", "content"}) kept by a stateless caller, such as
         an OpenAI client that resends the conversation; a thread keeps its own instead."""
         state_in, config = self._prepare(question, thread_id, history)
-        final = self.graph.invoke(state_in, config)
-        return self._answer(final, thread_id)
+        final = self.graph.invoke(state_in, config, context=self.context())
+        return Answer.from_state(final, thread_id)
 
     def stream(
         self,
@@ -111,37 +111,25 @@ class RAGAgent:
         thread_id: str | None = None,
         *,
         tokens: bool = False,
-        history: list[dict[str, str]] | None = None,
+        history: list[Message] | None = None,
     ) -> Iterator[tuple[str, dict[str, Any]]]:
         """(node, its update) as each node finishes, then ("answer", {"answer": Answer}).
         With `tokens`, also ("token", {"text": piece}) while the answer is generated, when the
         generator's backend streams."""
         state_in, config = self._prepare(question, thread_id, history)
-        config["configurable"]["stream_tokens"] = tokens
-        for mode, chunk in self.graph.stream(state_in, config, stream_mode=["updates", "custom"]):
+        for mode, chunk in self.graph.stream(
+            state_in,
+            config,
+            context=self.context(tokens=tokens),
+            stream_mode=["updates", "custom"],
+        ):
             if mode == "custom":
                 yield "token", {"text": chunk.get("token", "")}
                 continue
             for node, update in chunk.items():
                 yield node, update or {}
         final = self.graph.get_state(config).values
-        yield "answer", {"answer": self._answer(final, thread_id)}
-
-    def _answer(self, state: dict[str, Any], thread_id: str | None) -> Answer:
-        return Answer(
-            question=state["question"],
-            answer=state["answer"],
-            citations=state["citations"],
-            sources=state["sources"],
-            abstained=state["abstained"],
-            queries=state["queries"],
-            attempts=state["attempts"],
-            invalid_citations=state["invalid_citations"],
-            reasoning=state.get("rerank_traces", []),
-            errors=state.get("errors", []),
-            timings=state.get("timings", {}),
-            thread_id=thread_id,
-        )
+        yield "answer", {"answer": Answer.from_state(final, thread_id)}
 
 
 def describe_step(node: str, update: dict[str, Any]) -> str:

@@ -276,8 +276,13 @@ def _timeout_message(seconds: float) -> str:
     return f"no answer within {seconds:g} s (serve.request_timeout_s)"
 
 
+def error_status(exc: RearagError) -> tuple[int, str]:
+    """The HTTP status and error code of a user-facing error, decided by its type."""
+    return next((status, code) for kind, status, code in ERROR_STATUS if isinstance(exc, kind))
+
+
 def _user_error(exc: RearagError) -> ApiError:
-    status, code = next((s, c) for kind, s, c in ERROR_STATUS if isinstance(exc, kind))
+    status, code = error_status(exc)
     return ApiError(status, str(exc), code)
 
 

@@ -1,25 +1,29 @@
-"""What flows through the graph, and what a caller gets back."""
+"""What flows through the graph: its state, the input that starts a question, the output a
+caller reads, and the context (the tools) every node runs with."""
 
 from __future__ import annotations
 
 import operator
-from typing import Annotated, Any, Literal, TypedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypedDict
 
+from rearag.core.config import Settings
 from rearag.core.types import Citation, Passage
+from rearag.tools.llm import LLMBackend, Message
+
+if TYPE_CHECKING:
+    from rearag.policies.reranker import Reranker
+    from rearag.tools.retriever import Retriever
 
 
-class AgentState(TypedDict, total=False):
-    # Kept across turns of a conversation by the checkpointer.
-    history: Annotated[list[dict[str, str]], operator.add]
-    # Reset at the start of every question.
+class AgentOutput(TypedDict, total=False):
+    """What the graph returns: the fields of `Answer` (see `Answer.from_state`)."""
+
     question: str
     queries: list[str]
-    feedback: str
     attempts: int
-    passages: list[Passage]
     rerank_traces: list[dict[str, Any]]
-    grade: Literal["ok", "insufficient"]
-    grade_by: Literal["model", "score"]
     answer: str
     citations: list[Citation]
     sources: list[Passage]
@@ -27,3 +31,60 @@ class AgentState(TypedDict, total=False):
     invalid_citations: int
     errors: list[str]  # nodes append through nodes.timed
     timings: dict[str, float]  # seconds per node, summed over loops
+
+
+class AgentInput(AgentOutput, total=False):
+    """What starts a question (build it with `question_state`): the output fields too, emptied,
+    since a thread's checkpoint still holds the previous question's."""
+
+    # Kept across turns of a conversation by the checkpointer.
+    history: Annotated[list[Message], operator.add]
+    feedback: str
+    passages: list[Passage]
+
+
+class AgentState(AgentInput, total=False):
+    grade: Literal["ok", "insufficient"]
+    grade_by: Literal["model", "score"]
+
+
+def question_state(question: str, history: Sequence[Message] = ()) -> AgentInput:
+    """The input that starts answering `question`. `history`: earlier turns a stateless caller
+    resends; a thread keeps its own, and this question's turn is added to it."""
+    return {
+        "question": question,
+        "history": [*history, {"role": "user", "content": question}],
+        "queries": [],
+        "feedback": "",
+        "attempts": 0,
+        "passages": [],
+        "rerank_traces": [],
+        "answer": "",
+        "citations": [],
+        "sources": [],
+        "abstained": False,
+        "invalid_citations": 0,
+        "errors": [],
+        "timings": {},
+    }
+
+
+@dataclass
+class Tools:
+    """Every tool the nodes call, each configured from its own settings section."""
+
+    settings: Settings
+    retriever: Retriever
+    reranker: Reranker
+    rewriter: LLMBackend
+    grader: LLMBackend
+    generator: LLMBackend
+
+
+@dataclass(frozen=True)
+class GraphContext:
+    """What one run of the graph gets besides its state (LangGraph's `context=`)."""
+
+    tools: Tools
+    # Send the answer's pieces to the stream's "custom" mode as {"token": piece}.
+    stream_tokens: bool = False

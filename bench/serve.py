@@ -83,7 +83,7 @@ def check(body: dict, client: int, j: int, thread: str, scripted: bool) -> bool:
     asked = body["choices"][0]["message"]["content"].split("Q: ", 1)[1].split("\n")[0]
     question, _, earlier = asked.partition(" ||")  # the answer's trailing space is stripped
     seen = [q.strip() for q in earlier.split(" | ") if q.strip()]
-    # The generator is shown the last rewriter.history_turns turns (6): 3 earlier questions.
+    # The generator is shown the last generator.history_turns turns (6): 3 earlier questions.
     own = [question_for(client, i) for i in range(j)][-3:]
     return question == question_for(client, j) and seen == own
 

@@ -19,11 +19,11 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ValidationError
 
-from rearag.core.config import RerankerConfig, Settings, first_error, load_settings
+from rearag.core.config import RerankerConfig, SearchMode, Settings, first_error, load_settings
 from rearag.core.errors import ConfigError, InvalidInputError
 from rearag.core.types import Passage
 from rearag.policies.parser import Status
@@ -31,6 +31,9 @@ from rearag.policies.policy import Policy
 from rearag.policies.registry import get_policy
 from rearag.tools.backends import load_backend
 from rearag.tools.llm import LLMBackend, Logits, TokenCounting
+
+if TYPE_CHECKING:
+    from rearag.tools.retriever import Retriever
 
 Document = str | bytes | Passage
 # (query, documents, doc_ids or None): one query's reranking request for `rank_many`.
@@ -144,6 +147,19 @@ class Reranker:
         """`docs` best first after reranking. Ids and metadata come from `Passage` documents,
         else from `doc_ids` (default: positions "0", "1", …) and `metadata`."""
         return self.rank_many([(query, docs, doc_ids)], [metadata])[0]
+
+    def rank_search(
+        self,
+        query: str,
+        retriever: Retriever,
+        *,
+        mode: SearchMode | str = SearchMode.hybrid,
+        depth: int | None = None,
+    ) -> RankedResults:
+        """Search with `retriever` for `depth` candidates (default: the `depth` setting),
+        then rerank them."""
+        depth = self.config.depth if depth is None else depth
+        return self.rank(query, retriever.search(query, k=depth, mode=mode))
 
     async def arank(
         self,

@@ -30,7 +30,18 @@ _PUBLIC = {
     "RearagError": "rearag.core.errors",
     "as_tool": "rearag.agent.langchain_tool",
 }
-__all__ = ["__version__", *_PUBLIC]
+__all__ = [
+    "Answer",
+    "Passage",
+    "RAGAgent",
+    "RearagError",
+    "Reranker",
+    "Retriever",
+    "Settings",
+    "__version__",
+    "as_tool",
+    "load_settings",
+]
 
 if TYPE_CHECKING:
     from rearag.agent.langchain_tool import as_tool

@@ -1,3 +1,3 @@
-from rearag.agent.cli import main
+from rearag.cli import main
 
 main()

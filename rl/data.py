@@ -109,6 +109,8 @@ def build_data(
     if the_policy.kind != "generate":
         raise InvalidInputError(f"policy {policy} does not generate text, so it cannot be trained")
     first_stage = SearchMode.of(first_stage)
+    if not splits or not set(splits) <= set(SPLITS):
+        raise InvalidInputError(f"--split must be train or test, not {', '.join(splits) or 'none'}")
     if not 2 <= window <= depth:
         raise InvalidInputError("--window must be at least 2 and at most --depth")
     if (

@@ -14,10 +14,13 @@ from openai_server import Script, serve
 from rearag.agent import prompts
 from rearag.agent.graph import build_graph, load_tools
 from rearag.agent.rag import RAGAgent
+from rearag.agent.state import GraphContext, question_state
 from rearag.core.config import load_settings
-from rearag.core.errors import RearagError
+from rearag.core.errors import InvalidInputError, RearagError
 from rearag.tools.ingest import ingest
 from rearag.tools.store import Store
+
+pytestmark = pytest.mark.slow  # ingests with the real embedder
 
 Replies = dict[str, Callable[[list[dict[str, str]]], str] | str]
 
@@ -208,16 +211,11 @@ def test_node_swapping_local_and_api(api, tiny_backend):
     script.default = router(GOOD, seen)
     tools = load_tools(settings)
     tools.rewriter = tiny_backend  # the rewriter runs a local transformers model
-    graph = build_graph(tools, InMemorySaver())
+    graph = build_graph(InMemorySaver())
     out = graph.invoke(
-        {
-            "question": "Where does lava come from?",
-            "history": [],
-            "attempts": 0,
-            "errors": [],
-            "timings": {},
-        },
+        question_state("Where does lava come from?"),
         {"configurable": {"thread_id": "swap"}},
+        context=GraphContext(tools),
     )
     assert "rewrite" not in seen and seen[-1] == "generate"
     assert out["answer"] == GOOD["generate"]
@@ -227,7 +225,7 @@ def test_node_swapping_local_and_api(api, tiny_backend):
 @pytest.mark.parametrize(("question", "message"), [("   ", "empty"), ("x" * 50_000, "limit")])
 def test_bad_questions(api, question, message):
     agent, seen = agent_with(api, GOOD)
-    with pytest.raises(RearagError, match=message):
+    with pytest.raises(InvalidInputError, match=message):
         agent.ask(question)
     assert seen == []
 

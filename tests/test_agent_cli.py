@@ -13,6 +13,10 @@ from openai_server import Script, serve
 from test_agent import GOOD, router
 from test_cli import assert_one_line_error, rearag
 
+pytestmark = (
+    pytest.mark.slow
+)  # the CLI in subprocesses; ingests with the real embedder
+
 
 @pytest.fixture
 def cli_env(home, docs):
@@ -31,7 +35,8 @@ def cli_env(home, docs):
 
 
 def test_graph_prints_mermaid():
-    from rearag.agent import RAGAgent, build_graph  # the documented import path
+    from rearag import RAGAgent  # the documented import path
+    from rearag.agent.graph import build_graph
 
     assert callable(build_graph) and RAGAgent.ask
     proc = rearag("graph")

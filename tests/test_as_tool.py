@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, ToolMessage
 from langgraph.checkpoint.memory import InMemorySaver
@@ -14,9 +15,11 @@ from langgraph.prebuilt import ToolNode, tools_condition
 from test_agent import GOOD, agent_with
 from test_agent import api as api  # the fixture, used by name
 
-from rearag.agent import as_tool
 from rearag.agent.graph import build_graph
-from rearag.agent.state import AgentState
+from rearag.agent.langchain_tool import as_tool
+from rearag.agent.state import AgentInput, AgentState, question_state
+
+pytestmark = pytest.mark.slow  # ingests with the real embedder
 
 
 class ScriptedChatModel(GenericFakeChatModel):
@@ -80,11 +83,10 @@ class ParentState(AgentState, total=False):
 
 def test_graph_as_a_subgraph_node(api):
     agent, _ = agent_with(api, GOOD)
-    rag = build_graph(agent.tools)  # the parent's checkpointer covers the subgraph
+    rag = build_graph()  # the parent's checkpointer covers the subgraph
 
-    def prepare(state: ParentState) -> dict[str, Any]:
-        question = f"Where does {state['topic']} come from?"
-        return {"question": question, "history": [{"role": "user", "content": question}]}
+    def prepare(state: ParentState) -> AgentInput:
+        return question_state(f"Where does {state['topic']} come from?")
 
     def report(state: ParentState) -> dict[str, Any]:
         return {"report": f"{state['topic']}: {state['answer']} ({len(state['citations'])} cited)"}
@@ -98,13 +100,19 @@ def test_graph_as_a_subgraph_node(api):
     parent.add_edge("rearag", "report")
     parent.add_edge("report", END)
     graph = parent.compile(checkpointer=InMemorySaver())
-    out = graph.invoke({"topic": "lava"}, {"configurable": {"thread_id": "parent"}})
+    # The context (the agent's tools) is handed down to the subgraph's nodes.
+    out = graph.invoke(
+        {"topic": "lava"}, {"configurable": {"thread_id": "parent"}}, context=agent.context()
+    )
     assert out["report"] == f"lava: {GOOD['generate']} (1 cited)"
     assert out["citations"][0].source.endswith("volcano.md")
     nodes = [
         next(iter(step))
         for step in graph.stream(
-            {"topic": "lava"}, subgraphs=False, config={"configurable": {"thread_id": "parent-2"}}
+            {"topic": "lava"},
+            {"configurable": {"thread_id": "parent-2"}},
+            context=agent.context(),
+            subgraphs=False,
         )
     ]
     assert nodes == ["prepare", "rearag", "report"]

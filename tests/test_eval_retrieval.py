@@ -4,9 +4,12 @@ from pathlib import Path
 import pytest
 from test_cli import assert_one_line_error, rearag
 
+from rearag.core.config import load_settings
 from rearag.core.errors import RearagError
 from rearag.eval.beir import load_beir
 from rearag.eval.retrieval import evaluate_retrieval
+
+pytestmark = pytest.mark.slow  # ingests a BEIR corpus with the real embedder
 
 DOCS = {
     "d1": ("Volcanoes", "Lava and ash erupt from a magma chamber beneath the volcano."),
@@ -72,7 +75,11 @@ def test_eval_cli_json_and_bad_datasets(home, beir, tmp_path):
     assert row["mode"] == "bm25" and 0.9 < row["ndcg_10"] <= 1.0
 
     assert_one_line_error(rearag("eval", "retrieval", str(tmp_path)), "corpus.jsonl not found")
-    assert_one_line_error(rearag("eval", "retrieval", str(beir), "--mode", "fuzzy"), "unknown mode")
+    proc = rearag("eval", "retrieval", str(beir), "--mode", "fuzzy")
+    assert proc.returncode == 2  # a usage mistake, caught by the option's choices
+    assert_one_line_error(proc, "'fuzzy' is not one of")
+    with pytest.raises(RearagError, match="unknown search mode 'fuzzy'"):
+        evaluate_retrieval(beir, load_settings(), ["fuzzy"], progress=False)
     (beir / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1 d1\n")
     with pytest.raises(RearagError, match=r"test\.tsv:2"):
         load_beir(beir)

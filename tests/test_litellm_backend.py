@@ -182,7 +182,7 @@ def test_rerank_cli_over_a_collection(server, home, docs):
         "needs a local model",
     )
     assert_one_line_error(
-        rearag("rerank", "x", "-c", "rr-docs", "--policy", "nope", *api), "unknown policy"
+        rearag("rerank", "x", "-c", "rr-docs", "--policy", "nope", *api), "'nope' is not one of"
     )
 
 

@@ -9,6 +9,7 @@ re-joins results by id.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -61,3 +62,12 @@ class Answer(BaseModel):
     errors: list[str]  # "node: what failed" for every node that fell back
     timings: dict[str, float]  # seconds per node, summed over loops
     thread_id: str | None = None
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any], thread_id: str | None = None) -> Answer:
+        """The answer in the agent graph's final state (or its output): the fields of the same
+        name, and `reasoning` from its `rerank_traces`."""
+        fields = {name: state[name] for name in cls.model_fields if name in state}
+        return cls(
+            **{**fields, "reasoning": state.get("rerank_traces", []), "thread_id": thread_id}
+        )

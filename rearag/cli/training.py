@@ -1,8 +1,9 @@
-"""`rearag train …` (build-data, sft, grpo, eval) and `rearag policies …` (list, show, delete)."""
+"""`rearag train build-data|sft|grpo|eval` and `rearag policies list|show|delete`."""
 
 from __future__ import annotations
 
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -10,8 +11,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from rearag.agent.cli_common import JsonOpt, out, print_json, settings_of
-from rearag.core.errors import RearagError
+from rearag.cli.common import (
+    BeirArg,
+    JsonOpt,
+    PolicyName,
+    out,
+    print_json,
+    settings_of,
+)
+from rearag.core.config import SearchMode
 
 if TYPE_CHECKING:
     from rearag.rl.evaluate import TrainEvalResult
@@ -20,10 +28,22 @@ train_app = typer.Typer(
     help="Fine-tune the reranker policy: build data, warm up (SFT), GRPO, evaluate.",
     no_args_is_help=True,
 )
-policies_app = typer.Typer(help="Trained reranker policies (use as --model policy:NAME).")
+policies_app = typer.Typer(
+    help="Trained reranker policies (use as --model policy:NAME).", no_args_is_help=True
+)
+
+
+class SplitName(StrEnum):
+    """rearag.rl.data.SPLITS, spelled out: importing rl.data would load chromadb for --help."""
+
+    train = "train"
+    test = "test"
+
+
+DATA_POLICY = PolicyName("rearag-reasoning")  # build_data's own default
 
 DataOpt = Annotated[Path, typer.Option("--data", help="folder written by `train build-data`")]
-ModelOpt = Annotated[
+StartModelOpt = Annotated[
     str, typer.Option("--model", help="model to start from: local:, hf: or policy:NAME")
 ]
 OutOpt = Annotated[str, typer.Option("--out", help="name of the trained policy")]
@@ -33,19 +53,19 @@ LoraOpt = Annotated[bool, typer.Option("--lora", help="train LoRA adapters (merg
 @train_app.command("build-data")
 def build_data_cmd(
     ctx: typer.Context,
-    dataset: Annotated[
-        Path, typer.Argument(help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/")
-    ],
+    dataset: BeirArg,
     out_dir: Annotated[Path, typer.Option("--out", help="folder to write (must not exist)")],
-    policy: Annotated[str, typer.Option(help="policy whose prompt the rows use")] = (
-        "rearag-reasoning"
+    policy: Annotated[
+        PolicyName, typer.Option(help="policy whose prompt the rows use")
+    ] = DATA_POLICY,
+    first_stage: Annotated[SearchMode, typer.Option(help="first-stage retrieval")] = (
+        SearchMode.hybrid
     ),
-    first_stage: Annotated[str, typer.Option(help="dense | bm25 | hybrid")] = "hybrid",
     depth: Annotated[int, typer.Option(help="first-stage candidates per query")] = 100,
     window: Annotated[int, typer.Option(help="passages per training window")] = 20,
     samples_per_query: Annotated[int, typer.Option(help="windows sampled per query")] = 50,
     split: Annotated[
-        list[str] | None, typer.Option(help="train | test (repeatable; default both)")
+        list[SplitName] | None, typer.Option(help="split to write, repeatable (default: both)")
     ] = None,
     test_fraction: Annotated[float, typer.Option(help="share of queries held out")] = 0.33,
     seed: Annotated[int, typer.Option(help="split and sampling seed")] = 0,
@@ -61,9 +81,6 @@ def build_data_cmd(
     """First-stage retrieval for every judged query, then sampled windows with labels."""
     from rearag.rl.data import SPLITS, build_data
 
-    splits = tuple(split or SPLITS)
-    if not set(splits) <= set(SPLITS):
-        raise RearagError(f"--split must be train or test, not {', '.join(splits)}")
     manifest = build_data(
         dataset,
         out_dir,
@@ -73,7 +90,7 @@ def build_data_cmd(
         depth=depth,
         window=window,
         samples_per_query=samples_per_query,
-        splits=splits,  # type: ignore[arg-type]
+        splits=tuple(split or SPLITS),  # type: ignore[arg-type]
         test_fraction=test_fraction,
         seed=seed,
         min_relevant=min_relevant,
@@ -97,7 +114,7 @@ def build_data_cmd(
 def sft_cmd(
     ctx: typer.Context,
     data: DataOpt,
-    model: ModelOpt,
+    model: StartModelOpt,
     name: OutOpt,
     examples: Annotated[int, typer.Option(help="warm-up examples from the train split")] = 40,
     epochs: Annotated[float, typer.Option(help="passes over the examples")] = 1.0,
@@ -139,10 +156,11 @@ def sft_cmd(
 def grpo_cmd(
     ctx: typer.Context,
     data: DataOpt,
-    model: ModelOpt,
+    model: StartModelOpt,
     name: OutOpt,
     policy: Annotated[
-        str | None, typer.Option(help="policy prompt (default: the one the data was built for)")
+        PolicyName | None,
+        typer.Option(help="policy prompt (default: the one the data was built for)"),
     ] = None,
     lora: LoraOpt = False,
     steps: Annotated[int | None, typer.Option(help="optimizer steps (default: one epoch)")] = None,
@@ -159,7 +177,6 @@ def grpo_cmd(
     from rearag.rl.grpo import plan_grpo, train_grpo
 
     settings = settings_of(ctx)
-    argv = [a for a in sys.argv[1:] if a != "--dry-run"]
     plan, _ = plan_grpo(
         settings,
         data,
@@ -170,7 +187,7 @@ def grpo_cmd(
         steps=steps,
         config=config,
         resume=resume,
-        argv=argv,
+        argv=[a for a in sys.argv[1:] if a != "--dry-run"],  # the plan's launch command
     )
     if dry_run:
         if as_json:

@@ -1,0 +1,140 @@
+"""`rearag ask`, `chat`, `graph` and `demo`: the agent in the terminal."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from rearag.cli.common import CollectionOpt, JsonOpt, out, print_json, settings_of, stderr_line
+from rearag.core.errors import RearagError
+
+if TYPE_CHECKING:
+    from rearag.agent.rag import RAGAgent
+    from rearag.core.types import Answer
+
+ShowStepsOpt = Annotated[bool, typer.Option("--show-steps", help="print each step")]
+
+
+def agent_of(ctx: typer.Context, collection: str | None) -> RAGAgent:
+    from rearag.agent.rag import RAGAgent
+
+    return RAGAgent(settings_of(ctx, collection=collection))
+
+
+def run_question(agent: RAGAgent, question: str, thread: str | None, show_steps: bool) -> Answer:
+    """Run the graph; with `show_steps`, print each step and the answer's tokens as drafted."""
+    from rearag.agent.rag import describe_step
+
+    answer, drafting = None, False
+    for node, update in agent.stream(question, thread_id=thread, tokens=show_steps):
+        if node == "token":
+            if not drafting:
+                sys.stdout.write("· draft: ")
+                drafting = True
+            sys.stdout.write(update["text"])
+            sys.stdout.flush()
+            continue
+        if drafting:
+            sys.stdout.write("\n")
+            drafting = False
+        if node == "answer":
+            answer = update["answer"]
+        elif show_steps:
+            out.print(f"[dim]· {describe_step(node, update)}[/dim]", highlight=False)
+    assert answer is not None  # stream() always ends with the answer
+    return answer
+
+
+def print_answer(answer: Answer) -> None:
+    out.print()
+    out.print(answer.answer, markup=False, highlight=False)
+    if answer.sources:
+        out.print("\n[bold]Sources[/bold]")
+        cited = {c.number for c in answer.citations}
+        for i, p in enumerate(answer.sources, start=1):
+            mark = "*" if i in cited else " "
+            out.print(f" {mark}[{i}] {p.label}  ({p.source})", markup=False, highlight=False)
+    for error in answer.errors:
+        stderr_line(f"note: {error}")
+
+
+def ask(
+    ctx: typer.Context,
+    question: Annotated[str, typer.Argument(help="the question")],
+    collection: CollectionOpt = None,
+    thread: Annotated[
+        str | None, typer.Option(help="conversation id: earlier turns are remembered")
+    ] = None,
+    show_steps: ShowStepsOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Answer a question from a collection, with citations."""
+    answer = run_question(agent_of(ctx, collection), question, thread, show_steps and not as_json)
+    if as_json:
+        print_json(answer.model_dump())
+    else:
+        print_answer(answer)
+
+
+def chat(
+    ctx: typer.Context,
+    collection: CollectionOpt = None,
+    thread: Annotated[str | None, typer.Option(help="conversation id to continue")] = None,
+    show_steps: ShowStepsOpt = False,
+) -> None:
+    """Chat with a collection in the terminal; the conversation survives restarts."""
+    import uuid
+
+    agent = agent_of(ctx, collection)
+    thread = thread or uuid.uuid4().hex[:12]
+    out.print(
+        f"thread {thread} (continue later with --thread {thread}); empty line or Ctrl-D to quit",
+        markup=False,
+    )
+    while True:
+        try:
+            question = input("\nyou> ").strip()
+        except (EOFError, KeyboardInterrupt):
+            break
+        if question in ("", "exit", "quit"):
+            break
+        try:
+            print_answer(run_question(agent, question, thread, show_steps))
+        except RearagError as exc:  # a bad question ends that turn, not the chat
+            stderr_line(f"error: {exc}")
+
+
+def graph() -> None:
+    """Print the agent graph as a Mermaid diagram."""
+    from rearag.agent.graph import build_graph
+
+    out.print(build_graph(None).get_graph().draw_mermaid(), markup=False, highlight=False)
+
+
+def demo(
+    ctx: typer.Context,
+    question: Annotated[str, typer.Option(help="the question asked")] = (
+        "How do I use a Chroma server instead of the embedded store?"
+    ),
+) -> None:
+    """Ingest the bundled demo corpus (documents about rearag) and ask it a question."""
+    from rearag.agent.demo import DEMO_COLLECTION, prepare_demo
+    from rearag.agent.rag import RAGAgent
+
+    settings, report = prepare_demo(settings_of(ctx))
+    out.print(
+        f"demo corpus: {report.documents} documents, {report.chunks_total} chunks in "
+        f"collection {DEMO_COLLECTION} under {settings.home}",
+        markup=False,
+        highlight=False,
+    )
+    out.print(
+        "grading uses the score check (grader.use_model = false): the bundled 135M "
+        "model cannot judge relevance",
+        markup=False,
+        highlight=False,
+    )
+    out.print(f"\n[bold]Q:[/bold] {question}", highlight=False)
+    print_answer(run_question(RAGAgent(settings), question, None, True))

@@ -1,0 +1,63 @@
+"""What every command group shares: the console, `--json`, the options several commands take,
+and the settings resolved from the global options."""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from rearag.core.config import SearchMode, Settings, load_settings
+from rearag.policies.registry import POLICIES
+
+out = Console(soft_wrap=True)  # long lines stay whole for pipes and copy-paste
+
+# Typer validates a choice typed as an Enum; member names are identifiers, values the names.
+PolicyName = StrEnum("PolicyName", [(name.replace("-", "_"), name) for name in POLICIES])
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="print machine-readable JSON")]
+CollectionOpt = Annotated[
+    str | None, typer.Option("--collection", "-c", help="collection name (default: config)")
+]
+PolicyOpt = Annotated[PolicyName | None, typer.Option(help="reranker policy (default: config)")]
+ModelOpt = Annotated[
+    str | None,
+    typer.Option(help="local:NAME, hf:REPO_OR_PATH, litellm:MODEL, policy:NAME (default: config)"),
+]
+ApiBaseOpt = Annotated[
+    str | None, typer.Option(help="OpenAI-compatible server for litellm: models, e.g. vLLM")
+]
+FirstStageOpt = Annotated[SearchMode, typer.Option(help="first-stage retrieval")]
+MaxNewTokensOpt = Annotated[
+    int | None, typer.Option(help="generation budget per window (default: the policy's)")
+]
+RunDirOpt = Annotated[
+    Path | None, typer.Option(help="where TREC run files go (default: HOME/runs)")
+]
+BeirArg = Annotated[Path, typer.Argument(help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/")]
+
+
+def stderr_line(message: str) -> None:
+    # Plain write: rich would wrap a long path over several lines, and errors are one line.
+    sys.stderr.write(message + "\n")
+
+
+def settings_of(ctx: typer.Context, **overrides: Any) -> Settings:
+    """Settings from the global options (`--config`, `--home`, …) plus `overrides`."""
+    obj = ctx.find_root().obj or {}
+    return load_settings(obj.get("config_file"), **{**obj.get("overrides", {}), **overrides})
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def print_snippet(text: str, limit: int = 300) -> None:
+    """`text` on one indented line, cut to `limit` characters."""
+    flat = " ".join(text.split())
+    out.print(f"   {flat[:limit]}{'…' if len(flat) > limit else ''}", markup=False)

@@ -1,0 +1,132 @@
+"""`rearag ingest`, `remove`, `search` and `rearag collections …`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from rearag.cli.common import (
+    CollectionOpt,
+    JsonOpt,
+    out,
+    print_json,
+    print_snippet,
+    settings_of,
+    stderr_line,
+)
+from rearag.core.config import SearchMode
+
+collections_app = typer.Typer(help="List and delete collections.", no_args_is_help=True)
+
+
+def ingest(
+    ctx: typer.Context,
+    paths: Annotated[list[Path], typer.Argument(help="files and folders to ingest")],
+    collection: CollectionOpt = None,
+    as_json: JsonOpt = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars")] = False,
+) -> None:
+    """Chunk, embed and index files (.txt .md .html .pdf, BEIR .jsonl). Re-running is cheap:
+    unchanged chunks are kept, changed files replace their chunks."""
+    from rearag.tools.ingest import ingest as run_ingest
+    from rearag.tools.loaders import check_paths_exist
+    from rearag.tools.store import Store
+
+    settings = settings_of(ctx, collection=collection)
+    check_paths_exist(paths)  # before the collection is created: a typo must not leave one
+    store = Store(settings, settings.collection, create=True)
+    try:
+        report = run_ingest(
+            paths,
+            store,
+            progress=not quiet and not as_json,
+            on_problem=lambda p: stderr_line(f"skipped {p.path}: {p.reason}"),
+        )
+    except KeyboardInterrupt:
+        stderr_line("interrupted: the collection is usable; run the same command again to finish")
+        raise typer.Exit(130) from None
+    if as_json:
+        print_json(report.model_dump())
+        return
+    out.print(
+        f"{report.collection}: {report.files} file(s), {report.documents} document(s); "
+        f"chunks +{report.chunks_added} -{report.chunks_deleted} "
+        f"(={report.chunks_unchanged} unchanged), {report.chunks_total} in total; "
+        f"{len(report.skipped)} skipped",
+        markup=False,
+    )
+    if report.files == 0 or (report.skipped and report.documents == 0):
+        raise typer.Exit(1)
+
+
+def remove(
+    ctx: typer.Context,
+    paths: Annotated[list[Path], typer.Argument(help="files whose chunks to delete")],
+    collection: CollectionOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Delete the chunks of files from a collection (and from its BM25 index)."""
+    from rearag.tools.ingest import remove_sources
+    from rearag.tools.store import Store
+
+    settings = settings_of(ctx, collection=collection)
+    deleted = remove_sources(paths, Store(settings, settings.collection))
+    if as_json:
+        print_json({"collection": settings.collection, "chunks_deleted": deleted})
+    else:
+        out.print(f"{settings.collection}: {deleted} chunk(s) deleted", markup=False)
+
+
+def search(
+    ctx: typer.Context,
+    query: Annotated[str, typer.Argument(help="what to search for")],
+    collection: CollectionOpt = None,
+    k: Annotated[int | None, typer.Option("-k", help="number of results (default: config)")] = None,
+    mode: Annotated[SearchMode | None, typer.Option(help="search mode (default: config)")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Search a collection: dense, BM25 or hybrid (reciprocal rank fusion)."""
+    from rearag.tools.retriever import Retriever
+
+    hits = Retriever(settings=settings_of(ctx, collection=collection)).search(query, k, mode)
+    if as_json:
+        print_json([h.model_dump() for h in hits])
+        return
+    if not hits:
+        out.print("no results")
+    for rank, hit in enumerate(hits, start=1):
+        out.print(
+            f"[bold]{rank}.[/bold] {hit.score:.4f}  [cyan]{hit.label}[/cyan]", highlight=False
+        )
+        print_snippet(hit.text)
+
+
+@collections_app.command("list")
+def collections_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """List collections with their chunk counts."""
+    from rearag.tools.store import collection_counts
+
+    counts = collection_counts(settings_of(ctx))
+    if as_json:
+        print_json([{"name": name, "chunks": chunks} for name, chunks in counts.items()])
+        return
+    for name, chunks in counts.items():
+        out.print(f"{name}\t{chunks}", markup=False)
+
+
+@collections_app.command("delete")
+def collections_delete(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="collection to delete")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Delete a collection and its BM25 index."""
+    from rearag.tools.store import Store
+
+    Store(settings_of(ctx), name).drop()
+    if as_json:
+        print_json({"deleted": name})
+    else:
+        out.print(f"deleted {name}", markup=False)
