@@ -13,9 +13,7 @@ from openai_server import Script, serve
 from test_agent import GOOD, router
 from test_cli import assert_one_line_error, rearag
 
-pytestmark = (
-    pytest.mark.slow
-)  # the CLI in subprocesses; ingests with the real embedder
+pytestmark = pytest.mark.slow  # the CLI in subprocesses; ingests with the real embedder
 
 
 @pytest.fixture

@@ -11,9 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import RAGBIN
 
-pytestmark = (
-    pytest.mark.slow
-)  # the CLI in subprocesses; ingests with the real embedder
+pytestmark = pytest.mark.slow  # the CLI in subprocesses; ingests with the real embedder
 
 
 def rearag(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None):
