@@ -17,12 +17,14 @@ DEMO_CORPUS = Path(rearag.demos.__file__).parent / "corpus"  # shipped in the wh
 def prepare_demo(settings: Settings, *, progress: bool = True) -> tuple[Settings, IngestReport]:
     """Index the demo corpus into DEMO_COLLECTION (unchanged chunks are kept, so a second run
     is cheap) and return the settings to ask it with."""
-    # The bundled 135M model cannot judge relevance (it answers "no" to everything), so the
-    # demo grades with the score check; a capable grader model needs no such override.
+    # The demo shows every node at work, so the grader and the generator ask their models
+    # even where rearag would not trust them (the bundled 135M model); what they return is
+    # still checked, and a draft that keeps no supported sentence gives way to extraction.
     demo = settings.model_copy(
         update={
             "collection": DEMO_COLLECTION,
-            "grader": settings.grader.model_copy(update={"use_model": False}),
+            "grader": settings.grader.model_copy(update={"use_model": True}),
+            "generator": settings.generator.model_copy(update={"mode": "generate"}),
         }
     )
     report = ingest([DEMO_CORPUS], Store(demo, DEMO_COLLECTION, create=True), progress=progress)

@@ -26,13 +26,15 @@ NODES = ("rewrite", "retrieve", "rerank", "grade", "generate")
 def load_tools(settings: Settings, collection: str | None = None) -> Tools:
     """Every tool the nodes call, each configured from its own settings section. Nodes that
     name the same local model share its weights (the loader caches per process)."""
+    retriever = Retriever(collection or settings.collection, settings=settings)
     return Tools(
         settings=settings,
-        retriever=Retriever(collection or settings.collection, settings=settings),
+        retriever=retriever,
         reranker=Reranker(settings=settings),
         rewriter=load_backend(settings.rewriter, settings),
         grader=load_backend(settings.grader, settings),
         generator=load_backend(settings.generator, settings),
+        encode=retriever.store.embedding.encode,
     )
 
 

@@ -1,7 +1,10 @@
 """The graph's nodes: each a short function of the state and the run's context (its tools).
 
-A node whose model fails or answers garbage falls back (original question, first-stage order,
-score check, extractive answer) and records what happened in `errors`; it never raises.
+A node whose model fails or answers garbage falls back (the question as the query, first-stage
+order, the evidence score, an extractive answer) and records what happened in `errors`; it never
+raises. Nothing a model writes is used unchecked: queries must stay on the question's topic,
+verdicts come from models trusted to judge, and answer sentences must be supported by what they
+cite.
 """
 
 from __future__ import annotations
@@ -13,10 +16,10 @@ from typing import Any, Literal
 from langgraph.runtime import Runtime
 from langgraph.types import StreamWriter
 
-from rearag.agent import grounding, prompts
-from rearag.agent.state import AgentState, GraphContext
+from rearag.agent import evidence, grounding, prompts
+from rearag.agent.state import AgentState, GraphContext, Tools
 from rearag.core.errors import InvalidInputError
-from rearag.core.types import Citation, Passage
+from rearag.core.types import AnswerMode, Citation, Passage
 from rearag.tools.llm import LLMBackend, Message, Streaming
 from rearag.tools.retriever import reciprocal_rank_fusion
 
@@ -70,20 +73,36 @@ def _earlier_turns(state: AgentState, n: int) -> list[Message]:
     return state.get("history", [])[:-1][-n:] if n else []
 
 
+def written_queries(
+    tools: Tools, question: str, history: list[Message], feedback: str
+) -> tuple[list[str], list[str]]:
+    """(queries, notes): the question first, then the rewriter's queries that stay on its
+    topic: as close to the question (or, in a conversation, to the question with the previous
+    user turn) as `rewriter.min_similarity`, by the collection's embedder."""
+    cfg = tools.settings.rewriter
+    messages = prompts.rewrite_messages(question, history, feedback, cfg.num_queries)
+    text, error = _complete(tools.rewriter, messages, cfg.max_new_tokens)
+    written = [q for q in prompts.parse_queries(text, cfg.num_queries) if q != question]
+    notes = [f"rewrite: {error}"] if error else []
+    if not written:
+        return [question], notes
+    topics = [question]
+    earlier = [t["content"] for t in history if t["role"] == "user"]
+    if earlier:
+        topics.append(f"{earlier[-1]} {question}")
+    vectors = tools.encode(topics + written)
+    closeness = (vectors[len(topics) :] @ vectors[: len(topics)].T).max(axis=1)
+    kept = [q for q, sim in zip(written, closeness, strict=True) if sim >= cfg.min_similarity]
+    if len(kept) < len(written):
+        notes.append(f"rewrite: kept {len(kept)} of {len(written)} written queries (off topic)")
+    return [question, *kept][: cfg.num_queries + 1], notes
+
+
 def rewrite(state: AgentState, runtime: Runtime[GraphContext]) -> dict[str, Any]:
     tools = runtime.context.tools
-    cfg = tools.settings.rewriter
-    question = state["question"]
-    history = _earlier_turns(state, cfg.history_turns)
-    messages = prompts.rewrite_messages(
-        question, history, state.get("feedback", ""), cfg.num_queries
-    )
-    text, error = _complete(tools.rewriter, messages, cfg.max_new_tokens)
-    queries = prompts.parse_queries(text, question, cfg.num_queries)
-    if not history and question not in queries:
-        # Without history the question is standalone already: keep it as one of the queries.
-        queries = [question, *queries][: cfg.num_queries]
-    return {"queries": queries, "errors": [f"rewrite: {error}"] if error else []}
+    history = _earlier_turns(state, tools.settings.rewriter.history_turns)
+    queries, notes = written_queries(tools, state["question"], history, state.get("feedback", ""))
+    return {"queries": queries, "errors": notes}
 
 
 def retrieve(state: AgentState, runtime: Runtime[GraphContext]) -> dict[str, Any]:
@@ -116,30 +135,33 @@ def rerank(state: AgentState, runtime: Runtime[GraphContext]) -> dict[str, Any]:
 
 
 def grade(state: AgentState, runtime: Runtime[GraphContext]) -> dict[str, Any]:
+    """Enough evidence? The evidence score decides (the best sentence's similarity to the
+    question); a trusted grader model may then still say no."""
     tools = runtime.context.tools
     cfg = tools.settings.grader
     top = state.get("passages", [])[: cfg.passages]
-    if not top:
-        return {"grade": "insufficient", "grade_by": "score", "feedback": "no passages found"}
-    verdict, errors = None, []
-    if cfg.use_model:
+    sentences = evidence.score_sentences(state["question"], top, tools.encode)
+    best = sentences[0].similarity if sentences else 0.0
+    verdict, by, errors = best >= cfg.min_similarity, "score", []
+    if verdict and cfg.asks_model:
         messages = prompts.grade_messages(
             state["question"], [p.text for p in top], cfg.max_passage_chars
         )
         text, error = _complete(tools.grader, messages, cfg.max_new_tokens)
-        verdict = prompts.parse_grade(text)
         if error:
             errors.append(f"grade: {error}")
-    by = "model"
-    if verdict is None:  # the model did not say yes or no: fall back to the score check
-        verdict, by = grounding.overlap(state["question"], top) >= cfg.min_overlap, "score"
+        said = prompts.parse_grade(text)
+        if said is not None:
+            verdict, by = said, "model"
     update: dict[str, Any] = {
         "grade": "ok" if verdict else "insufficient",
         "grade_by": by,
+        "evidence": round(best, 4),
         "errors": errors,
     }
     if not verdict:
-        update["feedback"] = "the passages did not answer: " + "; ".join(state["queries"])
+        found = "no passages found" if not top else "the passages did not answer"
+        update["feedback"] = f"{found}: " + "; ".join(state.get("queries", []))
     return update
 
 
@@ -153,54 +175,85 @@ def after_grade(
 
 
 def generate(state: AgentState, runtime: Runtime[GraphContext]) -> dict[str, Any]:
+    """The answer: written by the model and checked sentence by sentence against the passages
+    it cites, or, when the model is not trusted to write or its draft keeps nothing, the best
+    sentences of the passages, each cited."""
     tools = runtime.context.tools
     cfg = tools.settings.generator
     shown = state.get("passages", [])[: cfg.passages]
     question = state["question"]
     if state["grade"] != "ok" or not shown:
-        return _answer(prompts.ABSTAIN, [], shown, abstained=True)
+        return _answer(prompts.ABSTAIN, shown, "abstained")
+    errors: list[str] = []
+    if cfg.writes:
+        draft, errors = _draft(state, runtime, shown)
+        checked = grounding.check_answer(draft, shown, question, cfg.min_support)
+        if checked.text:
+            update = _answer(checked.text, shown, "generated")
+            update["invalid_citations"] = checked.dropped_citations
+            if checked.dropped_sentences:
+                errors.append(
+                    f"generate: {checked.dropped_sentences} sentence(s) without support in the "
+                    "passages removed"
+                )
+            update["errors"] = errors
+            return update
+        errors.append(
+            "generate: no sentence of the draft is supported by the passages it was "
+            "shown; answering with sentences extracted from them instead"
+        )
+    update = _answer(_extract(question, shown, tools), shown, "extractive")
+    update["errors"] = errors
+    return update
+
+
+def _draft(
+    state: AgentState, runtime: Runtime[GraphContext], shown: list[Passage]
+) -> tuple[str, list[str]]:
+    """The generator model's draft (streamed as tokens when asked) and its failures."""
+    tools = runtime.context.tools
+    cfg = tools.settings.generator
     messages = prompts.generate_messages(
-        question,
+        state["question"],
         [p.text for p in shown],
         _earlier_turns(state, cfg.history_turns),
         cfg.max_passage_chars,
     )
     writer = runtime.stream_writer if runtime.context.stream_tokens else None
     text, error = _complete(tools.generator, messages, cfg.max_new_tokens, writer)
-    errors = [f"generate: {error}"] if error else []
-    text = text.strip()
-    # An unusable answer is replaced by the best passage itself, cited, and the reason noted.
-    problem = (
-        "no answer from the model"
-        if not text
-        else "the answer repeated the system prompt and was withheld"
-        if prompts.leaks_system_prompt(text)
-        else "the answer cited no passage, so it is not grounded"
-        if not grounding.cited(text, len(shown))
-        else ""
-    )
-    if problem:
-        errors.append(f"generate: {problem}; quoting the top passage instead")
-        text = f"{prompts.clean_passage(shown[0].text, 400)} [1]"
-    # Citations the passages cannot back are removed, and counted.
-    text, invalid = grounding.drop_invalid_citations(text, len(shown))
-    update = _answer(text, grounding.cited(text, len(shown)), shown, abstained=False)
-    update["invalid_citations"] = invalid
-    update["errors"] = errors
-    return update
+    if error:
+        return text, [f"generate: {error}"]
+    if prompts.leaks_system_prompt(text):
+        return "", ["generate: the draft repeated the system prompt and was withheld"]
+    return text, []
 
 
-def _answer(
-    text: str, cited: list[int], shown: list[Passage], *, abstained: bool
-) -> dict[str, Any]:
+def _extract(question: str, shown: list[Passage], tools: Tools) -> str:
+    """The best sentences of the passages for the question, each cited; later ones only when
+    they are on the question's topic (the grader's similarity bar)."""
+    best = evidence.score_sentences(question, shown, tools.encode)
+    bar = tools.settings.grader.min_similarity
+    picked = [
+        s
+        for i, s in enumerate(best[: tools.settings.generator.extract_sentences])
+        if i == 0 or s.similarity >= bar
+    ]
+    if not picked:  # passages without a sentence of four words: quote the top one
+        return f"{prompts.clean_passage(shown[0].text, 300)} [1]"
+    return " ".join(f"{s.text.rstrip()} [{s.passage + 1}]" for s in picked)
+
+
+def _answer(text: str, shown: list[Passage], mode: AnswerMode) -> dict[str, Any]:
     citations = [
-        Citation(number=n, **shown[n - 1].model_dump(exclude={"source", "title"})) for n in cited
+        Citation(number=n, **shown[n - 1].model_dump(exclude={"source", "title"}))
+        for n in grounding.cited(text, len(shown))
     ]
     return {
         "answer": text,
         "citations": citations,
         "sources": shown,
-        "abstained": abstained,
+        "abstained": mode == "abstained",
+        "mode": mode,
         "invalid_citations": 0,
         "history": [{"role": "assistant", "content": text}],
     }

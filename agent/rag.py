@@ -144,11 +144,13 @@ def describe_step(node: str, update: dict[str, Any]) -> str:
         statuses = [w["status"] for w in update.get("rerank_traces", [])]
         return f"rerank: {', '.join(statuses) or 'nothing to rerank'}"
     if node == "grade":
-        return f"grade: {update.get('grade')} (by {update.get('grade_by')})"
-    if node == "generate":
-        return "generate: " + (
-            "abstained"
-            if update.get("abstained")
-            else f"{len(update.get('citations', []))} citation(s)"
+        return (
+            f"grade: {update.get('grade')} (by {update.get('grade_by')}; "
+            f"evidence {update.get('evidence', 0.0):.2f})"
         )
+    if node == "generate":
+        mode = update.get("mode", "generated")
+        if mode == "abstained":
+            return "generate: abstained"
+        return f"generate: {mode}, {len(update.get('citations', []))} citation(s)"
     return node

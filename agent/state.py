@@ -8,8 +8,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypedDict
 
+from rearag.agent.evidence import Encode
 from rearag.core.config import Settings
-from rearag.core.types import Citation, Passage
+from rearag.core.types import AnswerMode, Citation, Passage
 from rearag.tools.llm import LLMBackend, Message
 
 if TYPE_CHECKING:
@@ -28,6 +29,7 @@ class AgentOutput(TypedDict, total=False):
     citations: list[Citation]
     sources: list[Passage]
     abstained: bool
+    mode: AnswerMode
     invalid_citations: int
     errors: list[str]  # nodes append through nodes.timed
     timings: dict[str, float]  # seconds per node, summed over loops
@@ -46,6 +48,7 @@ class AgentInput(AgentOutput, total=False):
 class AgentState(AgentInput, total=False):
     grade: Literal["ok", "insufficient"]
     grade_by: Literal["model", "score"]
+    evidence: float  # the best passage sentence's similarity to the question
 
 
 def question_state(question: str, history: Sequence[Message] = ()) -> AgentInput:
@@ -63,6 +66,7 @@ def question_state(question: str, history: Sequence[Message] = ()) -> AgentInput
         "citations": [],
         "sources": [],
         "abstained": False,
+        "mode": "generated",
         "invalid_citations": 0,
         "errors": [],
         "timings": {},
@@ -79,6 +83,8 @@ class Tools:
     rewriter: LLMBackend
     grader: LLMBackend
     generator: LLMBackend
+    # Texts -> unit vectors: the collection's embedder, for the evidence and topic checks.
+    encode: Encode
 
 
 @dataclass(frozen=True)

@@ -115,7 +115,9 @@ class Reranker:
             k: v for k, v in {"policy": policy, "model": model, **options}.items() if v is not None
         }
         try:
-            self.config = RerankerConfig(**{**settings.reranker.model_dump(), **fields})
+            # Only what the settings set: the rest are defaults of the (maybe other) model.
+            given = settings.reranker.model_dump(exclude_unset=True)
+            self.config = RerankerConfig(**{**given, **fields})
         except ValidationError as exc:
             raise ConfigError(f"invalid reranker option: {first_error(exc)}") from None
         self.policy: Policy = get_policy(self.config.policy)

@@ -176,16 +176,17 @@ class TransformersBackend:
         tok = self.tokenizer
         enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
         sampling = _sampling(temperature)
+        prompt_len = enc["input_ids"].shape[1]
         out = self.lm.generate(
             **enc,
             max_new_tokens=max_new_tokens,
             pad_token_id=tok.pad_token_id,
             stop_strings=list(stop) if stop else None,
             tokenizer=tok if stop else None,
+            stopping_criteria=_loop_stop(prompt_len),
             **sampling,
         )
         completions = []
-        prompt_len = enc["input_ids"].shape[1]
         for row, mask in zip(out, enc["attention_mask"], strict=True):
             new = row[prompt_len:]
             ends = [
@@ -231,6 +232,7 @@ class TransformersBackend:
                     max_new_tokens=max_new_tokens,
                     streamer=streamer,
                     pad_token_id=tok.pad_token_id,
+                    stopping_criteria=_loop_stop(enc["input_ids"].shape[1]),
                     **sampling,
                 )
 
@@ -261,6 +263,29 @@ class TransformersBackend:
                     ids = [tok.encode(c, add_special_tokens=False)[0] for c in cands]
                     scores.append([float(row[i]) for i in ids])
         return scores
+
+
+LOOP_TOKENS = 12
+
+
+def _loop_stop(prompt_len: int) -> Any:
+    """Stop a row once its last LOOP_TOKENS tokens already occurred in what it generated:
+    small models fall into loops (one sentence a dozen times) and would otherwise run to the
+    token limit, paying for text that is thrown away."""
+    import torch
+    from transformers import StoppingCriteria, StoppingCriteriaList
+
+    class LoopStop(StoppingCriteria):
+        def __call__(self, input_ids: torch.Tensor, scores: Any, **kwargs: Any) -> torch.Tensor:
+            done = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+            new = input_ids[:, prompt_len:]
+            if new.shape[1] < 2 * LOOP_TOKENS:
+                return done
+            tail = new[:, -LOOP_TOKENS:]
+            earlier = new[:, :-1].unfold(1, LOOP_TOKENS, 1)  # every earlier span
+            return (earlier == tail[:, None, :]).all(dim=2).any(dim=1)
+
+    return StoppingCriteriaList([LoopStop()])
 
 
 def _sampling(temperature: float) -> dict[str, Any]:

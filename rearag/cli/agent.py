@@ -12,6 +12,7 @@ from rearag.core.errors import RearagError
 
 if TYPE_CHECKING:
     from rearag.agent.rag import RAGAgent
+    from rearag.core.config import Settings
     from rearag.core.types import Answer
 
 ShowStepsOpt = Annotated[bool, typer.Option("--show-steps", help="print each step")]
@@ -49,6 +50,8 @@ def run_question(agent: RAGAgent, question: str, thread: str | None, show_steps:
 
 def print_answer(answer: Answer) -> None:
     out.print()
+    if answer.mode == "extractive":
+        out.print("[dim](extracted from the sources)[/dim]", highlight=False)
     out.print(answer.answer, markup=False, highlight=False)
     if answer.sources:
         out.print("\n[bold]Sources[/bold]")
@@ -58,6 +61,24 @@ def print_answer(answer: Answer) -> None:
             out.print(f" {mark}[{i}] {p.label}  ({p.source})", markup=False, highlight=False)
     for error in answer.errors:
         stderr_line(f"note: {error}")
+
+
+def weak_models_note(settings: Settings) -> str | None:
+    """One line saying which LLM nodes run on a model too weak to trust, and what it means."""
+    from rearag.core.model_ref import is_weak
+
+    nodes = {
+        name: getattr(settings, name).model
+        for name in ("rewriter", "reranker", "grader", "generator")
+    }
+    weak = sorted({m for m in nodes.values() if is_weak(m)})
+    if not weak:
+        return None
+    return (
+        f"note: {', '.join(weak)} is a very small model: its search queries and rankings are "
+        "checked, the evidence score grades and answers are extracted from the sources; set "
+        "generator.model and grader.model to a capable model for written answers"
+    )
 
 
 def ask(
@@ -71,7 +92,11 @@ def ask(
     as_json: JsonOpt = False,
 ) -> None:
     """Answer a question from a collection, with citations."""
-    answer = run_question(agent_of(ctx, collection), question, thread, show_steps and not as_json)
+    agent = agent_of(ctx, collection)
+    note = None if as_json else weak_models_note(agent.settings)
+    if note:
+        stderr_line(note)
+    answer = run_question(agent, question, thread, show_steps and not as_json)
     if as_json:
         print_json(answer.model_dump())
     else:
@@ -88,6 +113,9 @@ def chat(
     import uuid
 
     agent = agent_of(ctx, collection)
+    note = weak_models_note(agent.settings)
+    if note:
+        stderr_line(note)
     thread = thread or uuid.uuid4().hex[:12]
     out.print(
         f"thread {thread} (continue later with --thread {thread}); empty line or Ctrl-D to quit",
@@ -131,8 +159,8 @@ def demo(
         highlight=False,
     )
     out.print(
-        "grading uses the score check (grader.use_model = false): the bundled 135M "
-        "model cannot judge relevance",
+        "every node asks its model here, even the bundled 135M one rearag would not trust to "
+        "grade or write (`rearag ask` extracts instead); what it writes is checked",
         markup=False,
         highlight=False,
     )

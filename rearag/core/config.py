@@ -15,7 +15,7 @@ import tomllib
 from contextvars import ContextVar
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -27,7 +27,7 @@ from pydantic_settings import (
 )
 
 from rearag.core.errors import ConfigError, InvalidInputError, RearagError
-from rearag.core.model_ref import parse_model_ref
+from rearag.core.model_ref import RERANKER_DEFAULTS, is_weak, parse_model_ref
 
 DEFAULT_CONFIG_FILE = Path("rearag.toml")
 
@@ -143,6 +143,13 @@ class RerankerConfig(LLMOptions):
 
     @model_validator(mode="after")
     def _check_step(self) -> RerankerConfig:
+        for key, value in RERANKER_DEFAULTS.get(self.model.strip(), {}).items():
+            if key not in self.model_fields_set:
+                # Not through setattr: a sized default stays "unset", so a Reranker built for
+                # another model from these settings gets that model's defaults.
+                self.__dict__[key] = value
+        if "step" not in self.model_fields_set and self.step >= self.window:
+            self.__dict__["step"] = max(1, self.window // 2)
         if self.step >= self.window:
             raise ValueError("reranker.step must be smaller than reranker.window")
         return self
@@ -152,23 +159,61 @@ class RewriterConfig(LLMOptions):
     num_queries: int = Field(2, ge=1, le=5, description="search queries written per question")
     max_new_tokens: int = Field(64, gt=0)
     history_turns: int = Field(6, ge=0, description="earlier chat turns shown to the rewriter")
-
-
-class GraderConfig(LLMOptions):
-    use_model: bool = Field(True, description="ask the model; false: the score check only")
-    passages: int = Field(3, ge=1, description="top passages judged")
-    max_passage_chars: int = Field(400, ge=20, description="each judged passage is cut to this")
-    max_new_tokens: int = Field(4, gt=0, description="the verdict is one word")
-    min_overlap: float = Field(
-        0.5, ge=0, le=1, description="score check: share of question terms in the passages"
+    min_similarity: float = Field(
+        0.5,
+        ge=-1,
+        le=1,
+        description="a written query is kept only this close to the question (cosine, embedder)",
     )
 
 
+class GraderConfig(LLMOptions):
+    use_model: bool | None = Field(
+        None,
+        description="also ask the model where the evidence score passes; unset: yes, unless the "
+        "model is known to be weak",
+    )
+    passages: int = Field(3, ge=1, description="top passages judged")
+    max_passage_chars: int = Field(400, ge=20, description="each judged passage is cut to this")
+    max_new_tokens: int = Field(4, gt=0, description="the verdict is one word")
+    min_similarity: float = Field(
+        0.35,
+        ge=-1,
+        le=1,
+        description="evidence score: the best passage sentence's cosine similarity to the "
+        "question must reach this (calibrated for the bundled MiniLM embedder)",
+    )
+
+    @property
+    def asks_model(self) -> bool:
+        return self.use_model if self.use_model is not None else not is_weak(self.model)
+
+
 class GeneratorConfig(LLMOptions):
+    mode: Literal["auto", "generate", "extract"] = Field(
+        "auto",
+        description="generate: the model writes, checked sentence by sentence; extract: the best "
+        "sentences of the passages, cited, no model; auto: extract for models known to be weak",
+    )
     max_new_tokens: int = Field(192, gt=0)
     passages: int = Field(4, ge=1, description="top passages the answer may cite")
     max_passage_chars: int = Field(700, ge=50)
     history_turns: int = Field(6, ge=0, description="earlier chat turns shown to the generator")
+    min_support: float = Field(
+        0.6,
+        ge=0,
+        le=1,
+        description="a cited sentence's new words (not in the question) the cited passage must "
+        "contain, as a share",
+    )
+    extract_sentences: int = Field(2, ge=1, le=10, description="sentences in an extracted answer")
+
+    @property
+    def writes(self) -> bool:
+        """Whether the model writes the answer (else it is extracted)."""
+        if self.mode == "auto":
+            return not is_weak(self.model)
+        return self.mode == "generate"
 
 
 class AgentConfig(Section):

@@ -36,3 +36,27 @@ def parse_model_ref(ref: str) -> ModelRef:
             "litellm:MODEL or policy:NAME"
         )
     return ModelRef(kind=kind, name=name.strip())
+
+
+# Models measured too weak to trust with a verdict or with free writing (README, "Answers with
+# small models"): the grader decides from the evidence score alone and the answer is extracted
+# from the passages, unless [grader] use_model or [generator] mode says otherwise.
+WEAK_MODELS = frozenset({"local:smollm2-135m-instruct"})
+
+# Reranker settings sized to a model's speed and context, used where [reranker] leaves them
+# unset. The bundled 135M model reads one window of the ten fused passages, shortened, in ~2 s
+# on two cores instead of ~50 s for twenty 400-character passages and 384 reasoning tokens.
+RERANKER_DEFAULTS: dict[str, dict[str, int]] = {
+    "local:smollm2-135m-instruct": {
+        "window": 10,
+        "step": 5,
+        "depth": 10,
+        "max_passage_chars": 300,
+        "max_new_tokens": 128,
+    }
+}
+
+
+def is_weak(model: str) -> bool:
+    """Whether `model` is one rearag does not trust to judge or to write answers."""
+    return model.strip() in WEAK_MODELS

@@ -11,12 +11,17 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, computed_field
 
 # How an answer cites the passages shown to its generator: [1], [2], … (1-based).
 CITATION = re.compile(r"\[(\d{1,3})\]")
+
+# How an answer was produced: written by the generator model and checked against the passages,
+# extracted from the passages (the best sentences, cited) when the model's draft was unusable or
+# the model is not trusted to write, or withheld because the evidence was too weak.
+AnswerMode = Literal["generated", "extractive", "abstained"]
 
 
 class Passage(BaseModel):
@@ -55,6 +60,7 @@ class Answer(BaseModel):
     citations: list[Citation]
     sources: list[Passage]  # every passage shown to the generator, cited or not
     abstained: bool
+    mode: AnswerMode = "generated"
     queries: list[str]
     attempts: int
     invalid_citations: int
