@@ -105,16 +105,20 @@ def rewrite(state: AgentState, runtime: Runtime[GraphContext]) -> dict[str, Any]
     return {"queries": queries, "errors": notes}
 
 
-def retrieve(state: AgentState, runtime: Runtime[GraphContext]) -> dict[str, Any]:
-    tools = runtime.context.tools
+def fused_search(tools: Tools, queries: list[str]) -> list[Passage]:
+    """Every query's hits fused by reciprocal rank: the `agent.retrieve_k` best passages."""
     k = tools.settings.agent.retrieve_k
     lists, found = [], {}
-    for query in state["queries"]:
+    for query in queries:
         hits = tools.retriever.search(query, k=k)
         lists.append([h.id for h in hits])
         found.update({h.id: h for h in hits})
     fused = reciprocal_rank_fusion(lists, k=tools.settings.retriever.rrf_k)[:k]
-    passages = [found[i].model_copy(update={"score": s}) for i, s in fused]
+    return [found[i].model_copy(update={"score": s}) for i, s in fused]
+
+
+def retrieve(state: AgentState, runtime: Runtime[GraphContext]) -> dict[str, Any]:
+    passages = fused_search(runtime.context.tools, state["queries"])
     return {"passages": passages, "attempts": state.get("attempts", 0) + 1}
 
 
@@ -185,6 +189,7 @@ def generate(state: AgentState, runtime: Runtime[GraphContext]) -> dict[str, Any
     if state["grade"] != "ok" or not shown:
         return _answer(prompts.ABSTAIN, shown, "abstained")
     errors: list[str] = []
+    dropped = 0
     if cfg.writes:
         draft, errors = _draft(state, runtime, shown)
         checked = grounding.check_answer(draft, shown, question, cfg.min_support)
@@ -202,7 +207,9 @@ def generate(state: AgentState, runtime: Runtime[GraphContext]) -> dict[str, Any
             "generate: no sentence of the draft is supported by the passages it was "
             "shown; answering with sentences extracted from them instead"
         )
+        dropped = checked.dropped_citations
     update = _answer(_extract(question, shown, tools), shown, "extractive")
+    update["invalid_citations"] = dropped
     update["errors"] = errors
     return update
 

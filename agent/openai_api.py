@@ -74,12 +74,17 @@ class ChatRequest(BaseModel):
         ]
 
 
+EXTRACTED = "Extracted from the sources:"
+
+
 def message_text(answer: Answer) -> str:
-    """The answer as a chat message: the text, then the passages it cites."""
+    """The answer as a chat message: the text (said to be quoted when it was extracted), then
+    the passages it cites."""
+    text = f"{EXTRACTED}\n{answer.answer}" if answer.mode == "extractive" else answer.answer
     if not answer.citations:
-        return answer.answer
+        return text
     lines = [f"[{c.number}] {c.label} ({c.source})" for c in answer.citations]
-    return answer.answer + "\n\nSources:\n" + "\n".join(lines)
+    return text + "\n\nSources:\n" + "\n".join(lines)
 
 
 def completion_id() -> str:

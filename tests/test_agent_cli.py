@@ -87,29 +87,43 @@ def test_chat_remembers_across_restarts(cli_env):
     assert "Tell me about volcanoes" in rewrites[-1]
 
 
-def test_eval_qa(cli_env, tmp_path):
+def test_eval_qa(cli_env, docs, tmp_path):
     _, env, _ = cli_env
+    volcano = str((docs / "volcano.md").resolve())  # a file's doc_id is its path
+    items = [
+        {
+            "id": "lava",
+            "question": "Where does lava come from?",
+            "answers": ["lava comes from a magma chamber"],
+            "gold": volcano,
+        },
+        {"id": "bread", "question": "What is a sourdough starter?", "answers": ["wild yeast"]},
+        # SQuAD 2.0-style unanswerable: no answers (this used to crash the evaluation).
+        {"id": "mars", "question": "What colour is the sky on Mars?", "answers": []},
+    ]
     data = tmp_path / "qa.jsonl"
-    data.write_text(
-        json.dumps(
-            {
-                "question": "Where does lava come from?",
-                "answers": ["lava comes from a magma chamber"],
-            }
-        )
-        + "\n"
-        + json.dumps(
-            {"question": "What is a sourdough starter?", "answers": ["wild yeast culture"]}
-        )
-        + "\n"
-    )
-    proc = rearag("eval", "qa", str(data), "--json", env=env)
+    data.write_text("".join(json.dumps(item) + "\n" for item in items))
+    rows_file = tmp_path / "rows.jsonl"
+    proc = rearag("eval", "qa", str(data), "--rows", str(rows_file), "--json", env=env)
     assert proc.returncode == 0, proc.stderr
-    result = json.loads(proc.stdout)
-    assert result["questions"] == 2
-    assert result["exact_match"] == 0.5  # citations are not part of the scored answer
-    assert result["f1"] == 0.5
-    assert result["abstention_rate"] == 0.0 and result["citation_validity"] == 1.0
+    report = json.loads(proc.stdout)
+    assert report["questions"] == 3 and report["collections"] == ["cli-agent"]
+    answerable, unanswerable = report["kinds"]["answerable"], report["kinds"]["unanswerable"]
+    assert answerable["questions"] == 2 and unanswerable["questions"] == 1
+    assert sum(report["modes"].values()) == 3 and report["seconds_p50"] > 0
+    assert report["rows_file"] == str(rows_file)
+    rows = {r["id"]: r for r in map(json.loads, rows_file.read_text().splitlines())}
+    assert set(rows) == {"lava", "bread", "mars"} and rows["mars"]["kind"] == "unanswerable"
+    # The lava answer is the gold one; whatever the bread answer is, it is not "wild yeast".
+    assert answerable["exact_match"] == 0.5  # citations are not part of the scored answer
+    assert rows["bread"]["exact_match"] == 0.0 and rows["bread"]["f1"] < 1
+    assert answerable["f1"] == pytest.approx((1 + rows["bread"]["f1"]) / 2)
+    assert unanswerable["abstention"] == float(rows["mars"]["abstained"])
+    lava = rows["lava"]
+    assert lava["answer"] == GOOD["generate"] and lava["exact_match"] == 1.0
+    assert lava["contains"] and lava["attributed"]  # cites volcano.md, the gold document
+    assert lava["citations"][0]["doc_id"] == volcano
+    assert (lava["supported_pairs"], lava["citation_pairs"]) == (1, 1)
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"q": 1}\n')
     assert_one_line_error(rearag("eval", "qa", str(bad), env=env), "bad.jsonl:1")

@@ -117,6 +117,10 @@ async function ask(question) {
     } else if (extra.event === "answer") {
       answerBox.classList.remove("draft");
       answerBox.textContent = extra.answer;
+      if (extra.mode === "extractive") {
+        // Said plainly: these sentences are quoted from the sources, not written by a model.
+        answerBox.before(el("div", "mode", "extracted from the sources"));
+      }
       turn.dataset.done = "true";
       showSources(turn, extra);
     }

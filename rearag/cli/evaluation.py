@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -13,7 +13,6 @@ from rearag.cli.agent import agent_of
 from rearag.cli.common import (
     ApiBaseOpt,
     BeirArg,
-    CollectionOpt,
     FirstStageOpt,
     JsonOpt,
     MaxNewTokensOpt,
@@ -25,6 +24,9 @@ from rearag.cli.common import (
     settings_of,
 )
 from rearag.core.config import SearchMode
+
+if TYPE_CHECKING:
+    from rearag.eval.qa import QAReport
 
 eval_app = typer.Typer(
     help="Evaluate retrieval and reranking on judged datasets.", no_args_is_help=True
@@ -64,25 +66,106 @@ def eval_retrieval(
         )
 
 
+QADatasetArg = Annotated[
+    Path,
+    typer.Argument(
+        help='JSONL of {"question", "answers": [...], "gold"} (asked against --collection), '
+        "or a folder holding corpus.jsonl and qa.jsonl (ingested into a collection of its own)"
+    ),
+]
+
+
 @eval_app.command("qa")
 def eval_qa(
     ctx: typer.Context,
-    dataset: Annotated[Path, typer.Argument(help='JSONL: {"question": ..., "answers": [...]}')],
-    collection: CollectionOpt = None,
+    dataset: QADatasetArg,
+    collection: Annotated[
+        str | None,
+        typer.Option(
+            "--collection",
+            "-c",
+            help="collection a JSONL dataset is asked against (default: config)",
+        ),
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="ask the first N questions (of the sample, if any)")
+    ] = None,
+    sample: Annotated[
+        int | None, typer.Option(min=1, help="ask N questions drawn at random (see --seed)")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="random seed of --sample")] = 0,
+    cross_article: Annotated[
+        bool,
+        typer.Option(
+            "--cross-article/--no-cross-article",
+            help="folder datasets: also ask each article's answerable questions against the "
+            "corpus without that article (the right response is to abstain)",
+        ),
+    ] = True,
+    rows: Annotated[
+        Path | None,
+        typer.Option(help="per-question JSONL, written as the run goes (default: HOME/runs/)"),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Exact match, token F1, abstention rate and citation validity of the agent's answers."""
-    from rearag.eval.qa import evaluate_qa, load_items
+    """SQuAD 2.0-style QA: exact match, F1, attribution, citation precision and abstention on
+    unanswerable and cross-article questions, per kind of question."""
+    from rearag.eval.qa import evaluate_qa
 
-    items = load_items(dataset)
-    result = evaluate_qa(agent_of(ctx, collection), items, progress=not as_json)
-    if as_json:
-        print_json(result.model_dump())
-        return
-    for key, value in result.model_dump().items():
-        out.print(
-            f"{key}: {value:.4f}" if isinstance(value, float) else f"{key}: {value}", markup=False
+    if collection and dataset.is_dir():
+        raise typer.BadParameter(
+            "a folder dataset is evaluated in a collection of its own", ctx=ctx, param_hint="'-c'"
         )
+    report = evaluate_qa(
+        dataset,
+        settings_of(ctx),
+        lambda name: agent_of(ctx, name),
+        collection=collection,
+        limit=limit,
+        sample=sample,
+        seed=seed,
+        cross_article=cross_article,
+        rows_file=rows,
+        progress=not as_json,
+    )
+    if as_json:
+        print_json(report.model_dump())
+        return
+    print_qa_report(report, dataset)
+
+
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def print_qa_report(report: QAReport, dataset: Path) -> None:
+    # A column per kind of question (a row per kind would not fit 80 columns).
+    table = Table(title=f"QA on {dataset} ({report.questions} questions)")
+    table.add_column("")
+    for kind in report.kinds:
+        table.add_column(kind, justify="right")
+    kinds = report.kinds.values()
+    table.add_row("questions", *(str(k.questions) for k in kinds))
+    table.add_row("answered", *(str(k.answered) for k in kinds))
+    table.add_row("abstained", *(str(k.abstained) for k in kinds))
+    table.add_row("exact match", *(_share(k.exact_match) for k in kinds))
+    table.add_row("token F1", *(_share(k.f1) for k in kinds))
+    table.add_row("contains answer", *(_share(k.contains_answer) for k in kinds))
+    table.add_row("attribution", *(_share(k.attribution) for k in kinds))
+    table.add_row("abstention", *(_share(k.abstention) for k in kinds))
+    out.print(table)
+    lines = [
+        f"citation precision: {_share(report.citation_precision)} "
+        f"({report.supported_pairs}/{report.citation_pairs} (sentence, citation) pairs supported, "
+        f"{report.invalid_citations} invalid citations)",
+        "modes: " + ", ".join(f"{mode} {n}" for mode, n in report.modes.items()),
+        f"seconds per question: p50 {report.seconds_p50:.2f}, p95 {report.seconds_p95:.2f}, "
+        f"mean {report.seconds_mean:.2f}",
+        f"collections: {', '.join(report.collections)}",
+        f"rows: {report.rows_file}",
+    ]
+    for line in lines:
+        out.print(line, markup=False, highlight=False)
 
 
 @eval_app.command("rerank")

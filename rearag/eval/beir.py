@@ -1,13 +1,17 @@
-"""A BEIR-layout dataset (`corpus.jsonl`, `queries.jsonl`, `qrels/test.tsv`) and TREC run files."""
+"""A BEIR-layout dataset (`corpus.jsonl`, `queries.jsonl`, `qrels/test.tsv`), the collection
+name a corpus is evaluated in, and TREC run files."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from pathlib import Path
 
 import ir_measures
 from pydantic import BaseModel
 
+from rearag.core.config import Settings
 from rearag.core.errors import InvalidInputError, NotFoundError
 
 
@@ -62,6 +66,30 @@ def load_beir(root: Path) -> BeirDataset:
     if not queries:
         raise InvalidInputError(f"no query in {queries_file} has judgments in {qrels_file}")
     return BeirDataset(root=root, queries=queries, qrels=qrels)
+
+
+def corpus_collection(corpus: Path, settings: Settings, label: str) -> str:
+    """`eval-LABEL-DIGEST`: a collection name fixed by the corpus bytes and the indexing
+    settings, so a second evaluation of the same corpus reuses the first one's index."""
+    digest = hashlib.sha256(corpus.read_bytes())
+    digest.update(
+        f"{settings.embedder.model}|{settings.ingest.chunk_tokens}|{settings.ingest.chunk_overlap}".encode()
+    )
+    slug = re.sub(r"\.{2,}", ".", re.sub(r"[^a-zA-Z0-9._-]+", "-", label[:40]))
+    return f"eval-{slug}-{digest.hexdigest()[:12]}"
+
+
+def corpus_titles(corpus: Path) -> dict[str, str]:
+    """Document id -> title for every record of a corpus.jsonl (malformed lines left out)."""
+    titles = {}
+    with corpus.open(encoding="utf-8") as fh:
+        for line in fh:
+            try:
+                rec = json.loads(line)
+                titles[str(rec["_id"])] = str(rec.get("title") or "")
+            except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
+                continue
+    return titles
 
 
 def corpus_texts(corpus: Path, wanted: set[str]) -> dict[str, str]:

@@ -1,21 +1,71 @@
-"""Question-answering evaluation: exact match and token F1 with SQuAD's normalisation,
-abstention rate and citation validity over a JSONL file of {"question", "answers": [...]}."""
+"""Question-answering evaluation in the manner of SQuAD 2.0: answer quality, attribution,
+citation precision and abstention of the agent's answers.
+
+A dataset is a JSONL file of `{"id", "question", "answers": [...], "gold"}` asked against a
+given collection, or a folder holding `corpus.jsonl` (BEIR layout) and `qa.jsonl`, whose corpus
+is ingested into a collection of its own (fingerprinted, so a second run embeds nothing).
+`gold` is the corpus `_id` of the paragraph the answers come from. Questions are of three kinds:
+
+- `answerable`: `answers` holds the gold answers. Exact match and token F1 (SQuAD
+  normalisation, citation markers removed) average over all of them, an abstention being the
+  empty prediction (0, as in SQuAD 2.0); "contains" (the answer holds a gold answer, word for
+  word) and "attribution" (a citation is the gold paragraph, or a passage holding a gold
+  answer) average over those answered.
+- `unanswerable`: `answers` is empty (SQuAD 2.0's adversarial questions): the right response
+  is to abstain.
+- `cross-article`: an answerable question asked against the corpus without its article (the
+  `title` of its gold paragraph); folder datasets only. The right response is to abstain.
+
+Citation precision, over the answered questions of every kind: of all (sentence, cited number)
+pairs in the answers, the share whose cited passage supports the sentence. A passage supports a
+sentence when at least half of the sentence's content words (normalised tokens of three or more
+characters, not in `STOP_WORDS`, citation markers removed) occur among the passage's normalised
+tokens; a sentence without content words claims nothing and is supported. A number with no
+entry in `answer.citations` is unsupported. Answers without citations add no pair.
+
+Every question asked becomes a row of a JSONL file, written as the run goes.
+"""
 
 from __future__ import annotations
 
-import collections
 import json
+import math
+import random
 import re
 import string
 import time
+from collections import Counter
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Protocol
+from time import perf_counter
+from typing import Literal, Protocol, get_args
 
 from pydantic import BaseModel
 from tqdm import tqdm
 
+from rearag.core.config import Settings
 from rearag.core.errors import InvalidInputError, NotFoundError
 from rearag.core.types import CITATION, Answer
+from rearag.eval.beir import corpus_collection, corpus_titles
+from rearag.eval.retrieval import ingested_store
+
+Kind = Literal["answerable", "unanswerable", "cross-article"]
+
+# fmt: off
+STOP_WORDS = frozenset({
+    "the", "and", "for", "are", "was", "were", "has", "have", "had", "with", "from", "this",
+    "that", "these", "those", "which", "who", "whom", "whose", "what", "when", "where", "why",
+    "how", "its", "into", "onto", "than", "then", "also", "not", "but", "all", "any", "can",
+    "could", "would", "should", "may", "might", "will", "been", "being", "their", "there", "they",
+    "them", "his", "her", "our", "your", "about", "after", "before", "over", "under", "between",
+    "during", "such", "some", "most", "more", "other", "each", "only", "very",
+})
+# fmt: on
+
+# A sentence ends at . ! ? before a space, unless a citation follows; or after a citation
+# followed by a new sentence ("… chamber. [1] It rises …").
+_SENTENCE = re.compile(r"(?<=[.!?])\s+(?!\[\d)|(?<=\])\s+(?=[A-Z\"(])|\n+")
+_PUNCTUATION = frozenset(string.punctuation)
 
 
 class Asker(Protocol):
@@ -24,30 +74,102 @@ class Asker(Protocol):
     def ask(self, question: str) -> Answer: ...
 
 
+# Collection name (None: the configured default) -> an agent answering from that collection.
+AgentFactory = Callable[[str | None], Asker]
+
+
 class QAItem(BaseModel):
+    id: str = ""
+    question: str
+    answers: list[str]  # empty: unanswerable
+    gold: str | None = None  # corpus `_id` of the paragraph the answers come from
+
+    @property
+    def answerable(self) -> bool:
+        return bool(self.answers)
+
+
+class Question(BaseModel):
+    """An item as asked: its kind and the collection it is asked against (None: the default)."""
+
+    item: QAItem
+    kind: Kind
+    collection: str | None = None
+
+
+class CitedPassage(BaseModel):
+    number: int
+    id: str
+    doc_id: str | None = None
+
+
+class QARow(BaseModel):
+    """One question asked, scored. Answer-quality fields are None where they do not apply:
+    EM/F1 for answerable questions only, contains/attributed for answered answerable ones."""
+
+    id: str
+    kind: Kind
+    collection: str | None
     question: str
     answers: list[str]
+    gold: str | None
+    answer: str
+    mode: str
+    abstained: bool
+    citations: list[CitedPassage]
+    exact_match: float | None = None
+    f1: float | None = None
+    contains: bool | None = None
+    attributed: bool | None = None
+    supported_pairs: int = 0
+    citation_pairs: int = 0
+    invalid_citations: int = 0
+    seconds: float
+    errors: list[str] = []
 
 
-class QAResult(BaseModel):
+class KindReport(BaseModel):
     questions: int
-    exact_match: float
-    f1: float
-    abstention_rate: float
-    citation_validity: float  # valid citations / all citations the answers wrote
-    seconds_per_question: float
+    answered: int
+    abstained: int
+    abstention: float  # abstained / questions
+    exact_match: float | None = None  # answerable: over all of them, an abstention scores 0
+    f1: float | None = None
+    contains_answer: float | None = None  # answerable: over the answered ones
+    attribution: float | None = None
+
+
+class QAReport(BaseModel):
+    dataset: str
+    questions: int
+    answered: int
+    abstained: int
+    kinds: dict[str, KindReport]  # "answerable", "unanswerable", "cross-article" (when asked)
+    citation_precision: float | None  # None: no answer cited anything
+    citation_pairs: int
+    supported_pairs: int
+    invalid_citations: int
+    modes: dict[str, int]  # answer.mode -> questions
+    seconds_p50: float
+    seconds_p95: float
+    seconds_mean: float
+    collections: list[str]
+    rows_file: str
+
+
+# Scoring --------------------------------------------------------------------------------------
 
 
 def normalize(text: str) -> str:
     """SQuAD: lower case, no punctuation, no articles, single spaces."""
-    text = "".join(ch for ch in text.lower() if ch not in set(string.punctuation))
+    text = "".join(ch for ch in text.lower() if ch not in _PUNCTUATION)
     text = re.sub(r"\b(a|an|the)\b", " ", text)
     return " ".join(text.split())
 
 
 def f1_score(prediction: str, truth: str) -> float:
     pred, gold = normalize(prediction).split(), normalize(truth).split()
-    common = collections.Counter(pred) & collections.Counter(gold)
+    common = Counter(pred) & Counter(gold)
     same = sum(common.values())
     if same == 0:
         return 0.0
@@ -55,42 +177,336 @@ def f1_score(prediction: str, truth: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
+def answer_text(answer: Answer) -> str:
+    """What is scored: the answer without its citation markers."""
+    return CITATION.sub(" ", answer.answer)
+
+
+def contains_answer(text: str, answers: Sequence[str]) -> bool:
+    """Whether normalised `text` holds a normalised gold answer, on word boundaries."""
+    haystack = f" {normalize(text)} "
+    return any(f" {gold} " in haystack for gold in map(normalize, answers) if gold)
+
+
+def is_attributed(answer: Answer, item: QAItem) -> bool:
+    """A citation is the gold paragraph, or a passage holding a gold answer."""
+    return any(
+        (item.gold is not None and c.metadata.get("doc_id") == item.gold)
+        or contains_answer(c.text, item.answers)
+        for c in answer.citations
+    )
+
+
+def content_words(text: str) -> set[str]:
+    tokens = normalize(CITATION.sub(" ", text)).split()
+    return {t for t in tokens if len(t) >= 3 and t not in STOP_WORDS}
+
+
+def supports(passage: str, sentence: str) -> bool:
+    """At least half of the sentence's content words occur in the passage."""
+    words = content_words(sentence)
+    return 2 * len(words & set(normalize(passage).split())) >= len(words)
+
+
+def citation_pairs(answer: Answer) -> tuple[int, int]:
+    """(supported, all) (sentence, cited number) pairs of an answer."""
+    passages = {c.number: c.text for c in answer.citations}
+    supported = total = 0
+    for sentence in _SENTENCE.split(answer.answer):
+        for number in dict.fromkeys(int(n) for n in CITATION.findall(sentence)):
+            total += 1
+            supported += number in passages and supports(passages[number], sentence)
+    return supported, total
+
+
+def score(question: Question, answer: Answer, seconds: float) -> QARow:
+    item = question.item
+    row = QARow(
+        id=item.id,
+        kind=question.kind,
+        collection=question.collection,
+        question=item.question,
+        answers=item.answers,
+        gold=item.gold,
+        answer=answer.answer,
+        mode=answer.mode,
+        abstained=answer.abstained,
+        citations=[
+            CitedPassage(number=c.number, id=c.id, doc_id=c.metadata.get("doc_id"))
+            for c in answer.citations
+        ],
+        invalid_citations=answer.invalid_citations,
+        seconds=seconds,
+        errors=answer.errors,
+    )
+    if not answer.abstained:
+        row.supported_pairs, row.citation_pairs = citation_pairs(answer)
+    if question.kind == "answerable":
+        predicted = "" if answer.abstained else answer_text(answer)  # SQuAD 2.0: no answer
+        row.exact_match = max(float(normalize(predicted) == normalize(a)) for a in item.answers)
+        row.f1 = max(f1_score(predicted, a) for a in item.answers)
+        if not answer.abstained:
+            row.contains = contains_answer(predicted, item.answers)
+            row.attributed = is_attributed(answer, item)
+    return row
+
+
+# Aggregation ----------------------------------------------------------------------------------
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-th percentile, interpolating linearly between closest ranks (numpy's default)."""
+    ordered = sorted(values)
+    if not ordered:
+        return 0.0
+    pos = (len(ordered) - 1) * q / 100
+    low = math.floor(pos)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
+
+
+def _mean(values: Sequence[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def kind_report(rows: Sequence[QARow]) -> KindReport:
+    answered = [r for r in rows if not r.abstained]
+    report = KindReport(
+        questions=len(rows),
+        answered=len(answered),
+        abstained=len(rows) - len(answered),
+        abstention=(len(rows) - len(answered)) / len(rows),
+    )
+    if rows[0].kind == "answerable":
+        report.exact_match = _mean([r.exact_match or 0.0 for r in rows])
+        report.f1 = _mean([r.f1 or 0.0 for r in rows])
+        report.contains_answer = _mean([float(bool(r.contains)) for r in answered])
+        report.attribution = _mean([float(bool(r.attributed)) for r in answered])
+    return report
+
+
+def summarize(
+    rows: Sequence[QARow], *, dataset: str, collections: list[str], rows_file: Path
+) -> QAReport:
+    by_kind: dict[str, list[QARow]] = {}
+    for row in rows:
+        by_kind.setdefault(row.kind, []).append(row)
+    seconds = [r.seconds for r in rows]
+    supported, pairs = sum(r.supported_pairs for r in rows), sum(r.citation_pairs for r in rows)
+    answered = sum(not r.abstained for r in rows)
+    return QAReport(
+        dataset=dataset,
+        questions=len(rows),
+        answered=answered,
+        abstained=len(rows) - answered,
+        kinds={kind: kind_report(by_kind[kind]) for kind in get_args(Kind) if kind in by_kind},
+        citation_precision=supported / pairs if pairs else None,
+        citation_pairs=pairs,
+        supported_pairs=supported,
+        invalid_citations=sum(r.invalid_citations for r in rows),
+        modes=dict(sorted(Counter(r.mode for r in rows).items())),
+        seconds_p50=percentile(seconds, 50),
+        seconds_p95=percentile(seconds, 95),
+        seconds_mean=_mean(seconds) or 0.0,
+        collections=collections,
+        rows_file=str(rows_file),
+    )
+
+
+# Loading and selecting ------------------------------------------------------------------------
+
+
 def load_items(path: Path) -> list[QAItem]:
     if not path.is_file():
-        raise NotFoundError(f'{path} not found: pass a JSONL file of {{"question", "answers"}}')
+        raise NotFoundError(
+            f'{path} not found: pass a JSONL file of {{"question", "answers"}}, or a folder '
+            "holding corpus.jsonl and qa.jsonl"
+        )
     items = []
     for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
             continue
         try:
-            items.append(QAItem.model_validate(json.loads(line)))
+            rec = json.loads(line)
+            item = QAItem.model_validate(rec)
         except ValueError:
             raise InvalidInputError(
                 f'{path}:{lineno}: expected {{"question": "...", "answers": ["..."]}}'
             ) from None
+        if rec.get("answerable") not in (None, item.answerable):
+            raise InvalidInputError(
+                f'{path}:{lineno}: "answerable" is {rec["answerable"]} but "answers" is '
+                f"{'not ' if item.answers else ''}empty"
+            )
+        items.append(item)
     if not items:
         raise InvalidInputError(f"{path} holds no questions")
     return items
 
 
-def evaluate_qa(agent: Asker, items: list[QAItem], *, progress: bool = True) -> QAResult:
-    em = f1 = abstained = valid = written = 0.0
-    start = time.perf_counter()
-    for item in tqdm(items, desc="questions", unit="q", disable=not progress):
-        answer = agent.ask(item.question)
-        text = CITATION.sub(" ", answer.answer)  # citation markers are not part of the answer
-        em += max(float(normalize(text) == normalize(a)) for a in item.answers)
-        f1 += max(f1_score(text, a) for a in item.answers)
-        abstained += answer.abstained
-        cited = len(CITATION.findall(answer.answer))
-        valid += cited
-        written += cited + answer.invalid_citations
-    n = len(items)
-    return QAResult(
-        questions=n,
-        exact_match=em / n,
-        f1=f1 / n,
-        abstention_rate=abstained / n,
-        citation_validity=valid / written if written else 1.0,
-        seconds_per_question=(time.perf_counter() - start) / n,
+def select_items(
+    items: list[QAItem], *, limit: int | None = None, sample: int | None = None, seed: int = 0
+) -> list[QAItem]:
+    """`sample` items drawn at random (seeded, kept in file order), then the first `limit`."""
+    for option, value in (("--limit", limit), ("--sample", sample)):
+        if value is not None and value < 1:
+            raise InvalidInputError(f"{option} must be at least 1")
+    if sample is not None and sample < len(items):
+        picked = sorted(random.Random(seed).sample(range(len(items)), sample))
+        items = [items[i] for i in picked]
+    return items[:limit]
+
+
+def _kind(item: QAItem) -> Kind:
+    return "answerable" if item.answerable else "unanswerable"
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-zA-Z0-9]+", "_", text).strip("_") or "untitled"
+
+
+def corpus_without(corpus: Path, article: str, settings: Settings) -> Path | None:
+    """A copy of `corpus` without the documents titled `article`, under HOME/eval (None when
+    no other document is left)."""
+    kept = []
+    for line in corpus.read_text(encoding="utf-8").splitlines():
+        try:
+            title = str(json.loads(line).get("title") or "")
+        except (json.JSONDecodeError, AttributeError):
+            continue
+        if title != article:
+            kept.append(line + "\n")
+    if not kept:
+        return None
+    path = settings.home / "eval" / f"{corpus.parent.resolve().name}-without-{_slug(article)}.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(kept), encoding="utf-8")
+    return path
+
+
+def cross_article_questions(
+    items: list[QAItem], corpus: Path, settings: Settings, *, progress: bool
+) -> tuple[list[Question], list[str]]:
+    """Each article's answerable questions, asked against the corpus without that article."""
+    titles = corpus_titles(corpus)
+    by_article: dict[str, list[QAItem]] = {}
+    for item in items:
+        if item.answerable and item.gold in titles:
+            by_article.setdefault(titles[item.gold], []).append(item)
+    questions, names = [], []
+    for article, asked in by_article.items():
+        without = corpus_without(corpus, article, settings)
+        if without is None:
+            continue
+        label = f"{corpus.parent.resolve().name[:20]}-no-{_slug(article)}"
+        name = ingested_store(
+            without, settings, corpus_collection(without, settings, label), progress=progress
+        ).name
+        names.append(name)
+        questions += [Question(item=i, kind="cross-article", collection=name) for i in asked]
+    return questions, names
+
+
+def plan_questions(
+    dataset: Path,
+    settings: Settings,
+    *,
+    collection: str | None = None,
+    limit: int | None = None,
+    sample: int | None = None,
+    seed: int = 0,
+    cross_article: bool = True,
+    progress: bool = True,
+) -> tuple[list[Question], list[str]]:
+    """The questions to ask and the collections they are asked against (a folder's corpus is
+    ingested here)."""
+    if not dataset.is_dir():
+        items = select_items(load_items(dataset), limit=limit, sample=sample, seed=seed)
+        name = collection or settings.collection
+        return [Question(item=i, kind=_kind(i), collection=collection) for i in items], [name]
+    if collection:
+        raise InvalidInputError(
+            f"{dataset} is a folder, evaluated in a collection of its own: leave out --collection"
+        )
+    corpus, qa = dataset / "corpus.jsonl", dataset / "qa.jsonl"
+    for f in (corpus, qa):
+        if not f.is_file():
+            raise NotFoundError(
+                f"{f} not found: a QA dataset folder holds corpus.jsonl and qa.jsonl"
+            )
+    items = select_items(load_items(qa), limit=limit, sample=sample, seed=seed)
+    label = dataset.resolve().name
+    main = ingested_store(
+        corpus, settings, corpus_collection(corpus, settings, label), progress=progress
+    ).name
+    questions = [Question(item=i, kind=_kind(i), collection=main) for i in items]
+    names = [main]
+    if cross_article:
+        more, others = cross_article_questions(items, corpus, settings, progress=progress)
+        questions += more
+        names += others
+    return questions, names
+
+
+# Running --------------------------------------------------------------------------------------
+
+
+def default_rows_file(settings: Settings, collection: str) -> Path:
+    return settings.home / "runs" / f"qa-{collection}-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
+
+
+def ask_all(
+    questions: Sequence[Question], make_agent: AgentFactory, rows_file: Path, *, progress: bool
+) -> list[QARow]:
+    """Ask every question (one agent per collection), writing each scored row as it comes."""
+    agents: dict[str | None, Asker] = {}
+    rows = []
+    rows_file.parent.mkdir(parents=True, exist_ok=True)
+    with rows_file.open("w", encoding="utf-8") as fh:
+        for question in tqdm(questions, desc="questions", unit="q", disable=not progress):
+            if question.collection not in agents:
+                agent = make_agent(question.collection)
+                if not agents:
+                    # Loading the models is not a question's time: warm up once, untimed.
+                    agent.ask(question.item.question)
+                agents[question.collection] = agent
+            start = perf_counter()
+            answer = agents[question.collection].ask(question.item.question)
+            row = score(question, answer, perf_counter() - start)
+            fh.write(row.model_dump_json() + "\n")
+            fh.flush()
+            rows.append(row)
+    return rows
+
+
+def evaluate_qa(
+    dataset: Path,
+    settings: Settings,
+    make_agent: AgentFactory,
+    *,
+    collection: str | None = None,
+    limit: int | None = None,
+    sample: int | None = None,
+    seed: int = 0,
+    cross_article: bool = True,
+    rows_file: Path | None = None,
+    progress: bool = True,
+) -> QAReport:
+    """Ask the dataset's questions (see the module's docstring) and report on the answers.
+
+    `dataset` is a JSONL file, asked against `collection` (None: the configured one), or a
+    folder with corpus.jsonl and qa.jsonl; `limit`, `sample` and `seed` select the items
+    (`select_items`); `cross_article` adds the cross-article questions of a folder."""
+    questions, names = plan_questions(
+        dataset,
+        settings,
+        collection=collection,
+        limit=limit,
+        sample=sample,
+        seed=seed,
+        cross_article=cross_article,
+        progress=progress,
     )
+    rows_file = rows_file or default_rows_file(settings, names[0])
+    rows = ask_all(questions, make_agent, rows_file, progress=progress)
+    return summarize(rows, dataset=str(dataset), collections=names, rows_file=rows_file)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -12,7 +11,8 @@ from pydantic import BaseModel
 from tqdm import tqdm
 
 from rearag.core.config import SearchMode, Settings
-from rearag.eval.beir import BeirDataset, load_beir, qrels_of, write_run
+from rearag.core.errors import InvalidInputError
+from rearag.eval.beir import BeirDataset, corpus_collection, load_beir, qrels_of, write_run
 from rearag.tools.ingest import ingest
 from rearag.tools.retriever import Retriever
 from rearag.tools.store import Store
@@ -30,20 +30,25 @@ class RetrievalResult(BaseModel):
 
 
 def dataset_collection(dataset: BeirDataset, settings: Settings) -> str:
-    """A collection name fixed by the corpus bytes and the indexing settings, so a second
-    evaluation reuses the first one's index."""
-    digest = hashlib.sha256(dataset.corpus.read_bytes())
-    digest.update(
-        f"{settings.embedder.model}|{settings.ingest.chunk_tokens}|{settings.ingest.chunk_overlap}".encode()
-    )
-    return f"eval-{dataset.root.resolve().name[:40]}-{digest.hexdigest()[:12]}"
+    """The dataset's collection, named by its folder and fingerprinted (`corpus_collection`)."""
+    return corpus_collection(dataset.corpus, settings, dataset.root.resolve().name)
+
+
+def ingested_store(corpus: Path, settings: Settings, name: str, *, progress: bool) -> Store:
+    """Collection `name` holding the corpus.jsonl `corpus` (re-ingesting an unchanged corpus
+    embeds nothing)."""
+    store = Store(settings, name, create=True)
+    report = ingest([corpus], store, progress=progress)
+    if report.skipped:
+        raise InvalidInputError(f"{corpus}: {report.skipped[0].reason}")
+    return store
 
 
 def dataset_retriever(dataset: BeirDataset, settings: Settings, *, progress: bool) -> Retriever:
-    """A retriever over the dataset's corpus, ingested once into a fingerprinted collection
-    (re-ingesting an unchanged corpus embeds nothing)."""
-    store = Store(settings, dataset_collection(dataset, settings), create=True)
-    ingest([dataset.corpus], store, progress=progress)
+    """A retriever over the dataset's corpus, ingested once into a fingerprinted collection."""
+    store = ingested_store(
+        dataset.corpus, settings, dataset_collection(dataset, settings), progress=progress
+    )
     return Retriever(settings=settings, store=store)
 
 
