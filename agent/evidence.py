@@ -22,7 +22,7 @@ from rearag.core.types import Passage
 Encode = Callable[[list[str]], np.ndarray]
 
 # A sentence ends at . ! ? (not inside "e.g." or "3.5": the next word must start a sentence)
-# or at a line break; passages from files keep their title and headings as separate lines.
+# or at a line break left by `_paragraphs`.
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])|\n+")
 MIN_WORDS = 4  # titles, headings and fragments are not evidence
 
@@ -39,9 +39,27 @@ class Sentence(BaseModel):
         return self.similarity + 0.05 * self.coverage
 
 
+def _paragraphs(text: str) -> str:
+    """`text` with hard-wrapped lines joined, and a line break kept after blank lines and after
+    headings (a short line without a mark at its end, such as the title line of a chunk)."""
+    pieces = []
+    for line in text.split("\n"):
+        line = line.strip()
+        heading = len(line.split()) <= 8 and not line.endswith((".", ",", ";", ":"))
+        pieces.append(f"{line}\n" if not line or heading else f"{line} ")
+    return "".join(pieces)
+
+
 def split_sentences(text: str) -> list[str]:
-    """The sentences of `text` with at least MIN_WORDS words, whitespace collapsed."""
-    parts = (" ".join(s.split()) for s in _SENTENCE_END.split(text))
+    """The sentences of `text` with at least MIN_WORDS words, whitespace collapsed. A chunk
+    may begin or end inside a sentence: a piece starting in lower case and a last piece
+    without an end mark are such halves, and are left out."""
+    parts = [" ".join(s.split()) for s in _SENTENCE_END.split(_paragraphs(text))]
+    # Sentences start in upper case (or with a digit, a quote, a bullet); joined lines and
+    # split sentences do too, so a piece in lower case is the end of a cut sentence.
+    parts = [s for s in parts if s and not s[0].islower()]
+    if len(parts) > 1 and not re.search(r"[.!?:;\"')\]]$", parts[-1]):
+        parts = parts[:-1]
     return [s for s in parts if len(s.split()) >= MIN_WORDS]
 
 

@@ -188,27 +188,27 @@ def generate(state: AgentState, runtime: Runtime[GraphContext]) -> dict[str, Any
     question = state["question"]
     if state["grade"] != "ok" or not shown:
         return _answer(prompts.ABSTAIN, shown, "abstained")
-    errors: list[str] = []
-    dropped = 0
+    text, errors, dropped = "", [], 0
+    mode: AnswerMode = "extractive"
     if cfg.writes:
         draft, errors = _draft(state, runtime, shown)
         checked = grounding.check_answer(draft, shown, question, cfg.min_support)
-        if checked.text:
-            update = _answer(checked.text, shown, "generated")
-            update["invalid_citations"] = checked.dropped_citations
-            if checked.dropped_sentences:
-                errors.append(
-                    f"generate: {checked.dropped_sentences} sentence(s) without support in the "
-                    "passages removed"
-                )
-            update["errors"] = errors
-            return update
-        errors.append(
-            "generate: no sentence of the draft is supported by the passages it was "
-            "shown; answering with sentences extracted from them instead"
-        )
-        dropped = checked.dropped_citations
-    update = _answer(_extract(question, shown, tools), shown, "extractive")
+        text, dropped = checked.text, checked.dropped_citations
+        if not text:
+            errors.append(
+                "generate: no sentence of the draft is supported by the passages it was "
+                "shown; answering with sentences extracted from them instead"
+            )
+        elif checked.dropped_sentences:
+            errors.append(
+                f"generate: {checked.dropped_sentences} sentence(s) without support in the "
+                "passages removed"
+            )
+    if text:
+        mode = "generated"
+    else:
+        text = _extract(question, shown, tools)
+    update = _answer(text, shown, mode)
     update["invalid_citations"] = dropped
     update["errors"] = errors
     return update

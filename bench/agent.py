@@ -4,7 +4,9 @@ LLM node, bundled MiniLM embedder), over the demo corpus.
     .venv/bin/python bench/agent.py [--questions 3]
 
 Prints and writes bench/results/agent.md: the median seconds per node over the questions and
-each node's share of the total. Grading uses the score check, as `rearag demo` does.
+each node's share of the total. With the bundled model the grader decides by the evidence score
+and the answer is extracted (its defaults); `--llm-nodes` makes the grader and generator ask
+the model, as `rearag demo` does.
 """
 
 from __future__ import annotations
@@ -38,9 +40,11 @@ QUESTIONS = [
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--questions", type=int, default=3)
+    parser.add_argument("--llm-nodes", action="store_true", help="grade and write with the model")
     args = parser.parse_args()
     home = Path(os.environ.get("REARAG_HOME") or tempfile.mkdtemp(prefix="rearag-bench-"))
-    settings = load_settings(home=home, collection="bench-agent", **{"grader.use_model": False})
+    forced = {"grader.use_model": True, "generator.mode": "generate"} if args.llm_nodes else {}
+    settings = load_settings(home=home, collection="bench-agent", **forced)
     ingest([CORPUS], Store(settings, "bench-agent", create=True), progress=False)
     agent = RAGAgent(settings, checkpointer=InMemorySaver())
     agent.ask("warm-up: what is rearag?")  # model loading and conversion are not measured
@@ -56,12 +60,15 @@ def main() -> None:
         print(f"{sum(answer.timings.values()):.1f}s  {question}")
 
     total = statistics.median(totals)
+    command = "python bench/agent.py" + (" --llm-nodes" if args.llm_nodes else "")
     lines = [
         "# Agent latency per node",
         "",
-        f"`python bench/agent.py`: {len(totals)} questions over the demo corpus, every LLM node on "
+        f"`{command}`: {len(totals)} questions over the demo corpus, every LLM node on "
         f"local:smollm2-135m-instruct, {os.cpu_count()} cores, OMP_NUM_THREADS="
-        f"{os.environ['OMP_NUM_THREADS']}; grading by score check; retrieval rounds per question: "
+        f"{os.environ['OMP_NUM_THREADS']}; "
+        f"{'grader and generator ask the model' if args.llm_nodes else 'embedded defaults'}; "
+        "retrieval rounds per question: "
         f"{rounds}. Medians; shared machine.",
         "",
         "| node | median s | share of median total |",

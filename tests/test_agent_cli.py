@@ -56,7 +56,7 @@ def test_ask_json_and_steps(cli_env):
     answer = json.loads(proc.stdout)
     assert answer["answer"] == GOOD["generate"] and answer["citations"][0]["number"] == 1
     shown = rearag("ask", "Where does lava come from?", "--show-steps", env=env)
-    assert "· rewrite:" in shown.stdout and "· grade: ok (by model)" in shown.stdout
+    assert "· rewrite:" in shown.stdout and "· grade: ok (by model;" in shown.stdout
     assert "*[1] Volcanoes" in shown.stdout
     assert_one_line_error(rearag("ask", "  ", env=env), "question is empty")
     assert_one_line_error(rearag("ask", "q", "-c", "missing-one", env=env), "does not exist")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 
 import pytest
@@ -107,3 +108,44 @@ def test_eval_rerank_cli_with_the_bundled_model(models_home, tmp_path):
     assert result["queries"] == 1 and result["windows"] == 1
     assert 0.0 <= result["ndcg_10_after"] <= 1.0 and result["completion_tokens"] > 0
     assert os.path.exists(result["run_file"])
+
+
+def test_ask_on_a_new_folder_with_the_embedded_defaults(models_home, tmp_path):
+    """The main job on the model users meet first: an answer in the documents is found,
+    extracted and cited, not abstained; the weak model is mentioned once."""
+    from conftest import write_docs
+    from test_cli import rearag
+
+    env = {"REARAG_HOME": str(models_home), "REARAG_CONFIG": "", "REARAG_COLLECTION": "mine"}
+    docs = write_docs(tmp_path / "docs")
+    assert rearag("ingest", str(docs), "-q", env=env).returncode == 0
+    proc = rearag("ask", "Where does lava come from?", "--json", env=env)
+    assert proc.returncode == 0, proc.stderr
+    answer = json.loads(proc.stdout)
+    assert answer["mode"] == "extractive" and not answer["abstained"]
+    [citation] = answer["citations"]
+    assert citation["source"].endswith("volcano.md")
+    assert "magma chamber" in answer["answer"]
+    assert answer["answer"].endswith(f"[{citation['number']}]")
+    shown = rearag("ask", "Where does lava come from?", env=env)
+    assert shown.returncode == 0, shown.stderr
+    assert "(extracted from the sources)" in shown.stdout
+    assert re.search(r"\*\[\d\] Volcanoes", shown.stdout)
+    assert shown.stderr.count("is a very small model") == 1
+    # A question the documents cannot answer is abstained on, not answered from the nearest text.
+    proc = rearag("ask", "What is the airspeed of an unladen swallow?", "--json", env=env)
+    assert json.loads(proc.stdout)["mode"] == "abstained"
+
+
+def test_demo_ends_with_a_grounded_cited_answer(models_home):
+    from test_cli import rearag
+
+    proc = rearag("demo", env={"REARAG_HOME": str(models_home), "REARAG_CONFIG": ""})
+    assert proc.returncode == 0, proc.stderr
+    lines = [line.strip() for line in proc.stdout.splitlines() if line.strip()]
+    for step in ("rewrite", "retrieve", "rerank", "grade", "generate"):
+        assert any(line.startswith(f"· {step}:") for line in lines), step
+    assert "*[" in proc.stdout  # a cited source is marked
+    draft = next((line for line in lines if line.startswith("· draft:")), "")
+    sentences = [s for s in draft.split(". ") if s]
+    assert len(sentences) == len(set(sentences))  # no loop on screen
