@@ -1,6 +1,6 @@
-"""Does the rewriter help retrieval? Recall@10 of the gold paragraph on squad-dev with the
-question alone, with the rewriter's queries as the model writes them (parsed, not checked for
-topic), and with only the queries that stay on the question's topic (the default).
+"""Does the rewriter help retrieval? Recall@k and MRR@10 of the gold paragraph on squad-dev,
+with the question alone, with the rewriter's queries as the model writes them (parsed, not checked
+for topic), and with only the queries that stay on the question's topic (the default).
 
     .venv/bin/python bench/rewrite.py [--questions 100] [--seed 0] [--dataset DIR]
 
@@ -51,7 +51,12 @@ def main() -> None:
     random.Random(args.seed).shuffle(qids)
     qids = qids[: args.questions]
 
-    rows = {"question only": [], "rewriter, unchecked": [], "rewriter, on topic": []}
+    # Per question, the reciprocal rank of the gold paragraph among the fused passages (0: absent).
+    rows: dict[str, list[float]] = {
+        "question only": [],
+        "rewriter, unchecked": [],
+        "rewriter, on topic": [],
+    }
     counts: dict[str, list[int]] = {name: [] for name in rows}
     seconds: list[float] = []
     for n, qid in enumerate(qids, 1):
@@ -65,8 +70,8 @@ def main() -> None:
             ("rewriter, unchecked", unchecked),
             ("rewriter, on topic", kept),
         ):
-            found = {p.metadata.get("doc_id") for p in fused_search(checked, queries)}
-            rows[name].append(float(bool(found & gold)))
+            found = [p.metadata.get("doc_id") for p in fused_search(checked, queries)]
+            rows[name].append(next((1 / r for r, d in enumerate(found, 1) if d in gold), 0.0))
             counts[name].append(len(queries))
         print(
             f"{n}/{len(qids)}  {question[:60]!r}  kept {kept[1:]}  dropped "
@@ -75,7 +80,7 @@ def main() -> None:
         )
 
     lines = [
-        "# Rewriter and retrieval: Recall@10 of the gold paragraph",
+        "# Rewriter and retrieval: where the gold paragraph lands",
         "",
         f"`python bench/rewrite.py --questions {args.questions} --seed {args.seed}`: "
         f"{len(qids)} answerable squad-dev questions (seeded sample), hybrid search, "
@@ -85,12 +90,14 @@ def main() -> None:
         f"{os.cpu_count()} cores, OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}. "
         f"Median rewrite time {statistics.median(seconds):.2f} s.",
         "",
-        "| queries searched | Recall@10 | queries per question (mean) |",
-        "| --- | ---: | ---: |",
+        "| queries searched | Recall@1 | Recall@3 | Recall@10 | MRR@10 | queries per question |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for name, hits in rows.items():
+    for name, ranks in rows.items():
+        recall = [statistics.mean(float(r >= 1 / k) for r in ranks) for k in (1, 3, 10)]
         lines.append(
-            f"| {name} | {statistics.mean(hits):.3f} | {statistics.mean(counts[name]):.2f} |"
+            f"| {name} | {' | '.join(f'{x:.3f}' for x in recall)} | "
+            f"{statistics.mean(ranks):.3f} | {statistics.mean(counts[name]):.2f} |"
         )
     text = "\n".join(lines)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
