@@ -86,16 +86,20 @@ def written_queries(
     notes = [f"rewrite: {error}"] if error else []
     if not written:
         return [question], notes
-    topics = [question]
-    earlier = [t["content"] for t in history if t["role"] == "user"]
-    if earlier:
-        topics.append(f"{earlier[-1]} {question}")
+    topics = _topics(question, history)
     vectors = tools.encode(topics + written)
     closeness = (vectors[len(topics) :] @ vectors[: len(topics)].T).max(axis=1)
     kept = [q for q, sim in zip(written, closeness, strict=True) if sim >= cfg.min_similarity]
     if len(kept) < len(written):
         notes.append(f"rewrite: kept {len(kept)} of {len(written)} written queries (off topic)")
     return [question, *kept][: cfg.num_queries + 1], notes
+
+
+def _topics(question: str, history: list[Message]) -> list[str]:
+    """What the question is about: the question, and in a conversation also the question with
+    the previous user turn ("and its lava?" after "Tell me about volcanoes")."""
+    earlier = [t["content"] for t in history if t["role"] == "user"]
+    return [question, f"{earlier[-1]} {question}"] if earlier else [question]
 
 
 def rewrite(state: AgentState, runtime: Runtime[GraphContext]) -> dict[str, Any]:
@@ -140,12 +144,19 @@ def rerank(state: AgentState, runtime: Runtime[GraphContext]) -> dict[str, Any]:
 
 def grade(state: AgentState, runtime: Runtime[GraphContext]) -> dict[str, Any]:
     """Enough evidence? The evidence score decides (the best sentence's similarity to the
-    question); a trusted grader model may then still say no."""
+    question, or in a conversation to the question with the previous user turn); a trusted
+    grader model may then still say no."""
     tools = runtime.context.tools
     cfg = tools.settings.grader
     top = state.get("passages", [])[: cfg.passages]
-    sentences = evidence.score_sentences(state["question"], top, tools.encode)
-    best = sentences[0].similarity if sentences else 0.0
+    best = max(
+        (
+            s.similarity
+            for topic in _topics(state["question"], state.get("history", [])[:-1])
+            for s in evidence.score_sentences(topic, top, tools.encode)[:1]
+        ),
+        default=0.0,
+    )
     verdict, by, errors = best >= cfg.min_similarity, "score", []
     if verdict and cfg.asks_model:
         messages = prompts.grade_messages(

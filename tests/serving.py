@@ -43,15 +43,17 @@ def ingest_docs(tmp: Path, home: Path, collection: str) -> None:
 
 
 def echo_answer(messages: list[dict[str, str]]) -> str:
-    """'… [1]. (Q: <question>; earlier: <earlier user turns>)': what the generator was asked,
-    and which conversation it saw."""
+    """'<first sentence of passage 1> (Q: <question>; earlier: <earlier user turns>) [1].':
+    what the generator was asked and which conversation it saw, inside a sentence its cited
+    passage supports (so it passes the citation check). Sentence marks are left out of the
+    echo, which must not end the sentence."""
     user = messages[1]["content"]
-    question = re.search(r"Question: (.*)\nAnswer with", user, re.S)
+    passage = re.search(r'<passage number="1">(.*?)</passage>', user, re.S)
+    first = re.split(r"(?<=[.!?])\s", passage.group(1).strip())[0] if passage else ""
+    question = re.search(r"Question: (.*)\n", user)
     earlier = re.findall(r"^user: (.*)$", user, re.M)
-    return (
-        f"{GOOD['generate']} (Q: {question.group(1) if question else '?'}; "
-        f"earlier: {' | '.join(earlier)})"
-    )
+    echo = f"Q: {question.group(1) if question else ''}; earlier: {' | '.join(earlier)}"
+    return f"{first.rstrip('.!?')} ({re.sub(r'[.!?]', '', echo)}) [1]."
 
 
 def echo_router(seen: list[str], slow_s: float = 0.0):

@@ -12,7 +12,6 @@ from conftest import RAGBIN
 from mcp import ClientSession, StdioServerParameters, stdio_client
 from openai_server import Script, serve
 from serving import echo_router, ingest_docs, scripted_env
-from test_agent import GOOD
 
 pytestmark = pytest.mark.slow
 
@@ -54,7 +53,7 @@ def test_mcp_tools_over_stdio(tmp_path):
     ranked = out["rerank"].structured_content
     assert [r["doc_id"] for r in ranked["results"]] == ["0", "1"]
     answer = out["ask"].structured_content
-    assert answer["answer"].startswith(GOOD["generate"]) and "M1" in answer["answer"]
+    assert "a rupture in the crust" in answer["answer"] and "M1" in answer["answer"]
     assert answer["citations"][0]["source"].endswith("volcano.md")
     assert answer["thread_id"] == "m"
     assert json.loads(out["ask"].content[0].text)["answer"] == answer["answer"]

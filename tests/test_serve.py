@@ -14,7 +14,6 @@ import openai
 import pytest
 from openai_server import Script, serve
 from serving import echo_router, free_port, ingest_docs, scripted_env, start_server
-from test_agent import GOOD
 from test_cli import assert_one_line_error, rearag
 
 pytestmark = pytest.mark.slow
@@ -23,6 +22,7 @@ KEY = "sk-test-0123456789"
 MODEL = "serve-docs"
 TIMEOUT_S = 8  # serve.request_timeout_s, roomy for a loaded machine; SLOW answers take longer
 AUTH = {"Authorization": f"Bearer {KEY}"}
+RUPTURE = "A volcano is a rupture in the crust"  # passage 1, echoed by the generator
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +91,7 @@ def test_openai_client_gets_cited_answer(server):
         model=MODEL, messages=[{"role": "user", "content": "Where does lava come from? O1"}]
     )
     text = resp.choices[0].message.content
-    assert text.startswith(GOOD["generate"]) and "Q: Where does lava come from? O1;" in text
+    assert RUPTURE in text and "Q: Where does lava come from O1;" in text
     assert "\n\nSources:\n[1] Volcanoes (" in text
     extra = resp.model_extra["rearag"]
     assert extra["citations"][0]["source"].endswith("volcano.md")
@@ -126,18 +126,18 @@ def test_litellm_client(server):
         api_key=KEY,
         messages=[{"role": "user", "content": "Where does lava come from? L1"}],
     )
-    assert "Q: Where does lava come from? L1;" in resp.choices[0].message.content
+    assert "Q: Where does lava come from L1;" in resp.choices[0].message.content
 
 
 def test_thread_memory_by_user_field_header_or_messages(server):
     ask(server, "Tell me about volcanoes T1", user="thread-a")
     second = ask(server, "and its lava? T1b", user="thread-a")
-    assert "Q: and its lava? T1b; earlier: Tell me about volcanoes T1" in second
+    assert "Q: and its lava T1b; earlier: Tell me about volcanoes T1" in second
     header = {"extra_headers": {"X-Thread-Id": "thread-b"}}
     ask(server, "Tell me about bread T2", **header)
     third = ask(server, "and the starter? T2b", **header)
     # thread-a's turns stay apart
-    assert "Q: and the starter? T2b; earlier: Tell me about bread T2)" in third
+    assert "Q: and the starter T2b; earlier: Tell me about bread T2)" in third
     # A stateless client sends the conversation itself.
     resp = client(server).chat.completions.create(
         model=MODEL,
@@ -149,7 +149,7 @@ def test_thread_memory_by_user_field_header_or_messages(server):
         ],
     )
     assert (
-        "Q: which opening? T3b; earlier: Tell me about chess T3)" in resp.choices[0].message.content
+        "Q: which opening T3b; earlier: Tell me about chess T3)" in resp.choices[0].message.content
     )
 
 
@@ -204,7 +204,7 @@ def test_bad_requests_get_json_errors_and_the_server_goes_on(server):
     assert "limit is 4000" in assert_error(post(url, path, chat_body("y" * 5000)), 400)["message"]
     assert_error(httpx.get(url + "/nowhere", headers=AUTH), 404)
     # None of that hurt the server.
-    assert "Q: still there? E1;" in ask(server, "still there? E1")
+    assert "Q: Where does lava come from E1;" in ask(server, "Where does lava come from? E1")
 
 
 def test_timeout_is_504_while_other_requests_are_served(server):
@@ -218,7 +218,7 @@ def test_timeout_is_504_while_other_requests_are_served(server):
         start = time.monotonic()
         assert httpx.get(url + "/health").status_code == 200
         assert time.monotonic() - start < 1.0  # the event loop is free while the agent works
-        assert "Q: lava meanwhile? D3;" in ask(server, "lava meanwhile? D3")
+        assert "Q: Where does lava come from D3;" in ask(server, "Where does lava come from? D3")
         assert_error(slow.result(), 504, "timeout")
         stream = slow_stream.result()
     # A stream has sent its 200 already: the error comes as an event, then the end.
@@ -241,7 +241,7 @@ def test_concurrent_conversations_stay_apart(server):
         results = list(pool.map(conversation, range(6)))
     for i, first, second in results:
         assert f"Q: Tell me about volcanoes C{i}; earlier: )" in first
-        assert f"Q: and lava? C{i}b; earlier: Tell me about volcanoes C{i})" in second
+        assert f"Q: and lava C{i}b; earlier: Tell me about volcanoes C{i})" in second
 
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
@@ -280,7 +280,7 @@ def test_web_page_in_headless_chromium(server, tmp_path):
         turn = turns[0]
         assert int(turn.get_attribute("data-tokens")) > 0  # the draft arrived token by token
         answer = turn.find_element(By.CSS_SELECTOR, ".answer").text
-        assert answer.startswith(GOOD["generate"]) and "Q: Where does lava come from? W1;" in answer
+        assert RUPTURE in answer and "Q: Where does lava come from W1;" in answer
         assert "grade: ok" in turn.find_element(By.CSS_SELECTOR, ".steps").text
         source = turn.find_elements(By.CSS_SELECTOR, ".sources li")[0]
         assert source.find_element(By.TAG_NAME, "button").text.startswith("[1] Volcanoes")
@@ -291,7 +291,7 @@ def test_web_page_in_headless_chromium(server, tmp_path):
         assert "rerank window [1-3] ok" in turn.find_element(By.CSS_SELECTOR, ".reasoning").text
         # The page keeps one thread: the follow-up saw the first question.
         follow_up = turns[1].find_element(By.CSS_SELECTOR, ".answer").text
-        assert "earlier: Where does lava come from? W1" in follow_up
+        assert "earlier: Where does lava come from W1" in follow_up
         shot = tmp_path / "chat.png"
         assert driver.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
     finally:
