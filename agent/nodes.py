@@ -78,8 +78,12 @@ def written_queries(
 ) -> tuple[list[str], list[str]]:
     """(queries, notes): the question first, then the rewriter's queries that stay on its
     topic: as close to the question (or, in a conversation, to the question with the previous
-    user turn) as `rewriter.min_similarity`, by the collection's embedder."""
+    user turn) as `rewriter.min_similarity`, by the collection's embedder. A weak model is not
+    asked to rewrite a first question, only to resolve a follow-up or to retry a failed search
+    (`rewriter.standalone`)."""
     cfg = tools.settings.rewriter
+    if not history and not feedback and not cfg.rewrites_standalone:
+        return [question], []  # nothing to resolve and nothing failed yet: search the question
     messages = prompts.rewrite_messages(question, history, feedback, cfg.num_queries)
     text, error = _complete(tools.rewriter, messages, cfg.max_new_tokens)
     written = [q for q in prompts.parse_queries(text, cfg.num_queries) if q != question]

@@ -37,7 +37,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     home = Path(os.environ.get("REARAG_HOME") or tempfile.mkdtemp(prefix="rearag-bench-"))
-    settings = load_settings(home=home)
+    # The rewriter is asked even for first questions here, which the weak default skips.
+    settings = load_settings(home=home, **{"rewriter.standalone": True})
     dataset = load_beir(args.dataset)
     collection = dataset_retriever(dataset, settings, progress=True).store.name
     checked = load_tools(settings, collection)

@@ -133,7 +133,7 @@ def settings(home) -> Settings:
     """Settings for capable models: the fake LLMs stand in for models rearag trusts."""
     return load_settings(
         **{"reranker.policy": "first-stage", "grader.use_model": True},
-        **{"generator.mode": "generate"},
+        **{"generator.mode": "generate", "rewriter.standalone": True},
     )
 
 
@@ -161,7 +161,7 @@ def test_rewrite_drops_code_echoes_fragments_and_off_topic_queries(settings):
         "lava source magma chamber volcano"
     )
     tools = make_tools(settings, rewriter=FakeLLM(reply))
-    tools.settings = load_settings(**{"rewriter.num_queries": 5})
+    tools.settings = load_settings(**{"rewriter.num_queries": 5, "rewriter.standalone": True})
     update = run(nodes.rewrite, question_state(QUESTION), tools)
     assert update["queries"] == [QUESTION, "lava source magma chamber volcano"]
     assert update["errors"] == ["rewrite: kept 1 of 2 written queries (off topic)"]
@@ -176,6 +176,19 @@ def test_rewrite_of_a_follow_up_is_on_topic_with_the_earlier_question(settings):
     tools = make_tools(settings, rewriter=FakeLLM("what erupts from a volcano"))
     update = run(nodes.rewrite, state, tools)
     assert update["queries"] == ["and what comes out of it?", "what erupts from a volcano"]
+
+
+def test_a_weak_rewriter_only_resolves_follow_ups_and_retries(home):
+    settings = load_settings(**{"reranker.policy": "first-stage"})  # the bundled model
+    tools = make_tools(settings, rewriter=FakeLLM("volcano lava magma"))
+    assert run(nodes.rewrite, question_state(QUESTION), tools)["queries"] == [QUESTION]
+    assert tools.rewriter.calls == []  # a first question is searched as asked
+    retry = {**question_state(QUESTION), "feedback": "the passages did not answer: lava"}
+    assert run(nodes.rewrite, retry, tools)["queries"] == [QUESTION, "volcano lava magma"]
+    earlier = [{"role": "user", "content": "Tell me about volcanoes"}]
+    follow_up = question_state("and its lava?", [*earlier, {"role": "assistant", "content": "…"}])
+    assert run(nodes.rewrite, follow_up, tools)["queries"][0] == "and its lava?"
+    assert len(tools.rewriter.calls) == 2
 
 
 def test_rewrite_failure_falls_back_to_the_question(settings):

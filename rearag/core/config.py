@@ -165,6 +165,16 @@ class RewriterConfig(LLMOptions):
         le=1,
         description="a written query is kept only this close to the question (cosine, embedder)",
     )
+    standalone: bool | None = Field(
+        None,
+        description="also rewrite a first question that has no conversation before it; unset: "
+        "yes, unless the model is known to be weak (its rewrites of such questions measured no "
+        "better than the question itself, bench/results/rewrite.md)",
+    )
+
+    @property
+    def rewrites_standalone(self) -> bool:
+        return self.standalone if self.standalone is not None else not is_weak(self.model)
 
 
 class GraderConfig(LLMOptions):
