@@ -4,9 +4,9 @@ LLM node, bundled MiniLM embedder), over the demo corpus.
     .venv/bin/python bench/agent.py [--questions 3]
 
 Prints and writes bench/results/agent.md: the median seconds per node over the questions and
-each node's share of the total. With the bundled model the grader decides by the evidence score
-and the answer is extracted (its defaults); `--llm-nodes` makes the grader and generator ask
-the model, as `rearag demo` does.
+each node's share of the total. With the bundled model the rewriter only resolves follow-ups,
+the grader decides by the evidence score and the answer is extracted (its defaults);
+`--llm-nodes` makes every node ask the model, as `rearag demo` does.
 """
 
 from __future__ import annotations
@@ -43,7 +43,11 @@ def main() -> None:
     parser.add_argument("--llm-nodes", action="store_true", help="grade and write with the model")
     args = parser.parse_args()
     home = Path(os.environ.get("REARAG_HOME") or tempfile.mkdtemp(prefix="rearag-bench-"))
-    forced = {"grader.use_model": True, "generator.mode": "generate"} if args.llm_nodes else {}
+    forced = (
+        {"rewriter.standalone": True, "grader.use_model": True, "generator.mode": "generate"}
+        if args.llm_nodes
+        else {}
+    )
     settings = load_settings(home=home, collection="bench-agent", **forced)
     ingest([CORPUS], Store(settings, "bench-agent", create=True), progress=False)
     agent = RAGAgent(settings, checkpointer=InMemorySaver())
@@ -67,7 +71,7 @@ def main() -> None:
         f"`{command}`: {len(totals)} questions over the demo corpus, every LLM node on "
         f"local:smollm2-135m-instruct, {os.cpu_count()} cores, OMP_NUM_THREADS="
         f"{os.environ['OMP_NUM_THREADS']}; "
-        f"{'grader and generator ask the model' if args.llm_nodes else 'embedded defaults'}; "
+        f"{'every node asks the model' if args.llm_nodes else 'embedded defaults'}; "
         "retrieval rounds per question: "
         f"{rounds}. Medians; shared machine.",
         "",
