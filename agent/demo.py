@@ -17,14 +17,14 @@ DEMO_CORPUS = Path(rearag.demos.__file__).parent / "corpus"  # shipped in the wh
 def prepare_demo(settings: Settings, *, progress: bool = True) -> tuple[Settings, IngestReport]:
     """Index the demo corpus into DEMO_COLLECTION (unchanged chunks are kept, so a second run
     is cheap) and return the settings to ask it with."""
-    # The demo shows every node at work, so the rewriter, the grader and the generator ask
-    # their models even where rearag would not (the bundled 135M model); what they return is
-    # still checked, and a draft that keeps no supported sentence gives way to extraction.
+    # The demo shows the model at work where rearag would not ask the bundled 135M one: it
+    # rewrites the first question and drafts the answer, and both are checked (a draft that
+    # keeps no supported sentence gives way to extraction). The grader still decides by the
+    # evidence score: asked, that model says "no" to everything and the demo would abstain.
     demo = settings.model_copy(
         update={
             "collection": DEMO_COLLECTION,
             "rewriter": settings.rewriter.model_copy(update={"standalone": True}),
-            "grader": settings.grader.model_copy(update={"use_model": True}),
             "generator": settings.generator.model_copy(update={"mode": "generate"}),
         }
     )

@@ -96,7 +96,7 @@ def written_queries(
     kept = [q for q, sim in zip(written, closeness, strict=True) if sim >= cfg.min_similarity]
     if len(kept) < len(written):
         notes.append(f"rewrite: kept {len(kept)} of {len(written)} written queries (off topic)")
-    return [question, *kept][: cfg.num_queries + 1], notes
+    return [question, *kept], notes
 
 
 def _topics(question: str, history: list[Message]) -> list[str]:

@@ -6,7 +6,7 @@ LLM node, bundled MiniLM embedder), over the demo corpus.
 Prints and writes bench/results/agent.md: the median seconds per node over the questions and
 each node's share of the total. With the bundled model the rewriter only resolves follow-ups,
 the grader decides by the evidence score and the answer is extracted (its defaults);
-`--llm-nodes` makes every node ask the model, as `rearag demo` does.
+`--llm-nodes` makes every node ask the model (the grader too, which `rearag demo` does not).
 """
 
 from __future__ import annotations

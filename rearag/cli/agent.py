@@ -159,8 +159,9 @@ def demo(
         highlight=False,
     )
     out.print(
-        "every node asks its model here, even the bundled 135M one rearag would not trust to "
-        "grade or write (`rearag ask` extracts instead); what it writes is checked",
+        "the bundled 135M model rewrites and drafts here, which `rearag ask` does not ask of "
+        "it; what it writes is checked. Grading is by evidence score: asked, the model says "
+        "no to everything",
         markup=False,
         highlight=False,
     )
