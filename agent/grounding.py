@@ -51,21 +51,6 @@ def cited(text: str, shown: int) -> list[int]:
     return sorted({n for n in map(int, CITATION.findall(text)) if 1 <= n <= shown})
 
 
-def drop_invalid_citations(text: str, shown: int) -> tuple[str, int]:
-    """`text` without the citations that name no shown passage, and how many there were."""
-    invalid = 0
-
-    def check(match: re.Match[str]) -> str:
-        nonlocal invalid
-        if 1 <= int(match.group(1)) <= shown:
-            return match.group(0)
-        invalid += 1
-        return ""
-
-    # A removed citation leaves a double space behind.
-    return re.sub(r"[ \t]+", " ", CITATION.sub(check, text)).strip(), invalid
-
-
 # Words of our own prompt: a sentence made of these and the question's words is an echo.
 _PROMPT_TERMS = frozenset(
     set(re.findall(r"[a-z0-9]{3,}", f"{GENERATE_SYSTEM} {GENERATE_INSTRUCTION}".lower()))

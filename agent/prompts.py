@@ -59,7 +59,8 @@ def rewrite_messages(question: str, history: list[Message], feedback: str, n: in
 # (history echoes), code, and fragments ending on a word no query ends with.
 _ROLE = re.compile(r"^\s*(user|assistant|system|human|ai|bot|question|answer|output)\s*:", re.I)
 _CODE = re.compile(
-    r"^\s*(import|from\s+\S+\s+import|def|class|return|\$|>>>|#include)\b|[(){};=`]|\w\.\w+\("
+    r"^\s*(import|from\s+\S+\s+import|def|class|return|\$|>>>|#include)\b"
+    r"|[{};=`]|\w\(\)|\w\.\w+\("
 )
 _DANGLING = frozenset(
     re.findall(

@@ -167,6 +167,19 @@ def test_rewrite_drops_code_echoes_fragments_and_off_topic_queries(settings):
     assert update["errors"] == ["rewrite: kept 1 of 2 written queries (off topic)"]
 
 
+def test_query_lines_that_are_code_echoes_or_fragments():
+    reply = (
+        "import subprocess\nffi_closure_alloc() return value\nos.path.join(a, b)\nx = 1\n"
+        "assistant: I could not find it\nThe function is\n"
+        "O(n) notation meaning\nNormans (people) origin\nquery 2: lava flows"
+    )
+    assert prompts.parse_queries(reply, 5) == [
+        "O(n) notation meaning",
+        "Normans (people) origin",
+        "lava flows",
+    ]
+
+
 def test_rewrite_of_a_follow_up_is_on_topic_with_the_earlier_question(settings):
     earlier = [
         {"role": "user", "content": "Tell me about volcanoes"},
