@@ -81,3 +81,13 @@ def score_sentences(question: str, passages: Sequence[Passage], encode: Encode) 
         for (i, s), sim in zip(found, similarity, strict=True)
     ]
     return sorted(scored, key=lambda s: s.score, reverse=True)
+
+
+def best_similarity(topics: Sequence[str], passages: Sequence[Passage], encode: Encode) -> float:
+    """The evidence score: the highest cosine similarity between any of `topics` (ways of
+    stating the question) and any sentence of `passages`; 0 when they have no sentence."""
+    sentences = [s for p in passages for s in split_sentences(p.text)]
+    if not sentences or not topics:
+        return 0.0
+    vectors = encode([*topics, *sentences])
+    return float((vectors[len(topics) :] @ vectors[: len(topics)].T).max())

@@ -153,14 +153,8 @@ def grade(state: AgentState, runtime: Runtime[GraphContext]) -> dict[str, Any]:
     tools = runtime.context.tools
     cfg = tools.settings.grader
     top = state.get("passages", [])[: cfg.passages]
-    best = max(
-        (
-            s.similarity
-            for topic in _topics(state["question"], state.get("history", [])[:-1])
-            for s in evidence.score_sentences(topic, top, tools.encode)[:1]
-        ),
-        default=0.0,
-    )
+    topics = _topics(state["question"], state.get("history", [])[:-1])
+    best = evidence.best_similarity(topics, top, tools.encode)
     verdict, by, errors = best >= cfg.min_similarity, "score", []
     if verdict and cfg.asks_model:
         messages = prompts.grade_messages(
