@@ -68,3 +68,25 @@ def test_interrupted_ingest_is_usable_and_rerun_completes(home, corpus, sig):
     assert store.count() == DOCS
     top = Retriever("intr", settings=store.settings, store=store).search("comets", k=6, mode="bm25")
     assert len(top) == 6 and all("comets" in h.text for h in top)
+
+
+def test_ctrl_c_during_a_chroma_write_is_not_lost(home, monkeypatch):
+    """Chroma's embedded store catches BaseException while it updates its index (its
+    embeddings_queue logs and carries on), so a Ctrl-C arriving there was swallowed and the
+    ingest ran to its end with exit 0. The write now finishes and the Ctrl-C follows it."""
+    store = Store(load_settings(), "ctrl-c", create=True)
+    real_add = store.collection.add
+
+    def add_like_chroma(**kwargs):
+        try:
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C arrives inside the write
+            time.sleep(0.1)
+        except BaseException:  # what chromadb does with it
+            pass
+        real_add(**kwargs)
+
+    monkeypatch.setattr(store.collection, "add", add_like_chroma)
+    with pytest.raises(KeyboardInterrupt):
+        store.add(["a"], ["some text"], [{"source": "a.txt"}], [[0.1] * 384])
+    assert store.count() == 1  # the write was completed, then interrupted
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

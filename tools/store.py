@@ -7,8 +7,12 @@ after it, or on the next search if the process died in between.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
+import signal
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +24,25 @@ from rearag.core.config import Settings
 from rearag.core.errors import BackendError, ConfigError, InvalidInputError, NotFoundError
 from rearag.tools.bm25 import BM25Index
 from rearag.tools.embedder import RearagEmbeddingFunction
+
+
+@contextlib.contextmanager
+def _ctrl_c_after() -> Iterator[None]:
+    """Hold a Ctrl-C that arrives inside the block until the block ends. Chroma's embedded
+    store catches BaseException while it updates its index, logs it and goes on, so a Ctrl-C
+    during a write was lost and the ingest ran to its end (signals reach the main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: pending.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if pending:
+        raise KeyboardInterrupt
+
 
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{1,510}[a-zA-Z0-9]$")
 
@@ -110,7 +133,10 @@ class Store:
         self, ids: list[str], texts: list[str], metadatas: list[dict[str, Any]], embeddings: Any
     ) -> None:
         self._mark_stale()
-        self.collection.add(ids=ids, documents=texts, metadatas=metadatas, embeddings=embeddings)
+        with _ctrl_c_after():
+            self.collection.add(
+                ids=ids, documents=texts, metadatas=metadatas, embeddings=embeddings
+            )
 
     def delete(self, ids: list[str]) -> None:
         if not ids:
@@ -118,7 +144,8 @@ class Store:
         self._mark_stale()
         batch = self.client.get_max_batch_size()
         for i in range(0, len(ids), batch):
-            self.collection.delete(ids=ids[i : i + batch])
+            with _ctrl_c_after():
+                self.collection.delete(ids=ids[i : i + batch])
 
     def sync_lexical(self) -> None:
         """Rebuild the BM25 index if any change to the chunks happened since it was built."""
