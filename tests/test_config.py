@@ -100,3 +100,24 @@ def test_model_refs():
     for bad in ("gpt-4o", "ollama:llama3", "local:", ""):
         with pytest.raises(RearagError, match="not understood"):
             parse_model_ref(bad)
+
+
+def test_weak_model_defaults_apply_only_where_unset(home):
+    from rearag.core.config import RerankerConfig
+    from rearag.policies.reranker import Reranker
+
+    settings = load_settings()  # the bundled 135M model everywhere
+    assert (settings.reranker.window, settings.reranker.max_passage_chars) == (10, 300)
+    assert not settings.grader.asks_model and not settings.generator.writes
+    assert not settings.rewriter.rewrites_standalone
+    # An explicit setting wins; another model gets its own defaults.
+    assert load_settings(**{"reranker.window": 6}).reranker.window == 6
+    assert RerankerConfig(window=4).step == 2  # a step that fits the window it was given
+    other = Reranker(model="litellm:openai/x", settings=settings).config
+    assert (other.window, other.step, other.max_new_tokens) == (20, 10, None)
+    strong = load_settings(
+        **{"grader.model": "litellm:openai/x", "generator.model": "litellm:openai/x"}
+    )
+    assert strong.grader.asks_model and strong.generator.writes
+    forced = load_settings(**{"grader.use_model": True, "generator.mode": "generate"})
+    assert forced.grader.asks_model and forced.generator.writes

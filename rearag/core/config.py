@@ -142,7 +142,7 @@ class RerankerConfig(LLMOptions):
     max_new_tokens: int | None = Field(None, gt=0, description="default: the policy's own")
 
     @model_validator(mode="after")
-    def _check_step(self) -> RerankerConfig:
+    def _size_and_check(self) -> RerankerConfig:
         for key, value in RERANKER_DEFAULTS.get(self.model.strip(), {}).items():
             if key not in self.model_fields_set:
                 # Not through setattr: a sized default stays "unset", so a Reranker built for
