@@ -8,8 +8,8 @@ in its own conversation thread, against a real server subprocess over the demo c
 retrieval (the real MiniLM embedder and Chroma), checkpointing. Its generator names the
 question it was asked and the earlier questions of the conversation it was shown, so every
 answer is checked against its own question and thread. `--llm local` runs the embedded
-defaults (bundled SmolLM2-135M for every node, grading by score check, as `rearag demo`):
-minutes per answer on a CPU, so keep N x M small; answers are checked by question and thread id.
+defaults (bundled SmolLM2-135M for every node: evidence-score grading, extracted answers):
+seconds per answer on a CPU; answers are checked by question and thread id.
 
 Prints and writes bench/results/serve.md (scripted) or bench/results/serve-local.md (local).
 """
@@ -54,17 +54,28 @@ QUESTIONS = [
 ]
 
 
+ASKED = re.compile(r"\(client (\d+), question (\d+)\)")
+
+
 def scripted_reply(messages: list[dict[str, str]]) -> str:
-    """One reply per node, chosen by its system prompt; the generator echoes what it saw."""
+    """One reply per node, chosen by its system prompt. The generator names the question it
+    was asked and the earlier questions it was shown as "client-question" numbers (too short
+    to count as words, so the sentence its passage supports still passes the citation check)."""
     system, user = messages[0]["content"], messages[-1]["content"]
-    if system == prompts.REWRITE_SYSTEM:
-        return "chroma server store"
+    if system == prompts.REWRITE_SYSTEM:  # the latest question, without its numbers
+        latest = re.search(r"Latest question: (.*?) \(client", user)
+        return latest.group(1) if latest else "rearag"
     if system == prompts.GRADE_SYSTEM:
         return "yes"
     if system == prompts.GENERATE_SYSTEM:
-        question = re.search(r"Question: (.*)\nAnswer with", user, re.S)
-        earlier = re.findall(r"^user: (.*)$", user, re.M)
-        return f"See [1]. Q: {question.group(1) if question else '?'} || {' | '.join(earlier)}"
+        passage = re.search(r'<passage number="1">(.*?)</passage>', user, re.S)
+        first = re.split(r"(?<=[.!?])\s", passage.group(1).strip())[0] if passage else ""
+        question = re.search(r"Question: (.*)\n", user)
+        asked = ASKED.search(question.group(1)) if question else None
+        earlier = [ASKED.search(line) for line in re.findall(r"^user: (.*)$", user, re.M)]
+        ids = [f"{m.group(1)}-{m.group(2)}" for m in earlier if m]
+        now = f"{asked.group(1)}-{asked.group(2)}" if asked else "?"
+        return f"{first.rstrip('.!?')} (Q {now} || {' | '.join(ids)} ||) [1]."
     return "[1] > [2] > [3]"  # rerank
 
 
@@ -80,12 +91,14 @@ def check(body: dict, client: int, j: int, thread: str, scripted: bool) -> bool:
     if not scripted:
         return True
     # The conversation the generator saw: this client's own earlier questions, in order.
-    asked = body["choices"][0]["message"]["content"].split("Q: ", 1)[1].split("\n")[0]
-    question, _, earlier = asked.partition(" ||")  # the answer's trailing space is stripped
+    content = body["choices"][0]["message"]["content"]
+    if "(Q " not in content:
+        return False
+    question, earlier, _ = content.split("(Q ", 1)[1].split(" ||", 2)
     seen = [q.strip() for q in earlier.split(" | ") if q.strip()]
     # The generator is shown the last generator.history_turns turns (6): 3 earlier questions.
-    own = [question_for(client, i) for i in range(j)][-3:]
-    return question == question_for(client, j) and seen == own
+    own = [f"{client}-{i}" for i in range(j)][-3:]
+    return question == f"{client}-{j}" and seen == own
 
 
 def run_load(url: str, clients: int, questions: int, scripted: bool, tag: str) -> dict:
@@ -152,7 +165,6 @@ def main() -> None:
             env[f"REARAG_{node}__API_BASE"] = base
         env["REARAG_RERANKER__POLICY"] = "rankgpt"
     else:
-        env["REARAG_GRADER__USE_MODEL"] = "false"  # as `rearag demo`: the 135M cannot grade
         env["REARAG_SERVE__REQUEST_TIMEOUT_S"] = "3600"
     settings = load_settings(home=home)
     ingest([CORPUS], Store(settings, COLLECTION, create=True), progress=False)
@@ -190,8 +202,9 @@ def main() -> None:
         "once (so this measures rearag's own cost: HTTP, graph, MiniLM query embedding, hybrid "
         "search, SQLite checkpoints; a real model adds its own latency per node)"
         if scripted
-        else "embedded defaults: bundled SmolLM2-135M for rewrite, rerank and generate on the "
-        "CPU, grading by score check; local models run one request at a time (torch lock)"
+        else "embedded defaults: bundled SmolLM2-135M on the CPU (evidence-score grading, "
+        "extracted answers, the rewriter for follow-ups only); local models run one request at "
+        "a time (torch lock)"
     )
     lines = [
         "# Serving under load",
