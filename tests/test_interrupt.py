@@ -86,7 +86,12 @@ def test_ctrl_c_during_a_chroma_write_is_not_lost(home, monkeypatch):
         real_add(**kwargs)
 
     monkeypatch.setattr(store.collection, "add", add_like_chroma)
-    with pytest.raises(KeyboardInterrupt):
-        store.add(["a"], ["some text"], [{"source": "a.txt"}], [[0.1] * 384])
+    # Python's own Ctrl-C handling, as in `rearag ingest` (a test runner may ignore SIGINT).
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            store.add(["a"], ["some text"], [{"source": "a.txt"}], [[0.1] * 384])
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+    finally:
+        signal.signal(signal.SIGINT, before)
     assert store.count() == 1  # the write was completed, then interrupted
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

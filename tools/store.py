@@ -31,8 +31,11 @@ def _ctrl_c_after() -> Iterator[None]:
     """Hold a Ctrl-C that arrives inside the block until the block ends. Chroma's embedded
     store catches BaseException while it updates its index, logs it and goes on, so a Ctrl-C
     during a write was lost and the ingest ran to its end (signals reach the main thread only)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):
+        yield  # Ctrl-C is not Python's KeyboardInterrupt here (ignored, or handled by others)
         return
     pending: list[int] = []
     previous = signal.signal(signal.SIGINT, lambda signum, frame: pending.append(signum))
