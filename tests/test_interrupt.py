@@ -41,7 +41,14 @@ def test_interrupted_ingest_is_usable_and_rerun_completes(home, corpus, sig):
     env = {**os.environ, "REARAG_EMBEDDER__BATCH_SIZE": "1"}  # a write every 4 chunks
     args = [str(RAGBIN), "ingest", str(corpus), "-c", "intr", "-q"]
     proc = subprocess.Popen(
-        args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        args,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # Ctrl-C as a terminal delivers it: a runner started in the background (`cmd &` in a
+        # script) ignores SIGINT, and the ingest would inherit that and never be interrupted.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     stale = home / "bm25" / "local" / "intr.stale"  # appears with the first write
     deadline = time.monotonic() + 120
