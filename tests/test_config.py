@@ -61,6 +61,7 @@ def test_bad_config_is_one_clear_error(home, toml, message):
         ("[generator]\nmax_new_token = 9\n", "did you mean generator.max_new_tokens?"),
         ("[retreiver]\nk = 3\n", "unknown key retreiver"),
         ("colection = 'x'\n", "did you mean collection?"),
+        ("[grader]\nmin_overlap = 0.5\n", "grader.min_overlap: it is now grader.min_similarity"),
     ],
 )
 def test_misspelled_toml_keys_are_errors_naming_the_closest_key(home, toml, message):

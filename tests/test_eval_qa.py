@@ -210,6 +210,15 @@ def test_unanswerable_alone_and_rows_path(settings, tmp_path):
     assert json.loads(rows.read_text())["collection"] == "mine"
 
 
+def test_a_rows_path_that_cannot_be_written_fails_before_any_question(settings, tmp_path):
+    data = write_items(tmp_path / "qa.jsonl", ["Where is Normandy?"])
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    for rows, message in ((tmp_path, "is a folder"), (blocker / "rows.jsonl", "cannot write")):
+        with pytest.raises(InvalidInputError, match=message):
+            evaluate_qa(data, settings, lambda c: pytest.fail("asked"), rows_file=rows)
+
+
 def test_scoring_helpers():
     assert qa.normalize("The  Normans, of France!") == "normans of france"
     assert qa.f1_score("in France", "France") == pytest.approx(2 / 3)

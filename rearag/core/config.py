@@ -356,11 +356,19 @@ def _nest(flat: dict[str, Any]) -> dict[str, Any]:
     return nested
 
 
+# Keys that were renamed or replaced: their new name, and why.
+RENAMED = {
+    "grader.min_overlap": "grader.min_similarity (the evidence score replaced the word overlap)",
+}
+
+
 def first_error(exc: ValidationError) -> str:
     """The first problem as `where: what`; an unknown key also names the closest valid one."""
     err = exc.errors()[0]
     where = ".".join(str(p) for p in err["loc"]) or "config"
     if err["type"] == "extra_forbidden":
+        if where in RENAMED:
+            return f"unknown key {where}: it is now {RENAMED[where]}"
         close = difflib.get_close_matches(where, setting_keys(), n=1)
         hint = f": did you mean {close[0]}?" if close else ""
         return f"unknown key {where}{hint}"

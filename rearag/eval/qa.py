@@ -455,6 +455,19 @@ def default_rows_file(settings: Settings, collection: str) -> Path:
     return settings.home / "runs" / f"qa-{collection}-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
 
 
+def check_rows_file(path: Path) -> None:
+    """InvalidInputError unless `path` can be written as the per-question rows file."""
+    if path.is_dir():
+        raise InvalidInputError(
+            f"--rows {path} is a folder: give a file name, e.g. {path / 'qa.jsonl'}"
+        )
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()
+    except OSError as exc:
+        raise InvalidInputError(f"cannot write the rows file {path}: {exc.strerror}") from None
+
+
 def ask_all(
     questions: Sequence[Question], make_agent: AgentFactory, rows_file: Path, *, progress: bool
 ) -> list[QARow]:
@@ -497,6 +510,8 @@ def evaluate_qa(
     `dataset` is a JSONL file, asked against `collection` (None: the configured one), or a
     folder with corpus.jsonl and qa.jsonl; `limit`, `sample` and `seed` select the items
     (`select_items`); `cross_article` adds the cross-article questions of a folder."""
+    if rows_file is not None:
+        check_rows_file(rows_file)  # before any ingesting: a bad path must fail at once
     questions, names = plan_questions(
         dataset,
         settings,
