@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 from rearag.agent.prompts import GENERATE_INSTRUCTION, GENERATE_SYSTEM
-from rearag.core.types import CITATION, Passage
+from rearag.core.types import ANSWER_SENTENCE, CITATION, Passage
 
 STOP_WORDS = frozenset(
     {
@@ -56,9 +56,6 @@ _PROMPT_TERMS = frozenset(
     set(re.findall(r"[a-z0-9]{3,}", f"{GENERATE_SYSTEM} {GENERATE_INSTRUCTION}".lower()))
     | {"question", "passage", "passages", "answer", "cite", "citation", "citations"}
 )
-# A sentence ends at . ! ? before a space, unless a citation follows; or after a citation
-# followed by a new sentence ("… chamber. [1] It rises …").
-_ANSWER_SENTENCE = re.compile(r"(?<=[.!?])\s+(?!\[\d)|(?<=\])\s+(?=[A-Z\"(])|\n+")
 
 
 def _stem(term: str) -> str:
@@ -96,7 +93,7 @@ def check_answer(
     kept: list[str] = []
     seen: set[str] = set()
     dropped_citations = dropped_sentences = 0
-    for sentence in (s.strip() for s in _ANSWER_SENTENCE.split(text)):
+    for sentence in (s.strip() for s in ANSWER_SENTENCE.split(text)):
         if not sentence:
             continue
         key = " ".join(sorted(terms(CITATION.sub(" ", sentence))))

@@ -45,7 +45,7 @@ from tqdm import tqdm
 
 from rearag.core.config import Settings
 from rearag.core.errors import InvalidInputError, NotFoundError
-from rearag.core.types import CITATION, Answer
+from rearag.core.types import ANSWER_SENTENCE, CITATION, Answer
 from rearag.eval.beir import corpus_collection, corpus_titles
 from rearag.eval.retrieval import ingested_store
 
@@ -62,9 +62,6 @@ STOP_WORDS = frozenset({
 })
 # fmt: on
 
-# A sentence ends at . ! ? before a space, unless a citation follows; or after a citation
-# followed by a new sentence ("… chamber. [1] It rises …").
-_SENTENCE = re.compile(r"(?<=[.!?])\s+(?!\[\d)|(?<=\])\s+(?=[A-Z\"(])|\n+")
 _PUNCTUATION = frozenset(string.punctuation)
 
 
@@ -212,7 +209,7 @@ def citation_pairs(answer: Answer) -> tuple[int, int]:
     """(supported, all) (sentence, cited number) pairs of an answer."""
     passages = {c.number: c.text for c in answer.citations}
     supported = total = 0
-    for sentence in _SENTENCE.split(answer.answer):
+    for sentence in ANSWER_SENTENCE.split(answer.answer):
         for number in dict.fromkeys(int(n) for n in CITATION.findall(sentence)):
             total += 1
             supported += number in passages and supports(passages[number], sentence)
