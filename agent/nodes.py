@@ -14,21 +14,21 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 from langgraph.runtime import Runtime
-from langgraph.types import StreamWriter
 
 from rearag.agent import evidence, grounding, prompts
 from rearag.agent.state import AgentState, GraphContext, Tools
 from rearag.core.errors import InvalidInputError
 from rearag.core.types import AnswerMode, Citation, Passage
-from rearag.tools.llm import LLMBackend, Message, Streaming
+from rearag.tools.llm import Completion, LLMBackend, Message, Streaming
 from rearag.tools.retriever import reciprocal_rank_fusion
 
 Node = Callable[[AgentState, Runtime[GraphContext]], dict[str, Any]]
 
 
 def timed(name: str, fn: Node) -> Node:
-    """Wrap a node: add its time to `timings` and its new errors to `errors` (per question
-    state, reset by `question_state`, so these are plain fields rather than reducers)."""
+    """Wrap a node: add its time to `timings`, its model tokens to `usage` and its new errors
+    to `errors` (per question state, reset by `question_state`, so these are plain fields
+    rather than reducers)."""
 
     def node(state: AgentState, runtime: Runtime[GraphContext]) -> dict[str, Any]:
         if not isinstance(runtime.context, GraphContext):
@@ -41,6 +41,10 @@ def timed(name: str, fn: Node) -> Node:
         timings = dict(state.get("timings", {}))
         timings[name] = timings.get(name, 0.0) + time.perf_counter() - start
         update["timings"] = timings
+        usage = dict(state.get("usage", {}))
+        for key, tokens in update.get("usage", {}).items():
+            usage[key] = usage.get(key, 0) + tokens
+        update["usage"] = usage
         update["errors"] = state.get("errors", []) + update.get("errors", [])
         return update
 
@@ -51,21 +55,34 @@ def _complete(
     backend: LLMBackend,
     messages: list[Message],
     max_new_tokens: int,
-    writer: StreamWriter | None = None,
-) -> tuple[str, str | None]:
-    """(text, error): a backend exception becomes an error string, not a crash. With a
-    `writer` and a backend that streams, each piece is also written as {"token": piece}."""
+    *,
+    temperature: float = 0.0,
+    stop: list[str] | None = None,
+    on_piece: Callable[[str], None] | None = None,
+) -> Completion:
+    """The backend's completion; a backend exception becomes its `error`, not a crash. With
+    `on_piece` and a backend that streams, each piece is handed to it as it arrives."""
     pieces: list[str] = []
     try:
-        if writer is None or not isinstance(backend, Streaming):
-            [c] = backend.generate([messages], max_new_tokens)
-            return c.text, c.error
-        for piece in backend.stream(messages, max_new_tokens):
-            pieces.append(piece)
-            writer({"token": piece})
+        if on_piece is None or not isinstance(backend, Streaming):
+            [c] = backend.generate([messages], max_new_tokens, temperature, stop)
+            return c
+        for item in backend.stream(messages, max_new_tokens, temperature, stop):
+            if isinstance(item, Completion):
+                return item
+            pieces.append(item)
+            on_piece(item)
     except Exception as exc:  # any backend failure degrades the node, never the graph
-        return "".join(pieces), f"{exc.__class__.__name__}: {str(exc)[:200]}"
-    return "".join(pieces), None
+        return Completion(text="".join(pieces), error=f"{exc.__class__.__name__}: {str(exc)[:200]}")
+    return Completion(text="".join(pieces))
+
+
+def _usage(*completions: Completion) -> dict[str, int]:
+    """The tokens the completions read and wrote, for the state's `usage`."""
+    return {
+        "prompt_tokens": sum(c.prompt_tokens for c in completions),
+        "completion_tokens": sum(c.completion_tokens for c in completions),
+    }
 
 
 def _earlier_turns(state: AgentState, n: int) -> list[Message]:
@@ -75,28 +92,28 @@ def _earlier_turns(state: AgentState, n: int) -> list[Message]:
 
 def written_queries(
     tools: Tools, question: str, history: list[Message], feedback: str
-) -> tuple[list[str], list[str]]:
-    """(queries, notes): the question first, then the rewriter's queries that stay on its
-    topic: as close to the question (or, in a conversation, to the question with the previous
-    user turn) as `rewriter.min_similarity`, by the collection's embedder. A weak model is not
-    asked to rewrite a first question, only to resolve a follow-up or to retry a failed search
-    (`rewriter.standalone`)."""
+) -> tuple[list[str], list[str], Completion | None]:
+    """(queries, notes, the rewriter's completion or None): the question first, then the
+    rewriter's queries that stay on its topic: as close to the question (or, in a
+    conversation, to the question with the previous user turn) as `rewriter.min_similarity`,
+    by the collection's embedder. A weak model is not asked to rewrite a first question, only
+    to resolve a follow-up or to retry a failed search (`rewriter.standalone`)."""
     cfg = tools.settings.rewriter
     if not history and not feedback and not cfg.rewrites_standalone:
-        return [question], []  # nothing to resolve and nothing failed yet: search the question
+        return [question], [], None  # nothing to resolve, nothing failed yet: search the question
     messages = prompts.rewrite_messages(question, history, feedback, cfg.num_queries)
-    text, error = _complete(tools.rewriter, messages, cfg.max_new_tokens)
-    written = [q for q in prompts.parse_queries(text, cfg.num_queries) if q != question]
-    notes = [f"rewrite: {error}"] if error else []
+    done = _complete(tools.rewriter, messages, cfg.max_new_tokens)
+    written = [q for q in prompts.parse_queries(done.text, cfg.num_queries) if q != question]
+    notes = [f"rewrite: {done.error}"] if done.error else []
     if not written:
-        return [question], notes
+        return [question], notes, done
     topics = _topics(question, history)
     vectors = tools.encode(topics + written)
     closeness = (vectors[len(topics) :] @ vectors[: len(topics)].T).max(axis=1)
     kept = [q for q, sim in zip(written, closeness, strict=True) if sim >= cfg.min_similarity]
     if len(kept) < len(written):
         notes.append(f"rewrite: kept {len(kept)} of {len(written)} written queries (off topic)")
-    return [question, *kept], notes
+    return [question, *kept], notes, done
 
 
 def _topics(question: str, history: list[Message]) -> list[str]:
@@ -109,8 +126,10 @@ def _topics(question: str, history: list[Message]) -> list[str]:
 def rewrite(state: AgentState, runtime: Runtime[GraphContext]) -> dict[str, Any]:
     tools = runtime.context.tools
     history = _earlier_turns(state, tools.settings.rewriter.history_turns)
-    queries, notes = written_queries(tools, state["question"], history, state.get("feedback", ""))
-    return {"queries": queries, "errors": notes}
+    queries, notes, done = written_queries(
+        tools, state["question"], history, state.get("feedback", "")
+    )
+    return {"queries": queries, "errors": notes, "usage": _usage(done) if done else {}}
 
 
 def fused_search(tools: Tools, queries: list[str]) -> list[Passage]:
@@ -143,6 +162,10 @@ def rerank(state: AgentState, runtime: Runtime[GraphContext]) -> dict[str, Any]:
     return {
         "passages": [r.passage() for r in ranked.results],
         "rerank_traces": [w.model_dump() for w in ranked.windows],
+        "usage": {
+            "prompt_tokens": sum(w.prompt_tokens for w in ranked.windows),
+            "completion_tokens": sum(w.completion_tokens for w in ranked.windows),
+        },
     }
 
 
@@ -155,15 +178,16 @@ def grade(state: AgentState, runtime: Runtime[GraphContext]) -> dict[str, Any]:
     top = state.get("passages", [])[: cfg.passages]
     topics = _topics(state["question"], state.get("history", [])[:-1])
     best = evidence.best_similarity(topics, top, tools.encode)
-    verdict, by, errors = best >= cfg.min_similarity, "score", []
+    verdict, by, errors, usage = best >= cfg.min_similarity, "score", [], {}
     if verdict and cfg.asks_model:
         messages = prompts.grade_messages(
             state["question"], [p.text for p in top], cfg.max_passage_chars
         )
-        text, error = _complete(tools.grader, messages, cfg.max_new_tokens)
-        if error:
-            errors.append(f"grade: {error}")
-        said = prompts.parse_grade(text)
+        done = _complete(tools.grader, messages, cfg.max_new_tokens)
+        usage = _usage(done)
+        if done.error:
+            errors.append(f"grade: {done.error}")
+        said = prompts.parse_grade(done.text)
         if said is not None:
             verdict, by = said, "model"
     update: dict[str, Any] = {
@@ -171,6 +195,7 @@ def grade(state: AgentState, runtime: Runtime[GraphContext]) -> dict[str, Any]:
         "grade_by": by,
         "evidence": round(best, 4),
         "errors": errors,
+        "usage": usage,
     }
     if not verdict:
         found = "no passages found" if not top else "the passages did not answer"
@@ -190,19 +215,23 @@ def after_grade(
 def generate(state: AgentState, runtime: Runtime[GraphContext]) -> dict[str, Any]:
     """The answer: written by the model and checked sentence by sentence against the passages
     it cites, or, when the model is not trusted to write or its draft keeps nothing, the best
-    sentences of the passages, each cited."""
+    sentences of the passages, each cited. When the run streams, each checked sentence goes to
+    the stream as {"content": text} as soon as it is complete; joined, they are the answer."""
     tools = runtime.context.tools
     cfg = tools.settings.generator
     shown = state.get("passages", [])[: cfg.passages]
     question = state["question"]
     if state["grade"] != "ok" or not shown:
         return _answer(prompts.ABSTAIN, shown, "abstained")
-    text, errors, dropped = "", [], 0
+    text, errors, dropped, usage = "", [], 0, {}
     mode: AnswerMode = "extractive"
     if cfg.writes:
-        draft, errors = _draft(state, runtime, shown)
-        checked = grounding.check_answer(draft, shown, question, cfg.min_support)
-        text, dropped = checked.text, checked.dropped_citations
+        checked, done = _draft(state, runtime, shown)
+        text, dropped, usage = checked.text, checked.dropped_citations, _usage(done)
+        if done.error:
+            errors.append(f"generate: {done.error}")
+        if checked.leaked:
+            errors.append("generate: the draft repeated the system prompt; withheld from there")
         if not text:
             errors.append(
                 "generate: no sentence of the draft is supported by the passages it was "
@@ -220,28 +249,51 @@ def generate(state: AgentState, runtime: Runtime[GraphContext]) -> dict[str, Any
     update = _answer(text, shown, mode)
     update["invalid_citations"] = dropped
     update["errors"] = errors
+    update["usage"] = usage
     return update
 
 
 def _draft(
     state: AgentState, runtime: Runtime[GraphContext], shown: list[Passage]
-) -> tuple[str, list[str]]:
-    """The generator model's draft (streamed as tokens when asked) and its failures."""
-    tools = runtime.context.tools
-    cfg = tools.settings.generator
+) -> tuple[grounding.Checked, Completion]:
+    """The generator model's draft, checked; when the run streams, its tokens go out as
+    {"token": piece} and its checked sentences as {"content": text} as they arrive."""
+    context = runtime.context
+    cfg = context.tools.settings.generator
+    options = context.generation
     messages = prompts.generate_messages(
         state["question"],
         [p.text for p in shown],
         _earlier_turns(state, cfg.history_turns),
         cfg.max_passage_chars,
     )
-    writer = runtime.stream_writer if runtime.context.stream_tokens else None
-    text, error = _complete(tools.generator, messages, cfg.max_new_tokens, writer)
-    if error:
-        return text, [f"generate: {error}"]
-    if prompts.leaks_system_prompt(text):
-        return "", ["generate: the draft repeated the system prompt and was withheld"]
-    return text, []
+    grounder = grounding.Grounder(shown, state["question"], cfg.min_support)
+    sent = 0
+
+    def send(sentences: list[str]) -> None:
+        nonlocal sent
+        if not context.stream_tokens:
+            return
+        for sentence in sentences:
+            runtime.stream_writer({"content": f" {sentence}" if sent else sentence})
+            sent += 1
+
+    def on_piece(piece: str) -> None:
+        runtime.stream_writer({"token": piece})
+        send(grounder.feed(piece))
+
+    done = _complete(
+        context.tools.generator,
+        messages,
+        options.max_new_tokens or cfg.max_new_tokens,
+        temperature=options.temperature,
+        stop=list(options.stop) or None,
+        on_piece=on_piece if context.stream_tokens else None,
+    )
+    if not grounder.draft:  # nothing streamed: the backend answered in one piece
+        send(grounder.feed(done.text))
+    send(grounder.finish())
+    return grounder.checked, done
 
 
 def _extract(question: str, shown: list[Passage], tools: Tools) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 from langchain_core.runnables import RunnableConfig
 
 from rearag.agent.graph import build_graph, load_tools
-from rearag.agent.state import AgentInput, GraphContext, Tools, question_state
+from rearag.agent.state import AgentInput, GenerationOptions, GraphContext, Tools, question_state
 from rearag.core.config import Settings, load_settings
 from rearag.core.errors import InvalidInputError
 from rearag.core.types import Answer
@@ -64,11 +64,16 @@ class RAGAgent:
         )
         self.graph = build_graph(self.checkpointer)
 
-    def context(self, *, tokens: bool = False) -> GraphContext:
+    def context(
+        self, *, tokens: bool = False, generation: GenerationOptions | None = None
+    ) -> GraphContext:
         """What a run of the graph needs besides its input: this agent's tools. Pass it to a
-        parent graph that embeds `build_graph()` as a subgraph. With `tokens`, the answer's
-        pieces go to the "custom" stream mode as the generator writes them."""
-        return GraphContext(self.tools, stream_tokens=tokens)
+        parent graph that embeds `build_graph()` as a subgraph. With `tokens`, the draft's
+        pieces and the answer's checked sentences go to the "custom" stream mode as the
+        generator writes them. `generation`: this run's settings for the generator's draft."""
+        return GraphContext(
+            self.tools, stream_tokens=tokens, generation=generation or GenerationOptions()
+        )
 
     def check_question(self, question: str) -> str:
         """The question, stripped; InvalidInputError when it is empty or over the limit."""
@@ -98,11 +103,13 @@ class RAGAgent:
         question: str,
         thread_id: str | None = None,
         history: list[Message] | None = None,
+        generation: GenerationOptions | None = None,
     ) -> Answer:
         """`history`: earlier turns ({"role", "content"}) kept by a stateless caller, such as
-        an OpenAI client that resends the conversation; a thread keeps its own instead."""
+        an OpenAI client that resends the conversation; a thread keeps its own instead.
+        `generation`: this question's max_new_tokens, temperature and stop for the draft."""
         state_in, config = self._prepare(question, thread_id, history)
-        final = self.graph.invoke(state_in, config, context=self.context())
+        final = self.graph.invoke(state_in, config, context=self.context(generation=generation))
         return Answer.from_state(final, thread_id)
 
     def stream(
@@ -112,19 +119,23 @@ class RAGAgent:
         *,
         tokens: bool = False,
         history: list[Message] | None = None,
+        generation: GenerationOptions | None = None,
     ) -> Iterator[tuple[str, dict[str, Any]]]:
         """(node, its update) as each node finishes, then ("answer", {"answer": Answer}).
-        With `tokens`, also ("token", {"text": piece}) while the answer is generated, when the
-        generator's backend streams."""
+        With `tokens`, also, while the answer is generated, ("token", {"text": piece}) for the
+        unchecked draft (when the generator's backend streams) and ("content", {"text": piece})
+        for the answer's text as each sentence passes the check: joined, the content pieces
+        are the start of the final answer's text."""
         state_in, config = self._prepare(question, thread_id, history)
         for mode, chunk in self.graph.stream(
             state_in,
             config,
-            context=self.context(tokens=tokens),
+            context=self.context(tokens=tokens, generation=generation),
             stream_mode=["updates", "custom"],
         ):
             if mode == "custom":
-                yield "token", {"text": chunk.get("token", "")}
+                for kind, text in chunk.items():  # {"token": piece} or {"content": piece}
+                    yield kind, {"text": text}
                 continue
             for node, update in chunk.items():
                 yield node, update or {}

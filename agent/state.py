@@ -33,6 +33,7 @@ class AgentOutput(TypedDict, total=False):
     invalid_citations: int
     errors: list[str]  # nodes append through nodes.timed
     timings: dict[str, float]  # seconds per node, summed over loops
+    usage: dict[str, int]  # prompt_tokens, completion_tokens: summed over the model calls
 
 
 class AgentInput(AgentOutput, total=False):
@@ -70,6 +71,7 @@ def question_state(question: str, history: Sequence[Message] = ()) -> AgentInput
         "invalid_citations": 0,
         "errors": [],
         "timings": {},
+        "usage": {},
     }
 
 
@@ -88,9 +90,21 @@ class Tools:
 
 
 @dataclass(frozen=True)
+class GenerationOptions:
+    """One request's settings for the generator's draft (an API caller's `max_tokens`,
+    `temperature`, `stop`); unset ones come from `[generator]`."""
+
+    max_new_tokens: int | None = None
+    temperature: float = 0.0
+    stop: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class GraphContext:
     """What one run of the graph gets besides its state (LangGraph's `context=`)."""
 
     tools: Tools
-    # Send the answer's pieces to the stream's "custom" mode as {"token": piece}.
+    # Send the draft's pieces to the stream's "custom" mode as {"token": piece}, and its
+    # checked sentences, as they are verified, as {"content": text}.
     stream_tokens: bool = False
+    generation: GenerationOptions = GenerationOptions()

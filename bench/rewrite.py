@@ -63,9 +63,9 @@ def main() -> None:
     for n, qid in enumerate(qids, 1):
         question, gold = dataset.queries[qid], set(dataset.qrels[qid])
         start = time.perf_counter()
-        kept, _ = written_queries(checked, question, [], "")
+        kept, _, _ = written_queries(checked, question, [], "")
         seconds.append(time.perf_counter() - start)
-        unchecked, _ = written_queries(raw, question, [], "")
+        unchecked, _, _ = written_queries(raw, question, [], "")
         for name, queries in (
             ("question only", [question]),
             ("rewriter, unchecked", unchecked),

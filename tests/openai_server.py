@@ -22,6 +22,8 @@ class Script:
         self.steps: list[tuple[str, Any]] = []
         self.default = default
         self.requests: list[dict[str, Any]] = []
+        # Seconds between streamed words, so a test can watch a reply arrive piece by piece.
+        self.word_delay_s = 0.0
         self.lock = threading.Lock()
 
     def reply(self, text: Reply) -> Script:
@@ -118,6 +120,19 @@ def serve(script: Script) -> tuple[ThreadingHTTPServer, str]:
                 }
                 self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
                 self.wfile.flush()
+                time.sleep(script.word_delay_s)
+            if (body.get("stream_options") or {}).get("include_usage"):
+                usage = {"prompt_tokens": 11, "completion_tokens": len(words)}
+                usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+                chunk = {
+                    "id": "chatcmpl-test",
+                    "object": "chat.completion.chunk",
+                    "created": int(time.time()),
+                    "model": body.get("model", "test"),
+                    "choices": [],
+                    "usage": usage,
+                }
+                self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
             self.wfile.write(b"data: [DONE]\n\n")
             self.wfile.flush()
 

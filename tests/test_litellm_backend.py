@@ -189,8 +189,11 @@ def test_rerank_cli_over_a_collection(server, home, docs):
 def test_streaming_pieces_and_fallback_when_the_stream_fails(server):
     script, base = server
     script.reply("one two three four")
-    pieces = list(backend(base).stream(MSG[0], 16))
-    assert len(pieces) == 4 and "".join(pieces) == "one two three four"
+    *pieces, done = backend(base).stream(MSG[0], 16)
+    assert len(pieces) == 4 and "".join(pieces) == "one two three four" == done.text
     assert script.requests[-1]["stream"] is True
+    # The usage the server reports at the end of the stream.
+    assert (done.prompt_tokens, done.completion_tokens, done.error) == (11, 4, None)
     script.status(500).reply("after retry")  # stream refused: generate() with retries
-    assert "".join(backend(base, max_retries=1).stream(MSG[0], 16)) == "after retry"
+    *pieces, done = backend(base, max_retries=1).stream(MSG[0], 16)
+    assert pieces == ["after retry"] and done.completion_tokens == 7

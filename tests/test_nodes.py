@@ -83,7 +83,13 @@ class FakeLLM:
         temperature: float = 0.0,
         stop: list[str] | None = None,
     ) -> list[Completion]:
-        return [Completion(text=self._next(m, max_new_tokens)) for m in messages_batch]
+        return [counted(m, self._next(m, max_new_tokens)) for m in messages_batch]
+
+
+def counted(messages: list[Message], text: str) -> Completion:
+    """A completion whose tokens are words: the prompt's and the reply's."""
+    prompt = sum(len(m["content"].split()) for m in messages)
+    return Completion(text=text, prompt_tokens=prompt, completion_tokens=len(text.split()))
 
 
 class StreamingLLM(FakeLLM):
@@ -93,8 +99,10 @@ class StreamingLLM(FakeLLM):
         max_new_tokens: int,
         temperature: float = 0.0,
         stop: list[str] | None = None,
-    ) -> Iterator[str]:
-        yield from re.findall(r"\S+\s*", self._next(messages, max_new_tokens))
+    ) -> Iterator[str | Completion]:
+        text = self._next(messages, max_new_tokens)
+        yield from re.findall(r"\S+\s*", text)
+        yield counted(messages, text)
 
 
 CITED = "Lava comes from a magma chamber [1]."
@@ -142,11 +150,12 @@ def test_rewrite_keeps_the_question_and_drops_junk_lines(settings):
     tools = make_tools(settings, rewriter=FakeLLM(reply))
     update = run(nodes.rewrite, question_state(QUESTION), tools)
     # The question itself is always the first query, then up to `num_queries` written ones.
+    [(messages, max_new_tokens)] = tools.rewriter.calls
     assert update == {
         "queries": [QUESTION, "lava magma chamber", "volcano eruptions"],
         "errors": [],
+        "usage": {"prompt_tokens": counted(messages, "").prompt_tokens, "completion_tokens": 12},
     }
-    [(messages, max_new_tokens)] = tools.rewriter.calls
     assert messages[0]["content"] == prompts.REWRITE_SYSTEM
     assert max_new_tokens == settings.rewriter.max_new_tokens
 
@@ -207,7 +216,7 @@ def test_a_weak_rewriter_only_resolves_follow_ups_and_retries(home):
 def test_rewrite_failure_falls_back_to_the_question(settings):
     tools = make_tools(settings, rewriter=FakeLLM(RuntimeError("down")))
     update = run(nodes.rewrite, question_state(QUESTION), tools)
-    assert update == {"queries": [QUESTION], "errors": ["rewrite: RuntimeError: down"]}
+    assert update["queries"] == [QUESTION] and update["errors"] == ["rewrite: RuntimeError: down"]
 
 
 def test_retrieve_fuses_the_queries_and_carries_metadata(settings):
@@ -447,16 +456,55 @@ def test_the_graph_loops_then_abstains(settings):
     assert tools.generator.calls == []
 
 
-def test_stream_nodes_and_tokens(settings):
-    tools = make_tools(settings, generator=StreamingLLM(CITED))
+TWO_SENTENCES = (
+    "Lava comes from a magma chamber [1]. The sun is made of cheese [1]. "
+    "A volcano is a rupture in the crust [1]."
+)
+
+
+def test_stream_nodes_tokens_and_checked_content(settings):
+    tools = make_tools(settings, generator=StreamingLLM(TWO_SENTENCES))
     agent = RAGAgent(settings, tools=tools, checkpointer=InMemorySaver())
     events = list(agent.stream(QUESTION, tokens=True))
     tokens = [u["text"] for node, u in events if node == "token"]
-    assert len(tokens) == len(CITED.split()) and "".join(tokens) == CITED
-    assert [n for n, _ in events if n != "token"] == [
+    assert len(tokens) == len(TWO_SENTENCES.split()) and "".join(tokens) == TWO_SENTENCES
+    assert [n for n, _ in events if n not in ("token", "content")] == [
         *("rewrite", "retrieve", "rerank", "grade", "generate", "answer")
     ]
-    assert events[-1][1]["answer"].answer == CITED
+    answer = events[-1][1]["answer"]
+    # Each checked sentence is sent once it is complete, before the draft has ended; the
+    # unsupported one never is; joined, they are the answer.
+    content = [(i, u["text"]) for i, (node, u) in enumerate(events) if node == "content"]
+    assert [text for _, text in content] == [
+        "Lava comes from a magma chamber [1].",
+        " A volcano is a rupture in the crust [1].",
+    ]
+    last_token = max(i for i, (node, _) in enumerate(events) if node == "token")
+    assert content[0][0] < last_token
+    assert "".join(text for _, text in content) == answer.answer
+    # Usage: the tokens of every model call (here the rewriter, grader and generator).
+    calls = [*tools.rewriter.calls, *tools.grader.calls, *tools.generator.calls]
+    assert answer.usage.prompt_tokens == sum(counted(m, "").prompt_tokens for m, _ in calls)
+    assert answer.usage.completion_tokens == 3 + 1 + len(TWO_SENTENCES.split())
+    assert answer.usage.total_tokens == answer.usage.prompt_tokens + answer.usage.completion_tokens
+
+
+def test_streamed_content_is_the_answer_for_any_split_of_the_draft(settings):
+    """However the backend cuts its text into pieces, the sentences sent are those of the
+    draft checked whole (a boundary waits for the characters that decide it)."""
+    draft = "Lava comes from a magma chamber. [1] It rises. A volcano is a rupture [1]!\nDone."
+    whole = nodes.grounding.check_answer(draft, [VOLCANO], QUESTION, 0.6).text
+    for size in (1, 2, 3, 7):
+        grounder = nodes.grounding.Grounder([VOLCANO], QUESTION, 0.6)
+        sent = [s for i in range(0, len(draft), size) for s in grounder.feed(draft[i : i + size])]
+        sent += grounder.finish()
+        assert " ".join(sent) == whole == grounder.checked.text, size
+
+
+def test_stream_nodes_and_tokens(settings):
+    tools = make_tools(settings, generator=StreamingLLM(CITED))
+    agent = RAGAgent(settings, tools=tools, checkpointer=InMemorySaver())
+    assert list(agent.stream(QUESTION, tokens=True))[-1][1]["answer"].answer == CITED
     # Without `tokens` the streaming backend is not streamed.
     events = list(agent.stream(QUESTION))
     assert "token" not in [n for n, _ in events] and events[-1][1]["answer"].answer == CITED

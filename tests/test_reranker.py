@@ -181,6 +181,11 @@ def test_rerank_eval_scores_only_the_evaluated_queries(settings, tmp_path):
 
 def test_local_streaming_matches_generate(tiny_backend):
     messages = [{"role": "user", "content": "Say something."}]
-    pieces = list(tiny_backend.stream(messages, 12))
+    *pieces, done = tiny_backend.stream(messages, 12)
     [whole] = tiny_backend.generate([messages], 12)
     assert len(pieces) > 1 and "".join(pieces).strip() == whole.text.strip()
+    assert done.text == "".join(pieces) and done.error is None
+    assert (done.prompt_tokens, done.completion_tokens) == (
+        whole.prompt_tokens,
+        whole.completion_tokens,
+    )

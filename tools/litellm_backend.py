@@ -78,13 +78,16 @@ class LiteLLMBackend:
         max_new_tokens: int,
         temperature: float = 0.0,
         stop: list[str] | None = None,
-    ) -> Iterator[str]:
-        """Text pieces as the server sends them. A request that fails before its first piece
-        falls back to `generate` (with its retries); a failure mid-stream ends the stream."""
+    ) -> Iterator[str | Completion]:
+        """Text pieces as the server sends them, then the Completion (with the usage the server
+        reports at the end of the stream). A request that fails before its first piece falls
+        back to `generate` (with its retries); a failure mid-stream ends the text where it
+        broke, with the error."""
         try:
             response = litellm.completion(
                 **self._request(self.model, messages, max_new_tokens, temperature, stop),
                 stream=True,
+                stream_options={"include_usage": True},
             )
             chunks = iter(response)
             first = next(chunks, None)
@@ -92,16 +95,29 @@ class LiteLLMBackend:
             [c] = self.generate([messages], max_new_tokens, temperature, stop)
             if c.text:
                 yield c.text
+            yield c
             return
-        if first is None:
-            return
+        pieces: list[str] = []
+        usage, finish, error = None, "", None
         try:
-            for chunk in itertools.chain([first], chunks):
-                piece = chunk.choices[0].delta.content if chunk.choices else None
+            for chunk in itertools.chain([first] if first else [], chunks):
+                usage = getattr(chunk, "usage", None) or usage
+                if not chunk.choices:
+                    continue
+                finish = chunk.choices[0].finish_reason or finish
+                piece = chunk.choices[0].delta.content
                 if piece:
+                    pieces.append(piece)
                     yield piece
-        except Exception:
-            return  # a stream broken mid-way ends the text where it broke
+        except Exception as exc:
+            error = f"stream broke: {exc.__class__.__name__}: {str(exc)[:200]}"
+        yield Completion(
+            text="".join(pieces),
+            prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
+            completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
+            finish_reason=str(finish),
+            error=error,
+        )
 
     def _request(
         self,

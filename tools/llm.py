@@ -5,7 +5,8 @@ completion per conversation, in order. A backend never raises for one failed req
 Completion carries `error`, so a caller can fall back for that item and count it.
 
 Optional abilities are Protocols of their own, checked with `isinstance`: a backend that
-streams (`Streaming`), returns next-token logits (`Logits`, for the FIRST policy), counts
+streams (`Streaming`: pieces, then the Completion with its token counts), returns next-token
+logits (`Logits`, for the FIRST policy), counts
 prompt tokens against its context (`TokenCounting`), or batches prompts (`Batched`).
 """
 
@@ -49,8 +50,10 @@ class Streaming(Protocol):
         max_new_tokens: int,
         temperature: float = 0.0,
         stop: list[str] | None = None,
-    ) -> Iterator[str]:
-        """Text pieces of one completion as they are produced."""
+    ) -> Iterator[str | Completion]:
+        """Text pieces of one completion as they are produced, then one `Completion`: the whole
+        text with its token counts, finish reason and error (a stream broken mid-way ends with
+        the text it got and the error)."""
         ...
 
 

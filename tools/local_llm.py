@@ -189,12 +189,9 @@ class TransformersBackend:
         completions = []
         for row, mask in zip(out, enc["attention_mask"], strict=True):
             new = row[prompt_len:]
-            ends = [
-                k for k, t in enumerate(new.tolist()) if t in {tok.eos_token_id, tok.pad_token_id}
-            ]
-            used = new[: ends[0]] if ends else new
+            used = new[: _decoded_length(new.tolist(), tok)]
             text = tok.decode(used, skip_special_tokens=True)
-            finish = "stop" if ends else "length"
+            finish = "stop" if len(used) < len(new) else "length"
             for s in stop or []:
                 if s in text:  # the batch may run on past one row's stop string
                     text = text[: text.index(s) + len(s)]
@@ -215,31 +212,50 @@ class TransformersBackend:
         max_new_tokens: int,
         temperature: float = 0.0,
         stop: list[str] | None = None,
-    ) -> Iterator[str]:
-        """Text pieces of one completion as they are decoded."""
+    ) -> Iterator[str | Completion]:
+        """Text pieces of one completion as they are decoded, then the Completion."""
         import torch
         from transformers import TextIteratorStreamer
 
         tok = self.tokenizer
         streamer = TextIteratorStreamer(tok, skip_prompt=True, skip_special_tokens=True)
         enc = tok([self.prompt_text(messages)], return_tensors="pt", add_special_tokens=False)
+        prompt_len = enc["input_ids"].shape[1]
         sampling = _sampling(temperature)
+        generated: list[int] = []  # tokens decoded, set by the worker when it is done
+        failed: list[str] = []
 
         def run() -> None:
-            with self._lock, _threads(self.threads), torch.inference_mode():
-                self.lm.generate(
-                    **enc,
-                    max_new_tokens=max_new_tokens,
-                    streamer=streamer,
-                    pad_token_id=tok.pad_token_id,
-                    stopping_criteria=_loop_stop(enc["input_ids"].shape[1]),
-                    **sampling,
-                )
+            try:
+                with self._lock, _threads(self.threads), torch.inference_mode():
+                    out = self.lm.generate(
+                        **enc,
+                        max_new_tokens=max_new_tokens,
+                        streamer=streamer,
+                        pad_token_id=tok.pad_token_id,
+                        stopping_criteria=_loop_stop(prompt_len),
+                        **sampling,
+                    )
+                generated.append(_decoded_length(out[0, prompt_len:].tolist(), tok))
+            except Exception as exc:  # ends the stream (it would wait forever) with the error
+                failed.append(f"{exc.__class__.__name__}: {str(exc)[:200]}")
+                streamer.end()
 
         worker = threading.Thread(target=run, daemon=True)
         worker.start()
-        yield from _until_stop(streamer, stop or [])
+        pieces: list[str] = []
+        for piece in _until_stop(streamer, stop or []):
+            pieces.append(piece)
+            yield piece
         worker.join()
+        used = generated[0] if generated else 0
+        yield Completion(
+            text="".join(pieces),
+            prompt_tokens=prompt_len,
+            completion_tokens=used,
+            finish_reason="length" if used >= max_new_tokens else "stop",
+            error=failed[0] if failed else None,
+        )
 
     def next_token_logits(
         self,
@@ -263,6 +279,13 @@ class TransformersBackend:
                     ids = [tok.encode(c, add_special_tokens=False)[0] for c in cands]
                     scores.append([float(row[i]) for i in ids])
         return scores
+
+
+def _decoded_length(new: list[int], tok: Any) -> int:
+    """How many of the generated tokens `new` are text: those before the first end-of-sequence
+    (or padding, in a batch) token."""
+    ends = (k for k, t in enumerate(new) if t in {tok.eos_token_id, tok.pad_token_id})
+    return next(ends, len(new))
 
 
 LOOP_TOKENS = 12

@@ -30,6 +30,8 @@ def run_question(agent: RAGAgent, question: str, thread: str | None, show_steps:
 
     answer, drafting = None, False
     for node, update in agent.stream(question, thread_id=thread, tokens=show_steps):
+        if node == "content":
+            continue  # the checked answer, printed whole at the end
         if node == "token":
             if not drafting:
                 sys.stdout.write("· draft: ")

@@ -58,6 +58,19 @@ class Citation(Passage):
     number: int
 
 
+class Usage(BaseModel):
+    """Tokens the models read and wrote for one answer, summed over every node that called a
+    model (as the backends count them: the tokenizer for local models, the API's usage)."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
 class Answer(BaseModel):
     question: str
     answer: str
@@ -71,6 +84,7 @@ class Answer(BaseModel):
     reasoning: list[dict[str, Any]]  # the reranker's window traces
     errors: list[str]  # "node: what failed" for every node that fell back
     timings: dict[str, float]  # seconds per node, summed over loops
+    usage: Usage = Usage()
     thread_id: str | None = None
 
     @classmethod
