@@ -1,33 +1,63 @@
-"""`rearag mcp`: search, rerank and ask as MCP tools over stdio (official `mcp` SDK), for MCP
-clients such as desktop assistants, IDEs and other agents.
+"""`rearag mcp`: collections, search, rerank and ask as MCP tools over stdio (official `mcp`
+SDK), for MCP clients such as desktop assistants, IDEs and other agents.
 
-Each tool is a plain function; the SDK runs it in a worker thread and returns its pydantic
-result as structured content. A RearagError (an empty question, …) reaches the client as a
-tool error with its message; other failures as the SDK's generic error, logged on stderr.
+The server answers `initialize` and `tools/list` at once: nothing is loaded at start-up, so a
+missing collection or a bad model setting cannot kill it (a client would only see "Connection
+closed"). Each tool loads what it needs on its first call, once per process: one `RAGAgent` per
+collection, all sharing one checkpointer and, through the loader's cache, the local models. The
+call that loaded reports the seconds in its result's `_meta` ("rearag/load_s"), and stderr logs
+them.
+
+Each tool is a plain function; the SDK runs it in a worker thread and returns its result as
+structured content. A RearagError (an empty question, a missing collection, …) reaches the
+client as a tool error with its message; other failures as the SDK's generic error, logged on
+stderr. stdout carries only the protocol: while serving, the SDK points file descriptor 1 at
+stderr and writes the protocol to a private copy of it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import json
+import logging
 import sys
+import threading
+import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Annotated, Any, TypeVar
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import CallToolResult, TextContent
+from pydantic import BaseModel, Field
 
 from rearag import __version__
-from rearag.agent.rag import RAGAgent
+from rearag.agent.rag import RAGAgent, sqlite_checkpointer
 from rearag.core.config import SearchMode, Settings
-from rearag.core.errors import RearagError
+from rearag.core.errors import NotFoundError, RearagError
 from rearag.core.types import Answer, Passage
-from rearag.policies.reranker import RankedResults
+from rearag.policies.reranker import RankedResults, Reranker
+from rearag.tools.store import collection_counts, list_collections, make_client
+
+log = logging.getLogger("rearag.mcp")
 
 F = TypeVar("F", bound=Callable[..., object])
+T = TypeVar("T")
+
+LOAD_META = "rearag/load_s"  # `_meta` key of the result of the call that loaded models
 
 
-def _user_errors(fn: F) -> F:
+class CollectionInfo(BaseModel):
+    name: str = Field(description="pass it as the `collection` argument of search or ask")
+    chunks: int = Field(description="number of indexed chunks (passages)")
+    default: bool = Field(description="searched when a tool call names no collection")
+
+
+def _tool(fn: F) -> F:
+    """`fn` with its docstring on one line (the SDK sends it as the description, indentation
+    and all) and a RearagError turned into a tool error with its message."""
+
     @functools.wraps(fn)
     def wrapper(*args: object, **kwargs: object) -> object:
         try:
@@ -35,46 +65,199 @@ def _user_errors(fn: F) -> F:
         except RearagError as exc:
             raise ToolError(str(exc)) from None
 
+    wrapper.__doc__ = " ".join((fn.__doc__ or "").split())
     return wrapper  # type: ignore[return-value]
 
 
-def build_mcp(agent: RAGAgent) -> MCPServer:
+def _result(value: BaseModel | list[BaseModel], load_s: float | None) -> CallToolResult:
+    """`value` as the SDK returns a tool's result (one JSON text block per item, structured
+    content wrapped in {"result": …} for a list), with the load time in `_meta` when this call
+    loaded the models."""
+    items = value if isinstance(value, list) else [value]
+    data = [item.model_dump(mode="json", by_alias=True) for item in items]
+    return CallToolResult(
+        content=[TextContent(type="text", text=json.dumps(d, indent=2)) for d in data],
+        structured_content={"result": data} if isinstance(value, list) else data[0],
+        meta={LOAD_META: round(load_s, 2)} if load_s is not None else None,
+    )
+
+
+class Models:
+    """The agents and the reranker the tools use, each loaded on first use and kept for the
+    process. Loads take turns under one lock (a call meanwhile waits): they share weights, and
+    two loads of one model at once would load it twice."""
+
+    def __init__(self, load_settings: Callable[[], Settings]) -> None:
+        self._load_settings = load_settings
+        self._settings: Settings | None = None
+        self._lock = threading.Lock()
+        self._agents: dict[str, RAGAgent] = {}
+        self._reranker: Reranker | None = None
+        self._checkpointer: Any = None
+
+    @property
+    def settings(self) -> Settings:
+        """Read on first use: a bad configuration is every tool's error (a ConfigError), not
+        a dead server, and the next call reads it again after the user fixes it."""
+        if self._settings is None:
+            self._settings = self._load_settings()
+        return self._settings
+
+    def agent(self, collection: str | None) -> tuple[RAGAgent, float | None]:
+        """The agent for `collection` (default: the served one), and the seconds its loading
+        took if this call loaded it."""
+        name = collection or self.settings.collection
+        with self._lock:
+            if name in self._agents:
+                return self._agents[name], None
+            existing = list_collections(make_client(self.settings))
+            if name not in existing:
+                available = ", ".join(existing) or "none (create one: `rearag ingest PATH -c NAME`)"
+                raise NotFoundError(f"collection {name!r} does not exist; available: {available}")
+            agent, took = self._load(f"collection {name}", lambda: self._new_agent(name))
+            self._agents[name] = agent
+            return agent, took
+
+    def _new_agent(self, collection: str) -> RAGAgent:
+        if self._checkpointer is None:
+            self._checkpointer = sqlite_checkpointer(self.settings)
+        agent = RAGAgent(self.settings, collection=collection, checkpointer=self._checkpointer)
+        agent.tools.encode(["warm-up"])  # the embedder loads on first use: now, not mid-call
+        return agent
+
+    def reranker(self) -> tuple[Reranker, float | None]:
+        with self._lock:
+            if self._reranker is not None:
+                return self._reranker, None
+            self._reranker, took = self._load(
+                "the reranker", lambda: Reranker(settings=self.settings)
+            )
+            return self._reranker, took
+
+    @staticmethod
+    def _load(what: str, build: Callable[[], T]) -> tuple[T, float]:
+        start = time.perf_counter()
+        # The SDK points fd 1 at stderr while serving; this also keeps what a library prints
+        # out of sys.stdout's buffer, which Python flushes at exit, after the SDK restored fd 1.
+        with contextlib.redirect_stdout(sys.stderr):
+            try:
+                value = build()
+            except RearagError:
+                raise
+            except Exception as exc:
+                log.exception("loading models for %s failed", what)
+                detail = " ".join(str(exc).split())[:300]
+                raise ToolError(
+                    f"loading models for {what} failed: {exc.__class__.__name__}: {detail} "
+                    "(check the model settings; the server's stderr has the traceback)"
+                ) from None
+        took = time.perf_counter() - start
+        log.info("loaded models for %s in %.1f s", what, took)
+        return value, took
+
+
+CollectionArg = Annotated[
+    str | None,
+    Field(
+        description="name of the document collection to use (the collections tool lists them); "
+        "default: the server's collection"
+    ),
+]
+
+
+def build_mcp(load_settings: Callable[[], Settings]) -> MCPServer:
+    """The server; `load_settings` is called on the first tool call, not here."""
+    models = Models(load_settings)
     server = MCPServer(
         "rearag",
         version=__version__,
         instructions=(
-            f"Answers questions from the document collection {agent.tools.retriever.store.name!r} "
-            "with citations (ask), searches it (search), and reranks passages (rerank)."
+            "Answers questions from document collections with citations (ask), searches them "
+            "(search), lists them (collections) and reranks passages (rerank). Without a "
+            "collection argument, tools use the server's default collection (collections marks "
+            "it)."
         ),
     )
 
     @server.tool()
-    @_user_errors
-    def search(query: str, k: int = 5, mode: SearchMode | None = None) -> list[Passage]:
-        """Search the collection (dense, bm25 or hybrid); best passages first."""
-        return agent.tools.retriever.search(query, k=min(k, 100), mode=mode)
+    @_tool
+    def collections() -> list[CollectionInfo]:
+        """List the document collections this server can search or answer from, with their
+        number of chunks. Pass a name as the `collection` argument of search or ask."""
+        settings = models.settings
+        return [
+            CollectionInfo(name=name, chunks=n, default=name == settings.collection)
+            for name, n in collection_counts(settings).items()
+        ]
 
     @server.tool()
-    @_user_errors
-    def rerank(query: str, documents: list[str], top_k: int | None = None) -> RankedResults:
-        """Order passages by how well they answer the query (the reasoning reranker)."""
-        ranked = agent.tools.reranker.rank(query, documents)
+    @_tool
+    def search(
+        query: Annotated[str, Field(description="what to look for, in words or as a question")],
+        k: Annotated[int, Field(ge=1, description="how many passages to return (at most 100)")] = 5,
+        mode: Annotated[
+            SearchMode | None,
+            Field(
+                description="dense (meaning, by embeddings), bm25 (exact words) or hybrid "
+                "(both fused); default: the server's configured mode"
+            ),
+        ] = None,
+        collection: CollectionArg = None,
+    ) -> Annotated[CallToolResult, list[Passage]]:
+        """Find the passages of a document collection that best match a query, best first,
+        with their text, source file and score. No answer is written: use it to look things
+        up or gather sources; use ask for a cited answer."""
+        agent, took = models.agent(collection)
+        return _result(agent.tools.retriever.search(query, k=min(k, 100), mode=mode), took)
+
+    @server.tool()
+    @_tool
+    def rerank(
+        query: Annotated[str, Field(description="the question or need the passages should answer")],
+        documents: Annotated[list[str], Field(description="the passages to order, as plain texts")],
+        top_k: Annotated[
+            int | None,
+            Field(ge=1, description="keep only this many of the best; default: all"),
+        ] = None,
+    ) -> Annotated[CallToolResult, RankedResults]:
+        """Order passages you already have (from anywhere, not from a collection) by how well
+        they answer a query, using a reasoning reranker. Results come best first; each doc_id
+        is the passage's position in `documents` ("0" is the first), and `windows` holds the
+        reranker's reasoning."""
+        reranker, took = models.reranker()
+        ranked = reranker.rank(query, documents)
         if top_k:
             ranked.results = ranked.results[:top_k]
-        return ranked
+        return _result(ranked, took)
 
     @server.tool()
-    @_user_errors
-    def ask(question: str, thread_id: str | None = None) -> Answer:
-        """Answer a question from the collection with numbered citations and their sources.
-        Questions with the same thread_id continue one conversation."""
-        return agent.ask(question, thread_id=thread_id)
+    @_tool
+    def ask(
+        question: Annotated[str, Field(description="the question, in natural language")],
+        thread_id: Annotated[
+            str | None,
+            Field(
+                description="any name for a conversation: questions with the same thread_id "
+                "are follow-ups of each other (e.g. 'it' refers to an earlier subject); "
+                "omit for a standalone question"
+            ),
+        ] = None,
+        collection: CollectionArg = None,
+    ) -> Annotated[CallToolResult, Answer]:
+        """Answer a question from a document collection: the agent searches, reranks the
+        passages, and writes an answer with numbered citations [1] and their sources, or
+        abstains when the collection holds no evidence. Slower than search (several model
+        calls)."""
+        agent, took = models.agent(collection)
+        return _result(agent.ask(question, thread_id=thread_id), took)
 
     return server
 
 
-def run_mcp(settings: Settings) -> None:
-    # stdout carries the protocol: anything a library prints while loading goes to stderr.
-    with contextlib.redirect_stdout(sys.stderr):
-        agent = RAGAgent(settings)
-    build_mcp(agent).run("stdio")
+def run_mcp(load_settings: Callable[[], Settings]) -> None:
+    # One plain line per record on stderr (the SDK's default, rich, wraps at 80 columns), and
+    # at INFO only the server's own: libraries log every model load and HTTP call at INFO.
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for name in ("rearag", "mcp"):
+        logging.getLogger(name).setLevel(logging.INFO)
+    build_mcp(load_settings).run("stdio")

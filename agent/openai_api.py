@@ -1,21 +1,27 @@
-"""The HTTP bodies of `rearag serve`: OpenAI Chat Completions shapes, plus search and rerank.
+"""The HTTP bodies of `rearag serve`: OpenAI Chat Completions shapes, plus search.
 
-Requests ignore fields they do not use (OpenAI clients send temperature, top_p, …); answers
-carry rearag's extra data (citations, sources, reasoning) in a `rearag` field, which OpenAI
-clients keep as an extra attribute.
+A chat request's fields either take effect or are answered: `max_tokens` /
+`max_completion_tokens`, `temperature` and `stop` go to the generator; a field that would
+change what the client gets back and that rearag cannot honour (`n` > 1, `tools`, images, …) is
+a 400 naming it; any other field (`top_p`, `seed`, …) and the client's own system prompt
+(rearag answers with its own) are accepted, without effect, and named in the
+`X-Rearag-Ignored` header.
+Answers carry rearag's extra data (citations, sources, reasoning) in a `rearag` field, which
+OpenAI clients keep as an extra attribute.
 """
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from rearag.agent.state import GenerationOptions
 from rearag.core.config import SearchMode
 from rearag.core.types import Answer, Passage
-from rearag.policies.reranker import RankedResults
 
 ERROR_TYPES = {
     401: "authentication_error",
@@ -26,20 +32,29 @@ ERROR_TYPES = {
 }
 
 
-def error_body(status: int, message: str, code: str) -> dict[str, Any]:
+def error_body(status: int, message: str, code: str, param: str | None = None) -> dict[str, Any]:
     """OpenAI's error shape, which its clients turn into typed exceptions."""
     kind = ERROR_TYPES.get(status, "invalid_request_error")
-    return {"error": {"message": message, "type": kind, "code": code}}
+    return {"error": {"message": message, "type": kind, "param": param, "code": code}}
+
+
+class Unsupported(Exception):
+    """A request field rearag cannot honour: `param` names it as OpenAI's errors do."""
+
+    def __init__(self, param: str, message: str) -> None:
+        super().__init__(message)
+        self.param = param
 
 
 class ContentPart(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="allow")
     type: str
     text: str = ""
 
 
 class ChatMessage(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="allow")
+    # tool and function are accepted here to be refused with a message naming them.
     role: Literal["system", "developer", "user", "assistant", "tool", "function"]
     content: str | list[ContentPart] | None = None
 
@@ -50,14 +65,99 @@ class ChatMessage(BaseModel):
         return self.content or ""
 
 
+class StreamOptions(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    include_usage: bool = False
+
+
+# Fields that would change the reply in a way rearag cannot honour, and what to do instead.
+REFUSED = {
+    "tools": "rearag answers from its documents and calls no tools: leave out tools",
+    "tool_choice": "rearag calls no tools: leave out tool_choice",
+    "functions": "rearag calls no functions: leave out functions",
+    "function_call": "rearag calls no functions: leave out function_call",
+    "audio": "rearag answers in text only: leave out audio",
+    "prediction": "predicted outputs are not supported: leave out prediction",
+    "web_search_options": "rearag searches its own documents: leave out web_search_options",
+    "top_logprobs": "token log probabilities are not available: leave out top_logprobs",
+}
+
+
 class ChatRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="allow")
     model: str = Field(description="a served collection (GET /v1/models)")
     messages: list[ChatMessage] = Field(min_length=1)
     stream: bool = False
+    stream_options: StreamOptions | None = None
     user: str | None = Field(
         None, max_length=200, description="thread id when no X-Thread-Id header is sent"
     )
+    max_tokens: int | None = Field(None, ge=1, description="cap on the generator's draft")
+    max_completion_tokens: int | None = Field(None, ge=1, description="as max_tokens")
+    temperature: float | None = Field(None, ge=0, le=2, description="the generator's")
+    stop: str | list[str] | None = Field(None, description="up to 4 stop strings")
+    n: int = Field(1, ge=1, description="only 1: one answer per question")
+    logprobs: bool | None = None
+    response_format: dict[str, Any] | None = None
+    modalities: list[str] | None = None
+
+    def check_supported(self) -> None:
+        """Raise Unsupported for the first field rearag cannot honour."""
+        if self.n != 1:
+            raise Unsupported("n", f"n={self.n}: rearag gives one answer per question; send n=1")
+        given = self.model_extra or {}
+        for name, why in REFUSED.items():
+            if given.get(name) not in (None, [], "none"):
+                raise Unsupported(name, why)
+        if self.logprobs:
+            raise Unsupported("logprobs", "token log probabilities are not available")
+        if self.response_format and self.response_format.get("type") != "text":
+            raise Unsupported(
+                "response_format", "answers are text with citations: use response_format text"
+            )
+        if self.modalities and set(self.modalities) != {"text"}:
+            raise Unsupported("modalities", "rearag answers in text only")
+        if isinstance(self.stop, list) and len(self.stop) > 4:
+            raise Unsupported("stop", "at most 4 stop strings")
+        for i, m in enumerate(self.messages):
+            if m.role in ("tool", "function"):
+                raise Unsupported(
+                    f"messages[{i}].role", f"{m.role} messages need tools, which rearag has not"
+                )
+            if (m.model_extra or {}).get("tool_calls"):
+                raise Unsupported(f"messages[{i}].tool_calls", "rearag calls no tools")
+            for j, part in enumerate(m.content if isinstance(m.content, list) else []):
+                if part.type != "text":
+                    raise Unsupported(
+                        f"messages[{i}].content[{j}].type",
+                        f"{part.type!r} content is not supported: send text parts only",
+                    )
+        if not any(m.role == "user" for m in self.messages):
+            raise Unsupported("messages", "no user message: send the question as a user message")
+
+    def ignored(self) -> list[str]:
+        """The fields given that take no effect, for the X-Rearag-Ignored header."""
+        given = self.model_extra or {}
+        names = [name for name in given if name not in REFUSED]
+        names += [
+            f"messages[{i}] ({m.role})"
+            for i, m in enumerate(self.messages)
+            if m.role in ("system", "developer")
+        ]
+        return names
+
+    def generation(self) -> GenerationOptions:
+        """The generator's settings this request asks for."""
+        stop = [self.stop] if isinstance(self.stop, str) else self.stop or []
+        return GenerationOptions(
+            max_new_tokens=self.max_completion_tokens or self.max_tokens,
+            temperature=self.temperature or 0.0,
+            stop=tuple(stop),
+        )
+
+    @property
+    def include_usage(self) -> bool:
+        return bool(self.stream_options and self.stream_options.include_usage)
 
     def question(self) -> str:
         """The latest user message: what the agent answers."""
@@ -91,6 +191,21 @@ def completion_id() -> str:
     return f"chatcmpl-{uuid.uuid4().hex}"
 
 
+def answer_headers(answer: Answer) -> dict[str, str]:
+    """The answer's mode and citations as response headers, where clients that keep headers
+    but drop extra body fields find them (langchain-openai's `include_response_headers=True`
+    puts them in `response_metadata["headers"]`). ASCII JSON; passage texts stay in the body."""
+    cited = [
+        {"number": c.number, "id": c.id, "label": c.label[:200], "source": c.source[:500]}
+        for c in answer.citations
+    ]
+    return {"X-Rearag-Mode": answer.mode, "X-Rearag-Citations": json.dumps(cited)}
+
+
+def usage(answer: Answer) -> dict[str, int]:
+    return answer.usage.model_dump()
+
+
 def completion(model: str, answer: Answer) -> dict[str, Any]:
     return {
         "id": completion_id(),
@@ -104,8 +219,7 @@ def completion(model: str, answer: Answer) -> dict[str, Any]:
                 "message": {"role": "assistant", "content": message_text(answer)},
             }
         ],
-        # The graph calls several models (or none); per-request token counts are not tracked.
-        "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+        "usage": usage(answer),
         "rearag": answer.model_dump(),
     }
 
@@ -129,6 +243,18 @@ def chunk(
     return body
 
 
+def usage_chunk(cid: str, model: str, answer: Answer) -> dict[str, Any]:
+    """The last chunk when the client asked for `stream_options.include_usage`."""
+    return {
+        "id": cid,
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [],
+        "usage": usage(answer),
+    }
+
+
 class SearchRequest(BaseModel):
     query: str = Field(min_length=1, max_length=10_000)
     model: str | None = Field(None, description="collection; default: the first served")
@@ -139,16 +265,6 @@ class SearchRequest(BaseModel):
 class SearchResponse(BaseModel):
     model: str
     results: list[Passage]
-
-
-class RerankRequest(BaseModel):
-    query: str = Field(min_length=1, max_length=10_000)
-    documents: list[str] = Field(min_length=1)
-    doc_ids: list[str] | None = None
-    top_k: int | None = Field(None, ge=1)
-
-
-RerankResponse = RankedResults
 
 
 class ModelCard(BaseModel):

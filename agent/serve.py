@@ -3,7 +3,7 @@
     POST /v1/chat/completions   the agent, streamed (SSE) or not; `model` = a served collection
     POST /v1/search             Retriever.search
     POST /v1/rerank             Reranker.rank
-    GET  /v1/models, /health, /docs, and / (the chat page in agent/web/)
+    GET  /v1/models[/{id}], /health, /docs, and / (the chat page in agent/web/)
 
 The graph is blocking (a local model holds a torch lock), so every agent call runs in a worker
 thread and the event loop keeps answering. Questions on one thread run one at a time, so a
@@ -21,29 +21,32 @@ import logging
 import os
 import threading
 import weakref
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import anyio
-from fastapi import FastAPI, Header, Request
+from fastapi import FastAPI, Header, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from fastapi.security import HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rearag import __version__
 from rearag.agent import openai_api as api
+from rearag.agent import rerank_api
 from rearag.agent.rag import RAGAgent, describe_step, sqlite_checkpointer
 from rearag.core.config import SERVE_STATE_ENV, Settings
 from rearag.core.errors import BackendError, NotFoundError, RearagError
 
 log = logging.getLogger("rearag.serve")
 WEB = Path(__file__).parent / "web"
-# Reachable without a key: the page's own files (they hold no data) and the health probe.
-PUBLIC_PATHS = ("/", "/health", "/favicon.ico")
+# Reachable without a key: the page's own files and the API docs (they hold no data; the docs
+# page takes the key in its Authorize dialog) and the health probe.
+PUBLIC_PATHS = ("/", "/health", "/favicon.ico", "/docs", "/docs/oauth2-redirect", "/openapi.json")
 PUBLIC_PREFIX = "/static/"
 INTERNAL = "internal error; the server log names its kind"
 # The HTTP status and code of each kind of user-facing error, most specific first.
@@ -57,14 +60,14 @@ T = TypeVar("T")
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, message: str, code: str) -> None:
+    def __init__(self, status: int, message: str, code: str, param: str | None = None) -> None:
         super().__init__(message)
-        self.status, self.message, self.code = status, message, code
+        self.status, self.message, self.code, self.param = status, message, code, param
 
 
-def _error(status: int, message: str, code: str) -> JSONResponse:
+def _error(status: int, message: str, code: str, param: str | None = None) -> JSONResponse:
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse(api.error_body(status, message, code), status, headers=headers)
+    return JSONResponse(api.error_body(status, message, code, param), status, headers=headers)
 
 
 class BearerAuth:
@@ -142,10 +145,14 @@ def create_app(settings: Settings, collections: list[str] | None = None) -> Fast
     cfg = settings.serve
     locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
+    # With a key, every route declares Bearer auth, so the docs page offers Authorize; the
+    # check itself is BearerAuth's, before a route runs.
+    bearer = [Security(HTTPBearer(auto_error=False))] if cfg.api_key else None
     app = FastAPI(
         title="rearag",
         version=__version__,
         summary="Agentic RAG with a reasoning reranker, OpenAI-compatible.",
+        dependencies=bearer,
     )
     app.add_middleware(BodyLimit, limit=cfg.max_body_bytes)
     if cfg.api_key:
@@ -153,7 +160,7 @@ def create_app(settings: Settings, collections: list[str] | None = None) -> Fast
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
-        return _error(exc.status, exc.message, exc.code)
+        return _error(exc.status, exc.message, exc.code, exc.param)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -213,14 +220,25 @@ def create_app(settings: Settings, collections: list[str] | None = None) -> Fast
     async def models() -> api.ModelList:
         return api.ModelList(data=[api.ModelCard(id=name) for name in agents])
 
+    @app.get("/v1/models/{model_id}")
+    async def model(model_id: str) -> api.ModelCard:
+        agent_for(model_id)  # 404 for a collection not served here
+        return api.ModelCard(id=model_id)
+
     @app.post("/v1/chat/completions", response_model=None)
     async def chat(
         body: api.ChatRequest,
         x_thread_id: Annotated[str | None, Header(max_length=200)] = None,
-    ) -> dict[str, Any] | StreamingResponse:
+    ) -> JSONResponse | StreamingResponse:
         """Answer the latest user message with citations. The conversation is remembered per
         thread: the X-Thread-Id header, else the `user` field; without either, the earlier
-        messages of the request are the history."""
+        messages of the request are the history. Streamed, the answer's sentences arrive in
+        `delta.content` as each passes the grounding check; the pipeline's progress (steps, the
+        draft's tokens) in the `rearag` field."""
+        try:
+            body.check_supported()
+        except api.Unsupported as exc:
+            raise ApiError(400, str(exc), "unsupported_parameter", exc.param) from None
         agent = agent_for(body.model)
         try:
             question = agent.check_question(body.question())
@@ -228,16 +246,26 @@ def create_app(settings: Settings, collections: list[str] | None = None) -> Fast
             raise _user_error(exc) from None
         thread = x_thread_id or body.user or None
         history = None if thread else body.history()
+        headers = {"X-Rearag-Ignored": ", ".join(body.ignored())} if body.ignored() else {}
         if body.stream:
-            events = _sse(agent, body.model, question, thread, history, cfg.request_timeout_s)
+            run = functools.partial(
+                agent.stream,
+                question,
+                thread,
+                tokens=True,
+                history=history,
+                generation=body.generation(),
+            )
+            events = _sse(run, body.model, body.include_usage, cfg.request_timeout_s)
             return StreamingResponse(
                 _locked(one_at_a_time(thread), events),
                 media_type="text/event-stream",
-                headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+                headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **headers},
             )
         async with one_at_a_time(thread):
-            answer = await blocking("chat", agent.ask, question, thread, history)
-        return api.completion(body.model, answer)
+            answer = await blocking("chat", agent.ask, question, thread, history, body.generation())
+        headers.update(api.answer_headers(answer))
+        return JSONResponse(api.completion(body.model, answer), headers=headers)
 
     @app.post("/v1/search")
     async def search(body: api.SearchRequest) -> api.SearchResponse:
@@ -246,9 +274,13 @@ def create_app(settings: Settings, collections: list[str] | None = None) -> Fast
         hits = await blocking("search", agent.tools.retriever.search, body.query, body.k, body.mode)
         return api.SearchResponse(model=body.model or next(iter(agents)), results=hits)
 
-    @app.post("/v1/rerank")
-    async def rerank(body: api.RerankRequest) -> api.RerankResponse:
-        """Rerank passages with the configured policy: `Reranker.rank(query, docs, doc_ids)`."""
+    # Both paths: the cohere SDK's Client calls v1, its ClientV2 and LiteLLM's cohere/ call v2.
+    # exclude_none: a result without its document has no "document" key, as clients expect.
+    @app.post("/v1/rerank", response_model_exclude_none=True)
+    @app.post("/v2/rerank", response_model_exclude_none=True)
+    async def rerank(body: rerank_api.RerankRequest) -> rerank_api.RerankResponse:
+        """Rerank documents with the configured policy (`Reranker.rank`), in the Cohere and
+        Jina rerank shape; `model` may be any name."""
         if len(body.documents) > cfg.max_documents:
             raise ApiError(
                 400,
@@ -256,17 +288,29 @@ def create_app(settings: Settings, collections: list[str] | None = None) -> Fast
                 "(serve.max_documents)",
                 "too_many_documents",
             )
-        if body.doc_ids is not None and len(body.doc_ids) != len(body.documents):
-            raise ApiError(400, "doc_ids must have one id per document", "invalid_request")
+        try:
+            texts = body.texts()
+        except RearagError as exc:
+            raise _user_error(exc) from None
         reranker = agent_for(None).tools.reranker
-        ranked = await blocking("rerank", reranker.rank, body.query, body.documents, body.doc_ids)
-        if body.top_k:
-            ranked.results = ranked.results[: body.top_k]
-        return ranked
+        ranked = await blocking("rerank", reranker.rank, body.query, texts)
+        return rerank_api.rerank_response(body, ranked)
 
     @app.get("/", include_in_schema=False)
     async def page() -> FileResponse:
-        return FileResponse(WEB / "index.html")
+        # The page shows document and model text: should any ever slip into markup, the
+        # browser still runs no script and loads nothing that is not ours.
+        policy = (
+            "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+            "form-action 'none'; frame-ancestors 'none'"
+        )
+        headers = {"Content-Security-Policy": policy, "X-Content-Type-Options": "nosniff"}
+        return FileResponse(WEB / "index.html", headers=headers)
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> FileResponse:
+        # The SVG icon under the name browsers ask for unprompted (the page links it too).
+        return FileResponse(WEB / "favicon.svg", media_type="image/svg+xml")
 
     app.mount("/static", StaticFiles(directory=WEB), name="static")
     return app
@@ -293,34 +337,42 @@ async def _locked(lock: Any, events: AsyncIterator[str]) -> AsyncIterator[str]:
 
 
 async def _sse(
-    agent: RAGAgent,
+    run: Callable[[], Iterator[tuple[str, dict[str, Any]]]],
     model: str,
-    question: str,
-    thread: str | None,
-    history: list[dict[str, str]] | None,
+    include_usage: bool,
     timeout: float,
 ) -> AsyncIterator[str]:
-    """The answer as OpenAI chunks. Progress comes first in the `rearag` field (each finished
-    node, then the answer's tokens as the model drafts them); the message content is the
-    checked answer (invalid citations removed, or the quoted fallback), sent once it is final,
-    so a client that joins the content deltas gets exactly the non-streaming answer."""
+    """The answer as OpenAI chunks. `delta.content` carries the answer's text as each sentence
+    of the draft passes the grounding check, then whatever only the final answer decides (an
+    extracted answer or the abstention, the sources list), so a client that joins the content
+    deltas gets exactly the non-streaming message. Progress goes in the `rearag` field: each
+    finished node, the draft's unchecked tokens, and last the whole answer."""
     cid = api.completion_id()
 
     def data(body: dict[str, Any]) -> str:
         return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
 
     yield data(api.chunk(cid, model, {"role": "assistant", "content": ""}))
-    stop = threading.Event()
+    stop, sent = threading.Event(), ""
     try:
-        async for node, update in _in_thread(agent, question, thread, history, stop, timeout):
-            if node == "token":
+        async for node, update in _in_thread(run, stop, timeout):
+            if node == "content":
+                sent += update["text"]
+                yield data(api.chunk(cid, model, {"content": update["text"]}))
+            elif node == "token":
                 extra = {"event": "token", "text": update["text"]}
                 yield data(api.chunk(cid, model, {}, extra=extra))
             elif node == "answer":
                 answer = update["answer"]
-                yield data(api.chunk(cid, model, {"content": api.message_text(answer)}))
+                text = api.message_text(answer)
+                if not text.startswith(sent):  # the graph's promise; never silently garbled
+                    log.error("chat stream: the streamed text is not the answer's start")
+                elif text != sent:
+                    yield data(api.chunk(cid, model, {"content": text[len(sent) :]}))
                 extra = {"event": "answer", **answer.model_dump()}
                 yield data(api.chunk(cid, model, {}, "stop", extra=extra))
+                if include_usage:
+                    yield data(api.usage_chunk(cid, model, answer))
             else:
                 extra = {"event": "step", "node": node, "text": describe_step(node, update)}
                 yield data(api.chunk(cid, model, {}, extra=extra))
@@ -338,20 +390,18 @@ async def _sse(
 
 
 async def _in_thread(
-    agent: RAGAgent,
-    question: str,
-    thread: str | None,
-    history: list[dict[str, str]] | None,
+    run: Callable[[], Iterator[tuple[str, dict[str, Any]]]],
     stop: threading.Event,
     timeout: float,
 ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
-    """`agent.stream` run in its own thread, its events handed to the event loop."""
+    """`run()` (the agent's stream) iterated in its own thread, its events handed to the
+    event loop."""
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[tuple[str, dict[str, Any]] | BaseException | None] = asyncio.Queue()
 
     def produce() -> None:
         try:
-            for event in agent.stream(question, thread, tokens=True, history=history):
+            for event in run():
                 loop.call_soon_threadsafe(queue.put_nowait, event)
                 if stop.is_set():
                     break

@@ -46,14 +46,18 @@ def echo_answer(messages: list[dict[str, str]]) -> str:
     """'<first sentence of passage 1> (Q: <question>; earlier: <earlier user turns>) [1].':
     what the generator was asked and which conversation it saw, inside a sentence its cited
     passage supports (so it passes the citation check). Sentence marks are left out of the
-    echo, which must not end the sentence."""
+    echo, which must not end the sentence. A question with TWO in it gets the passage's
+    sentence first, then that one."""
     user = messages[1]["content"]
     passage = re.search(r'<passage number="1">(.*?)</passage>', user, re.S)
     first = re.split(r"(?<=[.!?])\s", passage.group(1).strip())[0] if passage else ""
     question = re.search(r"Question: (.*)\n", user)
     earlier = re.findall(r"^user: (.*)$", user, re.M)
     echo = f"Q: {question.group(1) if question else ''}; earlier: {' | '.join(earlier)}"
-    return f"{first.rstrip('.!?')} ({re.sub(r'[.!?]', '', echo)}) [1]."
+    answer = f"{first.rstrip('.!?')} ({re.sub(r'[.!?]', '', echo)}) [1]."
+    if question and "TWO" in question.group(1):  # two sentences, for streaming tests
+        return f"{first.rstrip('.!?')} [1]. {answer}"
+    return answer
 
 
 def echo_router(seen: list[str], slow_s: float = 0.0):

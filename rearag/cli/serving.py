@@ -32,7 +32,9 @@ def serve(
 
 
 def mcp(ctx: typer.Context, collection: CollectionOpt = None) -> None:
-    """Serve search, rerank and ask as MCP tools over stdio."""
+    """Serve collections, search, rerank and ask as MCP tools over stdio (default collection:
+    --collection); models load on the first call that needs them."""
     from rearag.agent.mcp_server import run_mcp
 
-    run_mcp(settings_of(ctx, collection=collection))
+    # Read on the first tool call: a bad configuration is a tool error, not a dead server.
+    run_mcp(lambda: settings_of(ctx, collection=collection))
