@@ -246,7 +246,8 @@ def create_app(settings: Settings, collections: list[str] | None = None) -> Fast
             raise _user_error(exc) from None
         thread = x_thread_id or body.user or None
         history = None if thread else body.history()
-        headers = {"X-Rearag-Ignored": ", ".join(body.ignored())} if body.ignored() else {}
+        ignored = body.ignored()
+        headers = {"X-Rearag-Ignored": ", ".join(ignored)} if ignored else {}
         if body.stream:
             run = functools.partial(
                 agent.stream,

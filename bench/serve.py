@@ -2,6 +2,7 @@
 in its own conversation thread, against a real server subprocess over the demo corpus.
 
     .venv/bin/python bench/serve.py [--clients 8] [--questions 5] [--llm scripted|local]
+                                    [--stream-runs 5] [--word-delay 0.03]
 
 `--llm scripted` (default) sends every LLM node to a scripted OpenAI-compatible server on
 127.0.0.1 that answers at once, so the numbers are the cost of rearag itself: HTTP, the graph,
@@ -10,6 +11,11 @@ question it was asked and the earlier questions of the conversation it was shown
 answer is checked against its own question and thread. `--llm local` runs the embedded
 defaults (bundled SmolLM2-135M for every node: evidence-score grading, extracted answers):
 seconds per answer on a CPU; answers are checked by question and thread id.
+
+Then `--stream-runs` streamed questions from the `openai` client, one at a time: the time to the
+first `delta.content` against the time to the final chunk (when the whole answer, and before
+this streaming, its first content, arrived). With `--llm scripted` the generator streams its
+three-sentence answer a word every `--word-delay` seconds, like a hosted model decoding.
 
 Prints and writes bench/results/serve.md (scripted) or bench/results/serve-local.md (local).
 """
@@ -69,13 +75,14 @@ def scripted_reply(messages: list[dict[str, str]]) -> str:
         return "yes"
     if system == prompts.GENERATE_SYSTEM:
         passage = re.search(r'<passage number="1">(.*?)</passage>', user, re.S)
-        first = re.split(r"(?<=[.!?])\s", passage.group(1).strip())[0] if passage else ""
+        sentences = re.split(r"(?<=[.!?])\s+", passage.group(1).strip()) if passage else [""]
+        first, more = sentences[0], " ".join(f"{s.rstrip('.!?')} [1]." for s in sentences[1:3])
         question = re.search(r"Question: (.*)\n", user)
         asked = ASKED.search(question.group(1)) if question else None
         earlier = [ASKED.search(line) for line in re.findall(r"^user: (.*)$", user, re.M)]
         ids = [f"{m.group(1)}-{m.group(2)}" for m in earlier if m]
         now = f"{asked.group(1)}-{asked.group(2)}" if asked else "?"
-        return f"{first.rstrip('.!?')} (Q {now} || {' | '.join(ids)} ||) [1]."
+        return f"{first.rstrip('.!?')} (Q {now} || {' | '.join(ids)} ||) [1]. {more}".strip()
     return "[1] > [2] > [3]"  # rerank
 
 
@@ -142,6 +149,30 @@ def run_load(url: str, clients: int, questions: int, scripted: bool, tag: str) -
     }
 
 
+def run_stream(url: str, runs: int) -> dict:
+    """Streamed questions with the openai client: seconds to the first content delta and to the
+    final chunk, medians."""
+    import openai
+
+    client = openai.OpenAI(base_url=url + "/v1", api_key="unused", max_retries=0, timeout=3600)
+    firsts, totals = [], []
+    for j in range(runs):
+        start, first = time.perf_counter(), None
+        stream = client.chat.completions.create(
+            model=COLLECTION,
+            messages=[{"role": "user", "content": question_for(99, j)}],
+            stream=True,
+        )
+        for chunk in stream:
+            if first is None and chunk.choices and chunk.choices[0].delta.content:
+                first = time.perf_counter() - start
+        total = time.perf_counter() - start
+        firsts.append(total if first is None else first)
+        totals.append(total)
+    first, total = statistics.median(firsts), statistics.median(totals)
+    return {"runs": runs, "first": first, "total": total}
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -153,6 +184,8 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--questions", type=int, default=5)
     parser.add_argument("--llm", choices=["scripted", "local"], default="scripted")
+    parser.add_argument("--stream-runs", type=int, default=5)
+    parser.add_argument("--word-delay", type=float, default=0.03)
     args = parser.parse_args()
     scripted = args.llm == "scripted"
     home = Path(os.environ.get("REARAG_HOME") or tempfile.mkdtemp(prefix="rearag-bench-"))
@@ -191,6 +224,9 @@ def main() -> None:
         rows = [run_load(url, 1, args.questions, scripted, "solo")]
         if args.clients > 1:
             rows.append(run_load(url, args.clients, args.questions, scripted, "load"))
+        if scripted:
+            script.word_delay_s = args.word_delay
+        streamed = run_stream(url, args.stream_runs)
     finally:
         server.terminate()
         server.wait(timeout=60)
@@ -226,6 +262,24 @@ def main() -> None:
             f"| {r['clients']} | {r['questions']} | {r['requests']} | {len(r['failures'])} "
             f"| {r['p50']:.3f} | {r['p95']:.3f} | {r['max']:.3f} | {r['throughput']:.2f} |"
         )
+    paced = (
+        f"the generator streams its three sentences a word every {args.word_delay:g} s"
+        if scripted
+        else "the bundled model's answers are extracted, so they come in one piece at the end"
+    )
+    lines += [
+        "",
+        "## Streaming: time to the first content token",
+        "",
+        f"{streamed['runs']} streamed questions, one at a time, from the `openai` client; {paced}. "
+        "Before content was streamed sentence by sentence, the first content arrived with the "
+        "final chunk.",
+        "",
+        "| first content, median s | final chunk, median s | first / final |",
+        "| ---: | ---: | ---: |",
+        f"| {streamed['first']:.3f} | {streamed['total']:.3f} "
+        f"| {streamed['first'] / streamed['total']:.2f} |",
+    ]
     failures = [f for r in rows for f in r["failures"]]
     lines += ["", *(f"- {f}" for f in failures[:20]), ""] if failures else [""]
     text = "\n".join(lines)
