@@ -13,6 +13,7 @@ OpenAI clients keep as an extra attribute.
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from typing import Any, Literal
@@ -83,6 +84,9 @@ REFUSED = {
 }
 
 
+FIELD_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
 class ChatRequest(BaseModel):
     model_config = ConfigDict(extra="allow")
     model: str = Field(description="a served collection (GET /v1/models)")
@@ -136,9 +140,12 @@ class ChatRequest(BaseModel):
             raise Unsupported("messages", "no user message: send the question as a user message")
 
     def ignored(self) -> list[str]:
-        """The fields given that take no effect, for the X-Rearag-Ignored header."""
-        given = self.model_extra or {}
-        names = [name for name in given if name not in REFUSED]
+        """The fields given that take no effect, for the X-Rearag-Ignored header (a name that
+        is no plain identifier is not echoed into a header: it is counted)."""
+        given = [name for name in self.model_extra or {} if name not in REFUSED]
+        names = [name for name in given if FIELD_NAME.fullmatch(name)][:20]
+        if len(names) < len(given):
+            names.append(f"{len(given) - len(names)} other field(s)")
         names += [
             f"messages[{i}] ({m.role})"
             for i, m in enumerate(self.messages)

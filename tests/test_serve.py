@@ -199,6 +199,7 @@ def test_openai_fields_take_effect_or_are_refused(server):
         stop=["STOP"],
         top_p=0.5,
         seed=3,
+        extra_body={"évil\r\nX-Injected": 1},
     )
     assert "Q: Where does lava come from F1;" in raw.parse().choices[0].message.content
     [generator] = generator_requests(server, before)
@@ -209,7 +210,8 @@ def test_openai_fields_take_effect_or_are_refused(server):
     )
     # What takes no effect is said, not silently dropped.
     ignored = set(raw.headers["x-rearag-ignored"].split(", "))
-    assert ignored == {"top_p", "seed", "messages[0] (developer)"}
+    assert ignored == {"top_p", "seed", "1 other field(s)", "messages[0] (developer)"}
+    assert "x-injected" not in raw.headers
     # What would change the reply and cannot be honoured is a 400 naming the field.
     refused = {
         "n": {"n": 2},
