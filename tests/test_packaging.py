@@ -25,6 +25,9 @@ def run(*args: str | Path, cwd: Path | None = None) -> str:
     return proc.stdout
 
 
+VENDORED = ("vendor/markdown-it/markdown-it.min.js", "vendor/markdown-it/LICENSE")
+
+
 def test_wheel_in_fresh_venv_does_not_shadow_user_modules(tmp_path: Path):
     dist = tmp_path / "dist"
     run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", dist, REPO)
@@ -32,7 +35,8 @@ def test_wheel_in_fresh_venv_does_not_shadow_user_modules(tmp_path: Path):
     names = zipfile.ZipFile(wheel).namelist()
     assert "rearag/demos/corpus/overview.md" in names  # `rearag demo` works from the wheel
     assert "rearag/demos/api.toml" in names
-    for page in ("index.html", "chat.js", "chat.css"):  # `rearag serve` serves its chat page
+    # `rearag serve` serves its chat page, its icon and the vendored Markdown renderer.
+    for page in ("index.html", "chat.js", "chat.css", "favicon.svg", *VENDORED):
         assert f"rearag/agent/web/{page}" in names
     assert "rearag/rl/configs/grpo_cpu.toml" in names  # `rearag train grpo --config`
     assert "rearag/rl/configs/accelerate_multi_gpu.yaml" in names

@@ -1,6 +1,6 @@
 """`rearag serve` as a user runs it: a real subprocess on a free loopback port, every LLM node on
-the scripted OpenAI-compatible server, spoken to by the OpenAI client, litellm, plain HTTP and
-a headless Chromium. One keyed server for the module."""
+the scripted OpenAI-compatible server, spoken to by the OpenAI client, litellm and plain HTTP
+(the chat page in a headless Chromium: test_web_page.py). One keyed server for the module."""
 
 from __future__ import annotations
 
