@@ -7,10 +7,14 @@
 Documents are strings (with optional `doc_ids` and `metadata`) or `Passage`s; every result
 carries its document's id, text and metadata, so callers never re-join results by id.
 
-A list longer than the window is reranked with a sliding window from the back to the front
-(RankGPT), so the best passages bubble up to the first window. Windows of several queries go
-to the model together (`rank_many`). A failed or unparsable window keeps its input order and
-is counted; a rank call never raises on what a model returns.
+A list longer than the window is reranked by a strategy (policies/strategies.py): a sliding
+window from the back to the front (RankGPT, REARANK), top-down partitioning around a pivot
+(TDPart), or one window over the head. The strategy plans rounds of independent windows; a
+round's windows, and those of several queries (`rank_many`), go to the model together, so an
+API model gets them concurrently and a local one as a batch. With `cache`, a window already
+ranked by the same model with the same prompt is read from disk instead. A failed or
+unparsable window keeps its input order and is counted; a rank call never raises on what a
+model returns.
 """
 
 from __future__ import annotations
@@ -26,11 +30,14 @@ from pydantic import BaseModel, ValidationError
 from rearag.core.config import RerankerConfig, SearchMode, Settings, first_error, load_settings
 from rearag.core.errors import ConfigError, InvalidInputError
 from rearag.core.types import Passage
+from rearag.policies import strategies
 from rearag.policies.parser import Status
 from rearag.policies.policy import Policy
 from rearag.policies.registry import get_policy
+from rearag.policies.strategies import Plan, Window
+from rearag.policies.window_cache import WindowCache, model_identity
 from rearag.tools.backends import load_backend
-from rearag.tools.llm import LLMBackend, Logits, TokenCounting
+from rearag.tools.llm import Completion, LLMBackend, Logits, TokenCounting
 
 if TYPE_CHECKING:
     from rearag.tools.retriever import Retriever
@@ -46,6 +53,9 @@ class WindowTrace(BaseModel):
     start: int  # positions in the list as it was when the window ran
     end: int
     status: WindowStatus
+    round: int = 1  # windows of one round ran together
+    pivot: bool = False  # the window also showed the partition's pivot, first
+    cached: bool = False  # read from the window cache, not sent to the model
     reasoning: str = ""
     output: str = ""
     error: str | None = None
@@ -82,22 +92,6 @@ class RankedResults(BaseModel):
         return dict(Counter(w.status for w in self.windows))
 
 
-def window_spans(n: int, window: int, step: int) -> list[tuple[int, int]]:
-    """[start, end) spans from the back of the list to the front; one span when n <= window."""
-    if n <= 1:
-        return []
-    if n <= window:
-        return [(0, n)]
-    spans = []
-    end = n
-    while True:
-        start = max(0, end - window)
-        spans.append((start, end))
-        if start == 0:
-            return spans
-        end -= step
-
-
 class Reranker:
     def __init__(
         self,
@@ -129,6 +123,9 @@ class Reranker:
         self.backend = backend
         if self.backend is None and self.policy.kind != "none":
             self.backend = load_backend(self.config, settings)
+        self.cache = (
+            WindowCache(settings.home / "cache" / "windows.sqlite") if self.config.cache else None
+        )
         if self.policy.kind == "logits" and not isinstance(self.backend, Logits):
             raise ConfigError(
                 f"policy {self.policy.name} needs a local model (local:, hf:, policy:); "
@@ -177,32 +174,46 @@ class Reranker:
         requests: Sequence[Request],
         metadata: Sequence[Sequence[dict[str, Any]] | None] | None = None,
     ) -> list[RankedResults]:
-        """Rerank several queries; their k-th windows go to the model as one batch."""
+        """Rerank several queries; the windows of their current rounds go to the model
+        together."""
         metas = metadata or [None] * len(requests)
         states = [
             _State.start(q, docs, ids, meta)
             for (q, docs, ids), meta in zip(requests, metas, strict=True)
         ]
-        plans = [window_spans(len(s.docs), self.config.window, self.config.step) for s in states]
-        for step in range(max((len(p) for p in plans), default=0)):
-            jobs = [(s, p[step]) for s, p in zip(states, plans, strict=True) if step < len(p)]
-            for (state, span), (order, trace) in zip(jobs, self._run_windows(jobs), strict=True):
-                start, end = span
-                state.order[start:end] = [state.order[start + i] for i in order]
-                state.windows.append(trace)
+        cfg = self.config
+        plans = {
+            i: strategies.plan(cfg.strategy, s.order, cfg.window, cfg.step, cfg.pivot)
+            for i, s in enumerate(states)
+        }
+        rounds = {i: _advance(p, None, states[i]) for i, p in plans.items()}
+        number = 1
+        while any(rounds.values()):
+            jobs = [(states[i], w) for i, windows in rounds.items() for w in windows or []]
+            answers = iter(self._run_windows(jobs, number))
+            for i, windows in rounds.items():
+                if windows:
+                    ranked = []
+                    for w in windows:
+                        order, trace = next(answers)
+                        ranked.append([w.docs[j] for j in order])
+                        states[i].windows.append(trace)
+                    rounds[i] = _advance(plans[i], ranked, states[i])
+            number += 1
         return [s.finish(self.policy.name, self.config.model) for s in states]
 
     def _run_windows(
-        self, jobs: list[tuple[_State, tuple[int, int]]]
+        self, jobs: list[tuple[_State, Window]], number: int
     ) -> list[tuple[list[int], WindowTrace]]:
-        """Per window: the new order of its positions (0-based) and what happened."""
+        """Per window: the new order of its passages (0-based) and what happened."""
         policy, began = self.policy, time.perf_counter()
-        windows = [[s.docs[i] for i in s.order[a:b]] for s, (a, b) in jobs]
+        windows = [[s.docs[i] for i in w.docs] for s, w in jobs]
+
+        def trace(w: Window, **fields: Any) -> WindowTrace:
+            return WindowTrace(start=w.start, end=w.end, round=number, pivot=w.pivot, **fields)
+
         if policy.kind == "none":
-            return [
-                (list(range(len(w))), WindowTrace(start=a, end=b, status="ok"))
-                for w, (_, (a, b)) in zip(windows, jobs, strict=True)
-            ]
+            return [(list(range(len(w.docs))), trace(w, status="ok")) for _, w in jobs]
         prompts = [self._messages(s.query, w) for (s, _), w in zip(jobs, windows, strict=True)]
         out: list[tuple[list[int], WindowTrace]] = []
         if policy.kind == "logits":
@@ -210,33 +221,54 @@ class Reranker:
             assert isinstance(self.backend, Logits)  # checked in __init__
             scores = self.backend.next_token_logits(prompts, policy.assistant_prefix, labels)
             seconds = (time.perf_counter() - began) / len(jobs)
-            for row, (_, (a, b)) in zip(scores, jobs, strict=True):
+            for row, (_, w) in zip(scores, jobs, strict=True):
                 order = sorted(range(len(row)), key=lambda i: -row[i])
-                out.append((order, WindowTrace(start=a, end=b, status="ok", seconds=seconds)))
+                out.append((order, trace(w, status="ok", seconds=seconds)))
             return out
-        completions = self.backend.generate(  # type: ignore[union-attr]
-            prompts, self.max_new_tokens, 0.0, list(policy.stop) or None
-        )
-        seconds = (time.perf_counter() - began) / len(jobs)
-        for c, w, (_, (a, b)) in zip(completions, windows, jobs, strict=True):
-            trace = WindowTrace(
-                start=a,
-                end=b,
+        completions, cached = self._complete(prompts)
+        seconds = (time.perf_counter() - began) / max(1, len(jobs) - sum(cached))
+        for c, hit, docs, (_, w) in zip(completions, cached, windows, jobs, strict=True):
+            t = trace(
+                w,
                 status="ok",
                 output=c.text,
                 error=c.error,
                 prompt_tokens=c.prompt_tokens,
                 completion_tokens=c.completion_tokens,
-                seconds=seconds,
+                seconds=0.0 if hit else seconds,
+                cached=hit,
             )
             if c.error:
-                trace.status = "backend_error"
-                out.append((list(range(len(w))), trace))
+                t.status = "backend_error"
+                out.append((list(range(len(docs))), t))
                 continue
-            parsed = policy.parse(c.text, len(w))
-            trace.status, trace.reasoning = parsed.status, parsed.reasoning
-            out.append((parsed.order, trace))
+            parsed = policy.parse(c.text, len(docs))
+            t.status, t.reasoning = parsed.status, parsed.reasoning
+            out.append((parsed.order, t))
         return out
+
+    def _complete(self, prompts: list[list[dict[str, str]]]) -> tuple[list[Completion], list[bool]]:
+        """The model's answer to each prompt, in one generate call (concurrent requests or a
+        batch); with the cache, only the prompts it does not hold are sent."""
+        stop = list(self.policy.stop) or None
+        generation = {"max_new_tokens": self.max_new_tokens, "temperature": 0.0, "stop": stop}
+        keys: list[str | None] = [None] * len(prompts)
+        found: list[Completion | None] = [None] * len(prompts)
+        if self.cache is not None:
+            identity = model_identity(self.backend)
+            keys = [WindowCache.key(identity, generation, p) for p in prompts]
+            found = [self.cache.get(k) for k in keys]  # type: ignore[arg-type]
+        missing = [i for i, c in enumerate(found) if c is None]
+        if missing:
+            fresh = self.backend.generate(  # type: ignore[union-attr]
+                [prompts[i] for i in missing], self.max_new_tokens, 0.0, stop
+            )
+            for i, c in zip(missing, fresh, strict=True):
+                found[i] = c
+                if self.cache is not None:
+                    self.cache.put(keys[i], c)  # type: ignore[arg-type]
+        hits = [i not in missing for i in range(len(prompts))]
+        return [c for c in found if c is not None], hits
 
     def _messages(self, query: str, passages: list[str]) -> list[dict[str, str]]:
         """The window's prompt, passages shortened until it fits the model's context."""
@@ -249,6 +281,16 @@ class Reranker:
             max_chars = max(20, max_chars * 2 // 3)
             messages = self.policy.messages(query, passages, max_chars)
         return messages
+
+
+def _advance(plan: Plan, ranked: list[list[int]] | None, state: _State) -> list[Window] | None:
+    """The plan's next round of windows, or None once it has returned the final order (which
+    becomes the state's order)."""
+    try:
+        return plan.send(ranked) if ranked is not None else next(plan)
+    except StopIteration as done:
+        state.order = done.value
+        return None
 
 
 class _State(BaseModel):

@@ -120,6 +120,7 @@ def run_model(
                 depth=n,
                 max_passage_chars=max_chars,
                 max_new_tokens=max_new_tokens,
+                cache=True,  # the base model's windows are the same on every evaluation
             )
         ranked = rerankers[n].rank(row["query"], row["passages"], list(map(str, range(n))))
         orders.append([int(r.doc_id) for r in ranked.results])

@@ -9,7 +9,7 @@ import pytest
 from rearag.core.errors import InvalidInputError, RearagError
 from rearag.core.types import Passage
 from rearag.policies import POLICIES, Reranker
-from rearag.policies.reranker import window_spans
+from rearag.policies.strategies import window_spans
 
 DOCS = [f"passage number {i} about subject {i}" for i in range(25)]
 IDS = [f"d{i}" for i in range(25)]

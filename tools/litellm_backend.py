@@ -56,6 +56,11 @@ class LiteLLMBackend:
         self.fallback_model = fallback_model
         self.backoff_s = backoff_s
 
+    @property
+    def batch_size(self) -> int:
+        """Prompts worth handing to one generate call: they run concurrently (`Batched`)."""
+        return self.concurrency
+
     def generate(
         self,
         messages_batch: list[list[Message]],

@@ -78,4 +78,6 @@ class TokenCounting(Protocol):
 
 @runtime_checkable
 class Batched(Protocol):
-    batch_size: int  # prompts per generate call
+    # Prompts one generate call handles at once: a local model's batch, an API backend's
+    # concurrent requests.
+    batch_size: int

@@ -120,6 +120,7 @@ class TransformersBackend:
         tokenizer: Any = None,
     ) -> None:
         self.model = model
+        self.path = path  # names the weights (the window cache keys on it)
         if model_obj is None:
             model_obj, tokenizer = load_causal_lm(path)
         self.lm, self.tokenizer = model_obj, tokenizer

@@ -7,7 +7,15 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from rearag.cli.common import CollectionOpt, JsonOpt, out, print_json, settings_of, stderr_line
+from rearag.cli.common import (
+    CollectionOpt,
+    JsonOpt,
+    StrategyOpt,
+    out,
+    print_json,
+    settings_of,
+    stderr_line,
+)
 from rearag.core.errors import RearagError
 
 if TYPE_CHECKING:
@@ -18,10 +26,10 @@ if TYPE_CHECKING:
 ShowStepsOpt = Annotated[bool, typer.Option("--show-steps", help="print each step")]
 
 
-def agent_of(ctx: typer.Context, collection: str | None) -> RAGAgent:
+def agent_of(ctx: typer.Context, collection: str | None, strategy: str | None) -> RAGAgent:
     from rearag.agent.rag import RAGAgent
 
-    return RAGAgent(settings_of(ctx, collection=collection))
+    return RAGAgent(settings_of(ctx, collection=collection, **{"reranker.strategy": strategy}))
 
 
 def run_question(agent: RAGAgent, question: str, thread: str | None, show_steps: bool) -> Answer:
@@ -91,10 +99,11 @@ def ask(
         str | None, typer.Option(help="conversation id: earlier turns are remembered")
     ] = None,
     show_steps: ShowStepsOpt = False,
+    strategy: StrategyOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Answer a question from a collection, with citations."""
-    agent = agent_of(ctx, collection)
+    agent = agent_of(ctx, collection, strategy)
     note = None if as_json else weak_models_note(agent.settings)
     if note:
         stderr_line(note)
@@ -110,11 +119,12 @@ def chat(
     collection: CollectionOpt = None,
     thread: Annotated[str | None, typer.Option(help="conversation id to continue")] = None,
     show_steps: ShowStepsOpt = False,
+    strategy: StrategyOpt = None,
 ) -> None:
     """Chat with a collection in the terminal; the conversation survives restarts."""
     import uuid
 
-    agent = agent_of(ctx, collection)
+    agent = agent_of(ctx, collection, strategy)
     note = weak_models_note(agent.settings)
     if note:
         stderr_line(note)

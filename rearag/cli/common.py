@@ -7,18 +7,20 @@ import json
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 import typer
 from rich.console import Console
 
-from rearag.core.config import SearchMode, Settings, load_settings
+from rearag.core.config import RerankStrategy, SearchMode, Settings, load_settings
 from rearag.policies.registry import POLICIES
 
 out = Console(soft_wrap=True)  # long lines stay whole for pipes and copy-paste
 
 # Typer validates a choice typed as an Enum; member names are identifiers, values the names.
 PolicyName = StrEnum("PolicyName", [(name.replace("-", "_"), name) for name in POLICIES])
+
+RerankStrategyName = StrEnum("RerankStrategyName", [(n, n) for n in get_args(RerankStrategy)])
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="print machine-readable JSON")]
 CollectionOpt = Annotated[
@@ -35,6 +37,14 @@ ApiBaseOpt = Annotated[
 FirstStageOpt = Annotated[SearchMode, typer.Option(help="first-stage retrieval")]
 MaxNewTokensOpt = Annotated[
     int | None, typer.Option(help="generation budget per window (default: the policy's)")
+]
+StrategyOpt = Annotated[
+    RerankStrategyName | None,
+    typer.Option(
+        help="how lists longer than a window are reranked: sliding (windows one after "
+        "another), partition (a pivot, then concurrent windows), window (the head only); "
+        "default: config"
+    ),
 ]
 RunDirOpt = Annotated[
     Path | None, typer.Option(help="where TREC run files go (default: HOME/runs)")

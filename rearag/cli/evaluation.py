@@ -19,6 +19,7 @@ from rearag.cli.common import (
     ModelOpt,
     PolicyOpt,
     RunDirOpt,
+    StrategyOpt,
     out,
     print_json,
     settings_of,
@@ -179,6 +180,11 @@ def eval_rerank(
     depth: Annotated[int, typer.Option(help="first-stage documents reranked per query")] = 20,
     queries: Annotated[int | None, typer.Option(help="evaluate the first N judged queries")] = None,
     max_new_tokens: MaxNewTokensOpt = None,
+    strategy: StrategyOpt = None,
+    cache: Annotated[
+        bool,
+        typer.Option(help="reuse windows already ranked by this model with the same prompt"),
+    ] = True,
     run_dir: RunDirOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -188,7 +194,13 @@ def eval_rerank(
 
     settings = settings_of(ctx)
     reranker = Reranker(
-        policy, model, settings=settings, api_base=api_base, max_new_tokens=max_new_tokens
+        policy,
+        model,
+        settings=settings,
+        api_base=api_base,
+        max_new_tokens=max_new_tokens,
+        strategy=strategy,
+        cache=cache,
     )
     result = evaluate_rerank(
         dataset,
@@ -203,14 +215,19 @@ def eval_rerank(
     if as_json:
         print_json(result.model_dump())
         return
-    table = Table(title=f"{result.policy} on {dataset} ({result.queries} queries)")
-    for col in ("first stage", "nDCG@10 before", "nDCG@10 after", "windows", "s/query"):
+    table = Table(
+        title=f"{result.policy} ({result.strategy}) on {dataset} ({result.queries} queries)"
+    )
+    columns = ("first stage", "nDCG@10 before", "nDCG@10 after", "windows", "rounds/query")
+    for col in (*columns, "cached", "s/query"):
         table.add_column(col)
     table.add_row(
         f"{result.first_stage} top {result.depth}",
         f"{result.ndcg_10_before:.4f}",
         f"{result.ndcg_10_after:.4f}",
         ", ".join(f"{k} {v}" for k, v in sorted(result.window_status.items())),
+        f"{result.rounds_per_query:.1f}",
+        str(result.cached_windows),
         f"{result.seconds_per_query:.1f}",
     )
     out.print(table)

@@ -14,6 +14,7 @@ from rearag.cli.common import (
     MaxNewTokensOpt,
     ModelOpt,
     PolicyOpt,
+    StrategyOpt,
     out,
     print_json,
     print_snippet,
@@ -35,6 +36,7 @@ def rerank(
     ] = None,
     top_k: Annotated[int, typer.Option("--top-k", help="results shown")] = 20,
     max_new_tokens: MaxNewTokensOpt = None,
+    strategy: StrategyOpt = None,
     show_reasoning: Annotated[
         bool, typer.Option("--show-reasoning", help="print each window's reasoning")
     ] = False,
@@ -46,7 +48,12 @@ def rerank(
 
     settings = settings_of(ctx, collection=collection)
     reranker = Reranker(
-        policy, model, settings=settings, api_base=api_base, max_new_tokens=max_new_tokens
+        policy,
+        model,
+        settings=settings,
+        api_base=api_base,
+        max_new_tokens=max_new_tokens,
+        strategy=strategy,
     )
     ranked = reranker.rank_search(
         query, Retriever(settings=settings), mode=first_stage, depth=depth
@@ -63,8 +70,11 @@ def rerank(
         )
         print_snippet(r.text)
     for w in ranked.windows:
+        shown = f"[{w.start + 1}-{w.end}]" + (" + pivot" if w.pivot else "")
+        cached = " (cached)" if w.cached else ""
         out.print(
-            f"window [{w.start + 1}-{w.end}]: {w.status}" + (f" ({w.error})" if w.error else ""),
+            f"round {w.round} window {shown}: {w.status}{cached}"
+            + (f" ({w.error})" if w.error else ""),
             markup=False,
             highlight=False,
         )

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from rearag.cli.common import CollectionOpt, settings_of
+from rearag.cli.common import CollectionOpt, StrategyOpt, settings_of
 
 
 def serve(
@@ -21,12 +21,15 @@ def serve(
         str | None, typer.Option(help="require Bearer KEY (safer: $REARAG_SERVE__API_KEY)")
     ] = None,
     workers: Annotated[int, typer.Option(min=1, help="processes, each loads the models")] = 1,
+    strategy: StrategyOpt = None,
 ) -> None:
     """Serve collections over an OpenAI-compatible HTTP API, with a chat page at /."""
     from rearag.agent.serve import run_server
 
     settings = settings_of(
-        ctx, **{"serve.host": host, "serve.port": port, "serve.api_key": api_key}
+        ctx,
+        **{"serve.host": host, "serve.port": port, "serve.api_key": api_key},
+        **{"reranker.strategy": strategy},
     )
     run_server(settings, collection or [settings.collection], workers)
 

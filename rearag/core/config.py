@@ -133,13 +133,31 @@ class LLMOptions(Section):
         return self
 
 
+# How a list longer than one window is reranked (policies/strategies.py).
+RerankStrategy = Literal["sliding", "partition", "window"]
+
+
 class RerankerConfig(LLMOptions):
     policy: str = Field("rearag-reasoning", description="see `rearag rerank --help`")
+    strategy: RerankStrategy = Field(
+        "sliding",
+        description="sliding: windows back to front, one after another (REARANK); partition: "
+        "a first window picks a pivot, the rest is ranked against it in concurrent windows "
+        "(TDPart); window: one window over the head of the list",
+    )
     window: int = Field(20, ge=2, description="passages per model call")
-    step: int = Field(10, ge=1, description="slide of the window, back to front")
+    step: int = Field(10, ge=1, description="sliding: slide of the window, back to front")
+    pivot: int = Field(
+        10, ge=1, description="partition: the pivot's rank in the first window (at most half)"
+    )
     depth: int = Field(20, ge=1, description="first-stage candidates reranked")
     max_passage_chars: int = Field(400, ge=20, description="each passage is cut to this")
     max_new_tokens: int | None = Field(None, gt=0, description="default: the policy's own")
+    cache: bool = Field(
+        False,
+        description="reuse windows already ranked by the same model with the same prompt "
+        "($REARAG_HOME/cache/windows.sqlite); evaluations turn it on",
+    )
 
     @model_validator(mode="after")
     def _size_and_check(self) -> RerankerConfig:

@@ -24,6 +24,7 @@ from rearag.tools.llm import Batched
 class RerankEvalResult(BaseModel):
     policy: str
     model: str
+    strategy: str
     first_stage: str
     depth: int
     queries: int
@@ -31,6 +32,8 @@ class RerankEvalResult(BaseModel):
     ndcg_10_after: float
     windows: int
     window_status: dict[str, int]
+    rounds_per_query: float  # model calls that had to wait for each other
+    cached_windows: int  # read from the window cache, not sent
     seconds_per_query: float
     prompt_tokens: int
     completion_tokens: int
@@ -59,9 +62,9 @@ def evaluate_rerank(
 
     after: dict[str, list[str]] = {}
     statuses: Counter[str] = Counter()
-    tokens = [0, 0]
+    tokens, rounds, cached = [0, 0], 0, 0
     began = time.perf_counter()
-    # Queries whose windows share a batch.
+    # Queries whose windows go to the model together (a local batch, concurrent API requests).
     group = reranker.backend.batch_size if isinstance(reranker.backend, Batched) else 1
     with tqdm(
         total=len(queries),
@@ -80,6 +83,8 @@ def evaluate_rerank(
                 statuses.update(w.status for w in ranked.windows)
                 tokens[0] += sum(w.prompt_tokens for w in ranked.windows)
                 tokens[1] += sum(w.completion_tokens for w in ranked.windows)
+                rounds += max((w.round for w in ranked.windows), default=0)
+                cached += sum(w.cached for w in ranked.windows)
             bar.update(len(chunk))
     elapsed = time.perf_counter() - began
 
@@ -96,6 +101,7 @@ def evaluate_rerank(
     return RerankEvalResult(
         policy=reranker.policy.name,
         model=reranker.config.model,
+        strategy=reranker.config.strategy,
         first_stage=first_stage,
         depth=depth,
         queries=len(queries),
@@ -103,6 +109,8 @@ def evaluate_rerank(
         ndcg_10_after=ir_measures.calc_aggregate([ndcg], qrels, run_after)[ndcg],
         windows=sum(statuses.values()),
         window_status=dict(statuses),
+        rounds_per_query=rounds / max(1, len(queries)),
+        cached_windows=cached,
         seconds_per_query=elapsed / max(1, len(queries)),
         prompt_tokens=tokens[0],
         completion_tokens=tokens[1],
