@@ -123,28 +123,24 @@ def test_eval_rerank_cli_against_the_server(server, home, tmp_path):
     script, base = server
     script.default = reverse_ranker
     root = write_beir(tmp_path, DOCS, QUERIES, QRELS)
-    proc = rearag(
-        "eval",
-        "rerank",
-        str(root),
-        "--policy",
-        "rearag-reasoning",
-        "--model",
-        "litellm:openai/test-model",
-        "--api-base",
-        base,
-        "--depth",
-        "4",
-        "--queries",
-        "2",
-        "--json",
-    )
+    args = ["eval", "rerank", str(root), "--policy", "rearag-reasoning"]
+    args += ["--model", "litellm:openai/test-model", "--api-base", base]
+    args += ["--depth", "4", "--queries", "2", "--json"]
+    proc = rearag(*args)
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     assert result["queries"] == 2 and result["window_status"] == {"ok": 2}
+    assert result["strategy"] == "sliding" and result["rounds_per_query"] == 1
     # Reversing a good first-stage order can only hurt: the numbers are real.
     assert result["ndcg_10_after"] < result["ndcg_10_before"]
     assert len(script.requests) == 2
+    # The same evaluation again: its windows come from the cache, nothing is sent.
+    again = json.loads(rearag(*args).stdout)
+    assert again["cached_windows"] == 2 and len(script.requests) == 2
+    assert again["ndcg_10_after"] == result["ndcg_10_after"]
+    fresh = json.loads(rearag(*args, "--no-cache", "--strategy", "partition").stdout)
+    assert fresh["strategy"] == "partition" and fresh["cached_windows"] == 0
+    assert len(script.requests) == 4
 
 
 @pytest.mark.slow  # ingests with the real embedder, runs the CLI
@@ -180,6 +176,10 @@ def test_rerank_cli_over_a_collection(server, home, docs):
     assert_one_line_error(
         rearag("rerank", "x", "-c", "rr-docs", "--policy", "first-token", *api),
         "needs a local model",
+    )
+    assert_one_line_error(
+        rearag("rerank", "x", "-c", "rr-docs", "--strategy", "zigzag", *api),
+        "'zigzag' is not one of 'sliding', 'partition', 'window'",
     )
     assert_one_line_error(
         rearag("rerank", "x", "-c", "rr-docs", "--policy", "nope", *api), "'nope' is not one of"
