@@ -24,8 +24,6 @@ from tqdm import tqdm
 
 from rearag.core.config import SearchMode, Settings
 from rearag.core.errors import InvalidInputError, NotFoundError
-from rearag.eval.beir import corpus_texts, load_beir
-from rearag.eval.retrieval import dataset_retriever, doc_ranking
 from rearag.policies.registry import get_policy
 
 Split = Literal["train", "test"]
@@ -103,6 +101,11 @@ def build_data(
 ) -> DataManifest:
     """Write `out/train` and `out/test` (Hugging Face datasets) and `out/manifest.json`."""
     import datasets
+
+    # Here, not at the top: a GPU machine that trains on data built elsewhere needs neither
+    # Chroma nor BM25, only the training half of this module.
+    from rearag.eval.beir import corpus_texts, load_beir
+    from rearag.eval.retrieval import dataset_retriever, doc_ranking
 
     datasets.disable_progress_bars()  # one bar per split save is noise; ours show progress
     the_policy = get_policy(policy)

@@ -103,6 +103,10 @@ def load_causal_lm(path: str) -> tuple[Any, Any]:
     tokenizer.padding_side = "left"  # decoder-only batches pad on the left
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
+    import torch
+
+    if torch.cuda.is_available():  # inference where the weights run fastest
+        model = model.to("cuda")
     return model.eval(), tokenizer
 
 
@@ -176,6 +180,7 @@ class TransformersBackend:
     ) -> list[Completion]:
         tok = self.tokenizer
         enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+        enc = enc.to(self.lm.device)
         sampling = _sampling(temperature)
         prompt_len = enc["input_ids"].shape[1]
         out = self.lm.generate(
@@ -221,6 +226,7 @@ class TransformersBackend:
         tok = self.tokenizer
         streamer = TextIteratorStreamer(tok, skip_prompt=True, skip_special_tokens=True)
         enc = tok([self.prompt_text(messages)], return_tensors="pt", add_special_tokens=False)
+        enc = enc.to(self.lm.device)
         prompt_len = enc["input_ids"].shape[1]
         sampling = _sampling(temperature)
         generated: list[int] = []  # tokens decoded, set by the worker when it is done
@@ -275,6 +281,7 @@ class TransformersBackend:
                 batch = messages_batch[start : start + self.batch_size]
                 prompts = [self.prompt_text(m, assistant_prefix) for m in batch]
                 enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+                enc = enc.to(self.lm.device)
                 logits = self.lm(**enc).logits[:, -1, :]
                 for row, cands in zip(logits, candidates[start : start + len(batch)], strict=True):
                     ids = [tok.encode(c, add_special_tokens=False)[0] for c in cands]
