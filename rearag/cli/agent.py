@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 ShowStepsOpt = Annotated[bool, typer.Option("--show-steps", help="print each step")]
 
 
-def agent_of(ctx: typer.Context, collection: str | None, strategy: str | None) -> RAGAgent:
+def agent_of(ctx: typer.Context, collection: str | None, strategy: str | None = None) -> RAGAgent:
     from rearag.agent.rag import RAGAgent
 
     return RAGAgent(settings_of(ctx, collection=collection, **{"reranker.strategy": strategy}))
