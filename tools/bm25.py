@@ -1,7 +1,11 @@
 """A BM25 index (bm25s) over a collection's chunks, persisted in a folder beside it.
 
-bm25s indexes are not incremental, so the index is rebuilt from the collection's chunks
-whenever the collection changes; a rebuild of 20k chunks takes a few seconds.
+bm25s indexes are not incremental: every score depends on the whole corpus (document
+frequencies, average length), so any change means a rebuild. What keeps that cheap is that the
+rebuild never goes back to Chroma: the folder keeps every chunk's tokens, and each change to
+the chunks appends its ids (and new tokens) to a pending log beside the folder. A rebuild
+replays the log over the saved tokens and indexes the same token lists, in the same order, as
+a rebuild from the chunk texts would, so the results are identical.
 """
 
 from __future__ import annotations
@@ -32,6 +36,15 @@ class BM25Index:
     def ids_file(self) -> Path:
         return self.folder / "ids.json"
 
+    @property
+    def tokens_file(self) -> Path:
+        return self.folder / "tokens.json"
+
+    @property
+    def log_file(self) -> Path:
+        # Beside the folder, not in it: a rebuild replaces the folder in one rename.
+        return self.folder.with_name(self.folder.name + ".pending.jsonl")
+
     def exists(self) -> bool:
         return self.ids_file.is_file()
 
@@ -39,25 +52,45 @@ class BM25Index:
         self._load()
         return len(self._ids)
 
+    def log_add(self, ids: list[str], texts: list[str]) -> None:
+        """Record chunks just added to the collection; indexed by the next `apply_log`."""
+        self._append({"add": ids, "tokens": _tokenize(texts)})
+
+    def log_delete(self, ids: list[str]) -> None:
+        self._append({"delete": ids})
+
+    def pending(self) -> int:
+        """How many chunk changes are logged and not yet indexed."""
+        if not self.log_file.is_file():
+            return 0
+        records = map(json.loads, self.log_file.read_text().splitlines())
+        return sum(len(rec.get("add", [])) + len(rec.get("delete", [])) for rec in records)
+
+    def apply_log(self) -> bool:
+        """Rebuild from the saved tokens and the pending log; False (and nothing done) when an
+        index saved without its tokens (an older rearag) leaves only a rebuild from the texts."""
+        if not self.tokens_file.is_file():
+            return False
+        ids = json.loads(self.ids_file.read_text())
+        tokens = dict(zip(ids, json.loads(self.tokens_file.read_text()), strict=True))
+        records = self.log_file.read_text().splitlines() if self.log_file.is_file() else []
+        for rec in map(json.loads, records):
+            for chunk_id in rec.get("delete", []):
+                tokens.pop(chunk_id, None)
+            for chunk_id, toks in zip(rec.get("add", []), rec.get("tokens", []), strict=True):
+                # Chroma ignores the add of an id it has; a re-added id goes last, as in Chroma.
+                tokens.setdefault(chunk_id, toks)
+        self._write(list(tokens), list(tokens.values()))
+        return True
+
     def rebuild(self, ids: list[str], texts: list[str]) -> None:
-        """Index `texts` under `ids` and replace the saved index in one rename."""
-        staging = self.folder.with_name(self.folder.name + ".new")
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
-        if ids:
-            retriever = bm25s.BM25()
-            retriever.index(_tokenize(texts), show_progress=False)
-            retriever.save(str(staging))
-        else:
-            retriever = None
-        (staging / "ids.json").write_text(json.dumps(ids))
-        old = self.folder.with_name(self.folder.name + ".old")
-        shutil.rmtree(old, ignore_errors=True)
-        if self.folder.exists():
-            self.folder.rename(old)
-        staging.rename(self.folder)
-        shutil.rmtree(old, ignore_errors=True)
-        self._retriever, self._ids = retriever, list(ids)
+        """Index `texts` under `ids`, dropping any pending log."""
+        self._write(ids, _tokenize(texts))
+
+    def clear(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+        self.log_file.unlink(missing_ok=True)
+        self._retriever, self._ids = None, []
 
     def search(self, query: str, k: int) -> list[tuple[str, float]]:
         """(chunk id, BM25 score) pairs, best first; empty when no query term is indexed."""
@@ -73,6 +106,35 @@ class BM25Index:
         return [
             (self._ids[int(i)], float(s)) for i, s in zip(docs[0], scores[0], strict=True) if s > 0
         ]
+
+    def _append(self, record: dict[str, list]) -> None:
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_file.open("a") as log:
+            log.write(json.dumps(record) + "\n")
+
+    def _write(self, ids: list[str], tokens: list[list[str]]) -> None:
+        """Index `tokens` under `ids` and replace the saved index in one rename; the pending
+        log is then indexed. (A change logged by another process during the rebuild is lost
+        with it, and found by the store's count check, which rebuilds from the texts.)"""
+        staging = self.folder.with_name(self.folder.name + ".new")
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        if ids:
+            retriever = bm25s.BM25()
+            retriever.index(tokens, show_progress=False)
+            retriever.save(str(staging))
+        else:
+            retriever = None
+        (staging / "ids.json").write_text(json.dumps(ids))
+        (staging / "tokens.json").write_text(json.dumps(tokens))
+        old = self.folder.with_name(self.folder.name + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        if self.folder.exists():
+            self.folder.rename(old)
+        staging.rename(self.folder)
+        shutil.rmtree(old, ignore_errors=True)
+        self.log_file.unlink(missing_ok=True)
+        self._retriever, self._ids = retriever, list(ids)
 
     def _load(self) -> None:
         if self._retriever is not None or not self.exists() or self._ids:

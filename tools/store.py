@@ -1,15 +1,16 @@
 """A collection: Chroma (embedded or a server) holding the chunks and vectors, plus the BM25
 index over the same chunks, kept in sync.
 
-Every change to the chunks marks the BM25 index stale before it happens; the index is rebuilt
-after it, or on the next search if the process died in between.
+Every change to the chunks is logged for the BM25 index (see `BM25Index`), which is rebuilt
+from its saved tokens once per batch of changes: by the ingest when it changed a tenth of the
+chunks or more, else by the next lexical search. A marker left by a change that died before it
+was logged makes the next rebuild read every chunk back from Chroma instead.
 """
 
 from __future__ import annotations
 
 import contextlib
 import re
-import shutil
 import signal
 import threading
 from collections.abc import Iterator
@@ -124,6 +125,7 @@ class Store:
 
     @property
     def _stale_marker(self) -> Path:
+        """Exists while a change to the chunks may be missing from the BM25 log."""
         return self.bm25.folder.with_name(self.name + ".stale")
 
     def count(self) -> int:
@@ -135,29 +137,41 @@ class Store:
     def add(
         self, ids: list[str], texts: list[str], metadatas: list[dict[str, Any]], embeddings: Any
     ) -> None:
-        self._mark_stale()
-        with _ctrl_c_after():
+        with _ctrl_c_after(), self._changing():  # a held Ctrl-C is raised once it is logged
             self.collection.add(
                 ids=ids, documents=texts, metadatas=metadatas, embeddings=embeddings
             )
+            self.bm25.log_add(ids, texts)
 
     def delete(self, ids: list[str]) -> None:
         if not ids:
             return
-        self._mark_stale()
         batch = self.client.get_max_batch_size()
-        for i in range(0, len(ids), batch):
-            with _ctrl_c_after():
-                self.collection.delete(ids=ids[i : i + batch])
+        with self._changing():
+            for i in range(0, len(ids), batch):
+                with _ctrl_c_after():
+                    self.collection.delete(ids=ids[i : i + batch])
+            self.bm25.log_delete(ids)
 
     def sync_lexical(self) -> None:
-        """Rebuild the BM25 index if any change to the chunks happened since it was built."""
-        fresh = not self._stale_marker.exists() and self.bm25.exists()
-        if fresh and self.bm25.size() == self.count():
-            return
-        data = self._get_all(include=["documents"])
-        self.bm25.rebuild(data["ids"], data["documents"])
-        self._stale_marker.unlink(missing_ok=True)
+        """After a batch of changes: rebuild the BM25 index now only if they changed a tenth of
+        its chunks or more. Smaller batches wait for the next lexical search, so repeated small
+        ingests cost what they add, not the collection's size: each rebuild (linear in the
+        collection) is paid for by at least a tenth of the collection's chunks changing."""
+        if self._stale_marker.exists() or self.bm25.pending() >= max(1, self.bm25.size() // 10):
+            self._refresh_lexical()
+
+    def _refresh_lexical(self) -> None:
+        """Bring the BM25 index up to date: from its saved tokens and the log where they account
+        for every chunk; else (a change died before it was logged, an index saved by an older
+        rearag, a change lost to a concurrent rebuild) from every chunk's text in Chroma."""
+        unsure = self._stale_marker.exists() or not self.bm25.exists()
+        if not unsure and self.bm25.pending():
+            unsure = not self.bm25.apply_log()
+        if unsure or self.bm25.size() != self.count():
+            data = self._get_all(include=["documents"])
+            self.bm25.rebuild(data["ids"], data["documents"])
+            self._stale_marker.unlink(missing_ok=True)
 
     def dense(self, query_embedding: Any, k: int) -> list[tuple[str, float]]:
         k = min(k, self.count())
@@ -169,7 +183,7 @@ class Store:
         return [(i, 1.0 - d) for i, d in zip(res["ids"][0], res["distances"][0], strict=True)]
 
     def lexical(self, query: str, k: int) -> list[tuple[str, float]]:
-        self.sync_lexical()
+        self._refresh_lexical()
         return self.bm25.search(query, k)
 
     def fetch(self, ids: list[str]) -> dict[str, tuple[str, dict[str, Any]]]:
@@ -185,12 +199,19 @@ class Store:
     def drop(self) -> None:
         """Delete the collection and its BM25 index."""
         self.client.delete_collection(self.name)
-        shutil.rmtree(self.bm25.folder, ignore_errors=True)
+        self.bm25.clear()
         self._stale_marker.unlink(missing_ok=True)
 
-    def _mark_stale(self) -> None:
+    @contextlib.contextmanager
+    def _changing(self) -> Iterator[None]:
+        """Around a change to the chunks and its BM25 log entry. A failure or a kill inside
+        leaves the marker; a marker an earlier failure left stays until a rebuild from Chroma."""
+        left_before = self._stale_marker.exists()
         self._stale_marker.parent.mkdir(parents=True, exist_ok=True)
         self._stale_marker.touch()
+        yield
+        if not left_before:
+            self._stale_marker.unlink(missing_ok=True)
 
     def _get_all(self, include: list[str]) -> dict[str, list[Any]]:
         out: dict[str, list[Any]] = {"ids": [], **{key: [] for key in include}}
