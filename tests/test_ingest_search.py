@@ -3,6 +3,8 @@
 from pathlib import Path
 
 import pytest
+from pdfs import write_pdf
+from pypdf import PdfReader, PdfWriter
 
 from rearag.core.config import load_settings
 from rearag.core.errors import RearagError
@@ -59,6 +61,19 @@ def test_remove_keeps_bm25_in_sync(settings, docs: Path):
     assert all("lava" not in h.text for h in retriever.search("volcano", k=3, mode="dense"))
 
 
+def test_remove_of_a_path_not_stored_is_an_error_and_a_folder_removes_its_files(
+    settings, docs: Path, tmp_path: Path
+):
+    store = _store(settings)
+    ingest([docs], store, progress=False)
+    moved = tmp_path / "elsewhere" / "volcano.md"
+    with pytest.raises(RearagError, match=r"not in collection 'docs'.*did you mean .*volcano"):
+        remove_sources([docs / "bread.txt", moved], store)
+    assert store.count() == 3  # all or nothing: bread.txt was kept
+    assert remove_sources([docs], store) == 3
+    assert store.count() == 0
+
+
 def test_bm25_is_rebuilt_when_a_run_died_after_writing(settings, docs: Path):
     store = _store(settings)
     ingest([docs / "bread.txt"], store, progress=False)
@@ -96,16 +111,43 @@ def test_bad_files_are_reported_and_nothing_stored_is_lost(settings, docs: Path,
     (bad / "empty.txt").write_text("")
     (bad / "binary.txt").write_bytes(b"\x00\x01\x02")
     (bad / "latin.md").write_bytes("résumé".encode("latin-1"))
+    (bad / "logo.png").write_bytes(b"\x89PNG")
     report = ingest([bad], store, progress=False)
     assert sorted(Path(p.path).name for p in report.skipped) == [
         "binary.txt",
         "empty.txt",
         "latin.md",
+        "logo.png",
     ]
+    assert (report.files, report.documents) == (0, 0)
     assert store.count() == 3
     with pytest.raises(RearagError, match="path not found"):
         ingest([docs, tmp_path / "missing"], store, progress=False)
     assert store.count() == 3
+
+
+def test_pdf_chunks_know_their_pages(settings, tmp_path: Path):
+    settings = load_settings(
+        **{"home": settings.home, "ingest.chunk_tokens": 16, "ingest.chunk_overlap": 4}
+    )
+    writer = PdfWriter()
+    words = [
+        "intake ramps slow the incoming air before it reaches the compressor face",
+        "oblique shock waves stand off the cowl lip at supersonic cruise speed",
+        "the nozzle flow expands fast through the divergent section to ambient",
+    ]
+    for number, text in enumerate(words, start=1):
+        write_pdf(tmp_path / f"{number}.pdf", text)
+        writer.add_page(PdfReader(tmp_path / f"{number}.pdf").pages[0])
+    writer.write(tmp_path / "book.pdf")
+    store = Store(settings, "book", create=True)
+    assert ingest([tmp_path / "book.pdf"], store, progress=False).chunks_added > 2
+    got = store.collection.get(include=["metadatas", "documents"])
+    spans = [(m["page"], m["page_end"]) for m in got["metadatas"]]
+    assert {page for first, last in spans for page in range(first, last + 1)} == {1, 2, 3}
+    assert any(first < last for first, last in spans)  # a chunk across a page break
+    for (first, last), text in zip(spans, got["documents"], strict=True):
+        assert text in "\n\n".join(words[first - 1 : last])
 
 
 def test_search_errors(settings, docs: Path):

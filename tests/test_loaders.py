@@ -1,3 +1,4 @@
+import gzip
 import json
 from pathlib import Path
 
@@ -10,18 +11,33 @@ from rearag.tools.loaders import SkipFile, discover, load_file
 MB = 1_000_000
 
 
-def test_discover_walks_folders_skips_hidden_and_reports_unsupported(tmp_path: Path):
+def test_discover_walks_folders_and_gives_every_left_out_file_a_reason(tmp_path: Path):
     (tmp_path / "a.md").write_text("# A\n")
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "b.txt").write_text("b")
+    (tmp_path / "sub" / "README").write_text("no suffix: plain text")
+    (tmp_path / "sub" / "FAQ.txt.gz").write_bytes(gzip.compress(b"faq"))
     (tmp_path / "sub" / "c.png").write_bytes(b"\x89PNG")
+    (tmp_path / "sub" / "manual.ps.gz").write_bytes(gzip.compress(b"%!PS"))
     (tmp_path / ".git").mkdir()
     (tmp_path / ".git" / "d.txt").write_text("d")
+    (tmp_path / ".notes.md").write_text("e")
     odd = tmp_path / "notes.docx"
     odd.write_bytes(b"PK")
-    files, unsupported = discover([tmp_path, tmp_path / "a.md", odd])
-    assert [f.name for f in files] == ["a.md", "b.txt"]
-    assert unsupported == [odd]
+    files, skipped = discover([tmp_path, tmp_path / "a.md", odd])
+    assert [f.relative_to(tmp_path).as_posix() for f in files] == [
+        "a.md",
+        "sub/FAQ.txt.gz",
+        "sub/README",
+        "sub/b.txt",
+    ]
+    assert [(p.relative_to(tmp_path).as_posix(), why) for p, why in skipped] == [
+        (".git", "hidden folder"),
+        (".notes.md", "hidden file"),
+        ("notes.docx", "unsupported type .docx"),
+        ("sub/c.png", "unsupported type .png"),
+        ("sub/manual.ps.gz", "unsupported type .ps.gz"),
+    ]
 
 
 def test_missing_path_is_an_error_before_anything(tmp_path: Path):
@@ -67,6 +83,10 @@ def test_markdown_html_pdf_and_jsonl(tmp_path: Path):
         ("bad.pdf", b"%PDF-1.4 garbage", "PDF"),
         ("bad.jsonl", b"{nope\n[1, 2]\n", "no usable records"),
         ("big.txt", b"a" * (MB + 1), "over the limit"),
+        ("bad.txt.gz", b"not gzip at all", "not a valid gzip file"),
+        ("cut.md.gz", gzip.compress(b"# T\n" * 1000)[:40], "not a valid gzip file"),
+        ("bomb.txt.gz", gzip.compress(b"a" * (MB + 1)), "decompressed, it is over the limit"),
+        ("void.txt.gz", gzip.compress(b""), "empty file once decompressed"),
     ],
 )
 def test_unusable_files_are_skipped_with_a_reason(tmp_path: Path, name, data, reason):
@@ -80,3 +100,77 @@ def test_utf8_bom_is_accepted(tmp_path: Path):
     path = tmp_path / "bom.txt"
     path.write_bytes("\ufeffhello".encode())
     assert load_file(path, MB).docs[0].text == "hello"
+
+
+# A page shaped like texinfo's output (libffi, gcc, …): a navigation panel, inline code and
+# variables inside sentences, a <pre> example, plus the HTML5 chrome of a hand-written site.
+TEXINFO_PAGE = """<!DOCTYPE html>
+<html><head><title>The Closure API (libffi)</title>
+<style>span.roman {font-family: initial}</style>
+<script>window.track("visit")</script></head>
+<body lang="en">
+<header><a href="/">Site home</a> | <a href="/blog">Blog</a></header>
+<nav><ul><li><a href="a.html">Sidebar link</a></li></ul></nav>
+<div class="section" id="The-Closure-API">
+<div class="header"><p>
+Next: <a href="Closure-Example.html" rel="next">Closure Example</a>, Previous:
+<a href="Multiple-ABIs.html" rel="prev">Multiple ABIs</a>, Up: <a href="u.html">Using</a>
+</p></div>
+<hr>
+<h3 class="section">2.5 The Closure API</h3>
+<p><code>libffi</code> also provides a way to write a <em>generic</em>
+function.</p>
+<dl class="first-deftypefn">
+<dt class="deftypefn"><span class="category">Function: </span><span><code>void</code>
+<strong>*ffi_closure_alloc</strong> <code>(size_t <var>size</var>, void
+**<var>code</var>)</code></span></dt>
+<dd><p>Allocate a chunk of memory holding <var>size</var> bytes.</p></dd>
+</dl>
+<pre class="example">int main()
+{
+  return 0;
+}
+</pre>
+</div>
+<footer>Copyright 2024 Example Corp</footer>
+</body></html>
+"""
+
+
+def test_html_reads_as_paragraphs_without_navigation(tmp_path: Path):
+    page = tmp_path / "The-Closure-API.html"
+    page.write_text(TEXINFO_PAGE)
+    [doc] = load_file(page, MB).docs
+    assert doc.title == "The Closure API (libffi)"
+    assert doc.text.split("\n\n") == [
+        "2.5 The Closure API",
+        "libffi also provides a way to write a generic function.",
+        "Function: void *ffi_closure_alloc (size_t size, void **code)",
+        "Allocate a chunk of memory holding size bytes.",
+        "int main()\n{\n  return 0;\n}",
+    ]
+
+
+def test_html_title_falls_back_to_h1_and_gzip_is_read(tmp_path: Path):
+    page = tmp_path / "page.html.gz"
+    page.write_bytes(gzip.compress(b"<h1>Install <i>it</i></h1><p>Run make.</p>"))
+    [doc] = load_file(page, MB).docs
+    assert (doc.title, doc.text) == ("Install it", "Install it\n\nRun make.")
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "title"),
+    [
+        ("a.md", "intro\n# The Title\nbody\n", "The Title"),
+        ("b.md", "Setext Title\n============\n\nbody\n", "Setext Title"),
+        ("c.rst", "=========\nRST Title\n=========\n\nSection\n-------\n", "RST Title"),
+        ("README", "Plain Title\n===========\n", ""),  # no suffix: plain text, no markup
+        ("changelog.gz", "pkg (1.0) unstable\n", ""),
+    ],
+)
+def test_titles_of_text_formats(tmp_path: Path, name: str, text: str, title: str):
+    path = tmp_path / name
+    data = text.encode()
+    path.write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
+    [doc] = load_file(path, MB).docs
+    assert (doc.title, doc.text) == (title, text)

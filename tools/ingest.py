@@ -9,13 +9,17 @@ usable collection and the next run completes it.
 from __future__ import annotations
 
 import hashlib
+import os
+from bisect import bisect_right
 from collections.abc import Callable, Iterable
+from difflib import get_close_matches
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 from tqdm import tqdm
 
+from rearag.core.errors import NotFoundError
 from rearag.tools.chunking import chunk_text
 from rearag.tools.loaders import SkipFile, SourceDoc, discover, load_file
 from rearag.tools.store import Store
@@ -28,7 +32,7 @@ class FileProblem(BaseModel):
 
 class IngestReport(BaseModel):
     collection: str
-    files: int = 0
+    files: int = 0  # files that gave documents; every other file found is in `skipped`
     documents: int = 0
     chunks_added: int = 0
     chunks_deleted: int = 0
@@ -44,9 +48,16 @@ class _Planned(BaseModel):
     metadata: dict[str, Any]
 
 
-def chunk_id(doc: SourceDoc, start: int, text: str) -> str:
-    key = "\x00".join((doc.source, doc.doc_id, str(start), text))
+def chunk_id(doc: SourceDoc, start: int, text: str, pages: str = "") -> str:
+    # The pages are part of the key so that PDFs ingested before chunks had page numbers are
+    # replaced by a re-run, not kept as unchanged.
+    key = "\x00".join((doc.source, doc.doc_id, str(start), text, pages))
     return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def page_span(page_starts: list[int], start: int, end: int) -> tuple[int, int]:
+    """The first and last page (1-based) of the characters start:end."""
+    return bisect_right(page_starts, start), bisect_right(page_starts, end - 1)
 
 
 def plan_document(doc: SourceDoc, store: Store) -> list[_Planned]:
@@ -60,7 +71,7 @@ def plan_document(doc: SourceDoc, store: Store) -> list[_Planned]:
         # offsets still point into the document text.
         first_line = chunk.text.split("\n", 1)[0]
         indexed = chunk.text if doc.title in first_line else f"{doc.title}\n{chunk.text}"
-        meta = {
+        meta: dict[str, Any] = {
             "source": doc.source,
             "doc_id": doc.doc_id,
             "title": doc.title,
@@ -68,8 +79,12 @@ def plan_document(doc: SourceDoc, store: Store) -> list[_Planned]:
             "char_start": chunk.start,
             "char_end": chunk.end,
         }
+        pages = ""
+        if doc.page_starts:  # a PDF: citations can say "p. 12"
+            meta["page"], meta["page_end"] = page_span(doc.page_starts, chunk.start, chunk.end)
+            pages = f"{meta['page']}-{meta['page_end']}"
         planned.append(
-            _Planned(id=chunk_id(doc, chunk.start, chunk.text), text=indexed, metadata=meta)
+            _Planned(id=chunk_id(doc, chunk.start, chunk.text, pages), text=indexed, metadata=meta)
         )
     return planned
 
@@ -81,12 +96,9 @@ def ingest(
     progress: bool = True,
     on_problem: Callable[[FileProblem], None] | None = None,
 ) -> IngestReport:
-    files, unsupported = discover(paths)
-    report = IngestReport(collection=store.name, files=len(files))
-    for path in unsupported:
-        report.skipped.append(
-            FileProblem(path=str(path), reason=f"unsupported file type '{path.suffix}'")
-        )
+    files, skipped = discover(paths)
+    report = IngestReport(collection=store.name)
+    report.skipped += [FileProblem(path=str(path), reason=reason) for path, reason in skipped]
 
     to_add: list[_Planned] = []
     to_delete: list[str] = []
@@ -98,6 +110,7 @@ def ingest(
             continue
         if loaded.warning:
             report.warnings.append(FileProblem(path=str(path), reason=loaded.warning))
+        report.files += 1
         report.documents += len(loaded.docs)
         wanted: dict[str, _Planned] = {}
         for doc in loaded.docs:
@@ -106,6 +119,7 @@ def ingest(
         to_add += [p for i, p in wanted.items() if i not in stored]
         to_delete += sorted(stored - wanted.keys())
         report.chunks_unchanged += len(stored & wanted.keys())
+    report.skipped.sort(key=lambda problem: problem.path)  # one list by path, whatever the reason
     if on_problem:
         for problem in report.skipped + report.warnings:
             on_problem(problem)
@@ -138,10 +152,33 @@ def _add_in_batches(store: Store, planned: list[_Planned], progress: bool) -> No
 
 
 def remove_sources(paths: Iterable[Path], store: Store) -> int:
-    """Delete the chunks of the given files (as ingested, by resolved path); returns the count."""
-    ids: list[str] = []
+    """Delete the chunks of the given files, and of every file under a given folder (as
+    ingested: by resolved path); returns the count. A path that has no chunks is an error, and
+    then nothing is deleted."""
+    got = store.collection.get(include=["metadatas"])
+    ids_of: dict[str, list[str]] = {}
+    for chunk, meta in zip(got["ids"], got["metadatas"], strict=True):
+        ids_of.setdefault(meta["source"], []).append(chunk)
+    ids: set[str] = set()
+    missing: list[str] = []
     for path in paths:
-        ids += sorted(store.ids_for_source(str(path.resolve())))
-    store.delete(ids)
+        wanted = str(path.resolve())
+        found = [s for s in ids_of if s == wanted or s.startswith(wanted + os.sep)]
+        ids.update(i for source in found for i in ids_of[source])
+        if not found:
+            missing.append(wanted)
+    if missing:
+        raise NotFoundError(_not_stored(missing, sorted(ids_of), store.name))
+    store.delete(sorted(ids))
     store.sync_lexical()
     return len(ids)
+
+
+def _not_stored(missing: list[str], stored: list[str], collection: str) -> str:
+    """One line: the first path that has no chunks, and stored files it may have meant."""
+    first = missing[0]
+    near = [s for s in stored if Path(s).name == Path(first).name][:3]
+    near = near or get_close_matches(first, stored, n=3)
+    more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+    hint = f"; did you mean {', '.join(near)}?" if near else ""
+    return f"{first}{more} is not in collection {collection!r}, nothing was deleted{hint}"

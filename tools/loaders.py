@@ -1,12 +1,21 @@
-"""Reading documents from files: .txt, .md, .html, .pdf and BEIR-style .jsonl corpora.
+"""Reading documents from files: plain text (.txt .md .markdown .rst, and README-like names
+without a suffix), .html, .pdf and BEIR-style .jsonl corpora, each also gzip-compressed
+(`FAQ.txt.gz`, `manual.html.gz`: documentation trees are full of them).
 
-A file that cannot be used (empty, binary, not UTF-8, too large, broken PDF) raises `SkipFile`
-with the reason; the ingest reports it and goes on with the other files.
+`discover` finds the files to read and gives every other file (or hidden folder) it meets a
+reason, so nothing is left out silently. A file that cannot be used (empty, binary, not UTF-8,
+too large, broken PDF or gzip) raises `SkipFile` with the reason; the ingest reports it and goes
+on with the other files.
 """
 
 from __future__ import annotations
 
+import gzip
+import io
 import json
+import os
+import re
+import zlib
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -14,9 +23,27 @@ from pydantic import BaseModel
 
 from rearag.core.errors import NotFoundError
 
-TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".rst"}
-HTML_SUFFIXES = {".html", ".htm"}
+# "" is a name without a suffix: README, AUTHORS, copyright, changelog.gz in Debian's doc trees.
+TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".rst", ""}
+HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
 SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | {".pdf", ".jsonl"}
+SUPPORTED_HELP = (
+    ".txt .md .markdown .rst, names without a suffix (README), .html .htm .xhtml, .pdf, "
+    "BEIR .jsonl, and each of them gzip-compressed (.gz)"
+)
+
+# Navigation that documentation generators write as ordinary <div>s and <table>s: texinfo's
+# "Next: … Previous: … Up:" panel, DocBook's and Sphinx's header/footer bars. The HTML5 elements
+# and ARIA roles cover hand-written pages.
+HTML_BOILERPLATE = ", ".join(
+    (
+        "script, style, noscript, template, nav, header, footer",
+        "[role=navigation], [role=banner], [role=contentinfo]",
+        "div.header, div.nav-panel",  # texinfo (before 7, and 7)
+        "div.navheader, div.navfooter, table[summary^=Navigation]",  # DocBook XSL
+        "div.related, div.sphinxsidebar",  # Sphinx
+    )
+)
 
 
 class SourceDoc(BaseModel):
@@ -26,6 +53,7 @@ class SourceDoc(BaseModel):
     doc_id: str  # the file path, or the record's `_id` in a .jsonl corpus
     title: str
     text: str
+    page_starts: list[int] = []  # PDFs: where each page (1, 2, …) begins in `text`
 
 
 class Loaded(BaseModel):
@@ -43,44 +71,72 @@ def check_paths_exist(paths: Iterable[Path]) -> None:
         raise NotFoundError(f"path not found: {', '.join(missing)} (nothing was ingested)")
 
 
-def discover(paths: Iterable[Path]) -> tuple[list[Path], list[Path]]:
-    """Supported files under `paths` (folders are walked) and the explicitly named files that
-    are not supported. A path that does not exist is an error before anything is touched."""
+def file_type(path: Path) -> tuple[str, bool]:
+    """The suffix that picks the reader, lower-cased, and whether the file is gzip-compressed:
+    `FAQ.txt.gz` is (".txt", True), `changelog.gz` is ("", True)."""
+    name = path.name.lower()
+    compressed = name.endswith(".gz")
+    return Path(name.removesuffix(".gz")).suffix, compressed
+
+
+def discover(paths: Iterable[Path]) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """The files to read under `paths` (folders are walked), and every other file found, or
+    hidden folder not walked, with the reason it is left out. Files to read are resolved, as
+    sources are stored. A path that does not exist is an error before anything is touched."""
     paths = list(paths)
     check_paths_exist(paths)
     files: list[Path] = []
-    unsupported: list[Path] = []
+    skipped: list[tuple[Path, str]] = []
     for path in paths:
-        if path.is_dir():
-            files += sorted(
-                p
-                for p in path.rglob("*")
-                if p.is_file()
-                and p.suffix.lower() in SUPPORTED_SUFFIXES
-                and not any(part.startswith(".") for part in p.relative_to(path).parts)
-            )
-        elif path.suffix.lower() in SUPPORTED_SUFFIXES:
-            files.append(path)
-        else:
-            unsupported.append(path)
-    unique = list(dict.fromkeys(p.resolve() for p in files))
-    return unique, unsupported
+        found = _walk(path, skipped) if path.is_dir() else [path]
+        for file in found:
+            reason = _unreadable_type(file)
+            if reason:
+                skipped.append((file.absolute(), reason))
+            else:
+                files.append(file.resolve())
+    return list(dict.fromkeys(files)), sorted(dict.fromkeys(skipped))
+
+
+def _walk(folder: Path, skipped: list[tuple[Path, str]]) -> list[Path]:
+    """Every file under `folder`, sorted; hidden files and folders (.git, .DS_Store) and
+    symlinked folders (which may loop) go to `skipped` instead."""
+    files: list[Path] = []
+    for root, dirs, names in os.walk(folder):
+        here = Path(root).resolve()  # the entries themselves stay unresolved: a link is named
+        walked = []
+        for name in sorted(dirs):
+            if name.startswith("."):
+                skipped.append((here / name, "hidden folder"))
+            elif (here / name).is_symlink():
+                skipped.append((here / name, "symlinked folder, not followed"))
+            else:
+                walked.append(name)
+        dirs[:] = walked
+        for name in sorted(names):
+            if name.startswith("."):
+                skipped.append((here / name, "hidden file"))
+            else:
+                files.append(here / name)
+    return files
+
+
+def _unreadable_type(path: Path) -> str:
+    """Why `path` is not read at all ("" when it is)."""
+    if not path.is_file():
+        return "not a regular file"  # a broken link, a pipe, a device
+    suffix, compressed = file_type(path)
+    if suffix in SUPPORTED_SUFFIXES:
+        return ""
+    shown = "".join(path.suffixes[-2:]) if compressed else path.suffix
+    return f"unsupported type {shown}"
 
 
 def load_file(path: Path, max_bytes: int) -> Loaded:
-    size = path.stat().st_size
-    if size == 0:
-        raise SkipFile("empty file")
-    if size > max_bytes:
-        raise SkipFile(
-            f"{size / 1e6:.1f} MB is over the limit of {max_bytes / 1e6:.1f} MB "
-            "(raise ingest.max_file_mb to ingest it)"
-        )
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise SkipFile(f"cannot read: {exc.strerror or exc}") from None
-    suffix = path.suffix.lower()
+    suffix, compressed = file_type(path)
+    data = _read_bytes(path, max_bytes)
+    if compressed:
+        data = _gunzip(data, max_bytes)
     source = str(path)
     if suffix == ".pdf":
         return _one(source, *_read_pdf(data))
@@ -89,13 +145,47 @@ def load_file(path: Path, max_bytes: int) -> Loaded:
         return _one(source, *_read_html(text))
     if suffix == ".jsonl":
         return _read_jsonl(source, text)
-    return _one(source, _markdown_title(text) if suffix != ".txt" else "", text)
+    return _one(source, _heading_title(text) if suffix not in {".txt", ""} else "", text)
 
 
-def _one(source: str, title: str, text: str) -> Loaded:
+def _read_bytes(path: Path, max_bytes: int) -> bytes:
+    size = path.stat().st_size
+    if size == 0:
+        raise SkipFile("empty file")
+    if size > max_bytes:
+        raise SkipFile(_too_big(f"{size / 1e6:.1f} MB is", max_bytes))
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise SkipFile(f"cannot read: {exc.strerror or exc}") from None
+
+
+def _gunzip(data: bytes, max_bytes: int) -> bytes:
+    try:
+        with gzip.GzipFile(fileobj=io.BytesIO(data)) as f:
+            out = f.read(max_bytes + 1)  # no more: a small .gz can inflate to gigabytes
+    except (OSError, EOFError, zlib.error) as exc:
+        raise SkipFile(f"not a valid gzip file ({exc})") from None
+    if not out:
+        raise SkipFile("empty file once decompressed")
+    if len(out) > max_bytes:
+        raise SkipFile(_too_big("decompressed, it is", max_bytes))
+    return out
+
+
+def _too_big(what: str, max_bytes: int) -> str:
+    return (
+        f"{what} over the limit of {max_bytes / 1e6:.1f} MB (raise ingest.max_file_mb to ingest it)"
+    )
+
+
+def _one(source: str, title: str, text: str, page_starts: list[int] | None = None) -> Loaded:
     if not text.strip():
         raise SkipFile("no text in it")
-    return Loaded(docs=[SourceDoc(source=source, doc_id=source, title=title, text=text)])
+    doc = SourceDoc(
+        source=source, doc_id=source, title=title, text=text, page_starts=page_starts or []
+    )
+    return Loaded(docs=[doc])
 
 
 def _decode(data: bytes) -> str:
@@ -110,27 +200,47 @@ def _decode(data: bytes) -> str:
         ) from None
 
 
-def _markdown_title(text: str) -> str:
-    for line in text.splitlines()[:50]:
-        if line.startswith("# "):
-            return line[2:].strip()
-    return ""
+# An underlined heading: Markdown's setext and reStructuredText's section titles.
+_UNDERLINED = re.compile(r"^(\S.*)\n([=\-~#*^\"'`+:.])\2+[ \t]*$", re.MULTILINE)
+
+
+def _heading_title(text: str) -> str:
+    """The first heading of a Markdown or reStructuredText document, "" if none is near the
+    top: `# Title`, or a title line underlined with `===` (an overline as well is fine)."""
+    head = "\n".join(text.splitlines()[:50])
+    atx = re.search(r"^# (.+)$", head, re.MULTILINE)
+    underlined = _UNDERLINED.search(head)
+    found = [m for m in (atx, underlined) if m]
+    return min(found, key=lambda m: m.start()).group(1).strip() if found else ""
 
 
 def _read_html(html: str) -> tuple[str, str]:
+    """Title and readable text: block elements separate paragraphs, inline elements stay in
+    their sentence, <pre> keeps its lines, and navigation and scripts are dropped."""
     from bs4 import BeautifulSoup
+    from inscriptis import get_text
+    from inscriptis.css_profiles import CSS_PROFILES
+    from inscriptis.html_properties import Display
+    from inscriptis.model.config import ParserConfig
+    from inscriptis.model.html_element import HtmlElement
 
     soup = BeautifulSoup(html, "html.parser")
-    title = soup.title.get_text(strip=True) if soup.title else ""
-    for tag in soup(["script", "style", "noscript", "template", "head"]):
+    headings = (" ".join(tag.get_text(" ").split()) for tag in (soup.title, soup.h1) if tag)
+    title = next((h for h in headings if h), "")
+    for tag in soup.select(HTML_BOILERPLATE):
         tag.decompose()
-    lines = (line.strip() for line in soup.get_text("\n").splitlines())
-    return title, "\n".join(line for line in lines if line)
+    # "strict" renders like a browser; the default "relaxed" profile pads every <span> with
+    # spaces, which breaks `void **<var>code</var>` into `void ** code`. Neither profile knows
+    # definition lists, which hold texinfo's function entries and DocBook's tables of contents.
+    css = CSS_PROFILES["strict"] | {
+        tag: HtmlElement(display=Display.block) for tag in ("dl", "dt", "dd")
+    }
+    text = get_text(str(soup), ParserConfig(css=css))
+    lines = "\n".join(line.rstrip() for line in text.splitlines())
+    return title, re.sub(r"\n{3,}", "\n\n", lines).strip("\n")
 
 
-def _read_pdf(data: bytes) -> tuple[str, str]:
-    import io
-
+def _read_pdf(data: bytes) -> tuple[str, str, list[int]]:
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
 
@@ -142,7 +252,11 @@ def _read_pdf(data: bytes) -> tuple[str, str]:
         raise SkipFile(f"unreadable PDF: {exc}") from None
     if not any(p.strip() for p in pages):
         raise SkipFile("PDF has no extractable text (scanned images need OCR first)")
-    return title, "\n\n".join(pages)
+    # Where each page begins in the joined text, so chunks can cite their pages.
+    starts = [0]
+    for page in pages[:-1]:
+        starts.append(starts[-1] + len(page) + 2)
+    return title, "\n\n".join(pages), starts
 
 
 def _read_jsonl(source: str, text: str) -> Loaded:

@@ -28,15 +28,18 @@ def ingest(
     as_json: JsonOpt = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars")] = False,
 ) -> None:
-    """Chunk, embed and index files (.txt .md .html .pdf, BEIR .jsonl). Re-running is cheap:
+    """Chunk, embed and index files (.txt .md .rst .html .pdf, README-like names, BEIR .jsonl;
+    each also .gz). Every file left out is reported with the reason. Re-running is cheap:
     unchanged chunks are kept, changed files replace their chunks."""
     from rearag.tools.ingest import ingest as run_ingest
-    from rearag.tools.loaders import check_paths_exist
-    from rearag.tools.store import Store
+    from rearag.tools.loaders import SUPPORTED_HELP, check_paths_exist
+    from rearag.tools.store import Store, list_collections, make_client
 
     settings = settings_of(ctx, collection=collection)
     check_paths_exist(paths)  # before the collection is created: a typo must not leave one
-    store = Store(settings, settings.collection, create=True)
+    client = make_client(settings)
+    existed = settings.collection in list_collections(client)
+    store = Store(settings, settings.collection, create=True, client=client)
     try:
         report = run_ingest(
             paths,
@@ -47,27 +50,32 @@ def ingest(
     except KeyboardInterrupt:
         stderr_line("interrupted: the collection is usable; run the same command again to finish")
         raise typer.Exit(130) from None
+    if not existed and report.chunks_total == 0:
+        store.drop()  # an ingest that stored nothing must not leave an empty collection
     if as_json:
         print_json(report.model_dump())
-        return
-    out.print(
-        f"{report.collection}: {report.files} file(s), {report.documents} document(s); "
-        f"chunks +{report.chunks_added} -{report.chunks_deleted} "
-        f"(={report.chunks_unchanged} unchanged), {report.chunks_total} in total; "
-        f"{len(report.skipped)} skipped",
-        markup=False,
-    )
-    if report.files == 0 or (report.skipped and report.documents == 0):
+    else:
+        out.print(
+            f"{report.collection}: {report.files} file(s) ingested, {len(report.skipped)} "
+            f"skipped; {report.documents} document(s); chunks +{report.chunks_added} "
+            f"-{report.chunks_deleted} (={report.chunks_unchanged} unchanged), "
+            f"{report.chunks_total} in total",
+            markup=False,
+        )
+    if report.documents == 0:
+        found = f"all {len(report.skipped)} file(s) skipped" if report.skipped else "no files"
+        stderr_line(f"error: nothing to ingest: {found} (supported: {SUPPORTED_HELP})")
         raise typer.Exit(1)
 
 
 def remove(
     ctx: typer.Context,
-    paths: Annotated[list[Path], typer.Argument(help="files whose chunks to delete")],
+    paths: Annotated[list[Path], typer.Argument(help="files, or folders, whose chunks to delete")],
     collection: CollectionOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Delete the chunks of files from a collection (and from its BM25 index)."""
+    """Delete the chunks of files, or of every file under a folder, from a collection (and
+    from its BM25 index). A path that is not in the collection is an error."""
     from rearag.tools.ingest import remove_sources
     from rearag.tools.store import Store
 
