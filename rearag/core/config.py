@@ -47,10 +47,30 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+# How local: and hf: embedders run: torch, or ONNX Runtime with the same vectors (fp32) or with
+# int8 weights (vectors of their own, so collections record it; tools/onnx_embedder.py).
+EmbedderBackend = Literal["torch", "onnx", "onnx-int8"]
+
+
 class EmbedderConfig(Section):
-    model: str = Field("local:all-minilm-l6-v2", description="local:NAME or hf:REPO_OR_PATH")
-    batch_size: int = Field(64, gt=0, description="texts per embedding batch")
+    """The embedder; a litellm: model is reached like the LLM nodes' ones (`LLMOptions`)."""
+
+    model: str = Field(
+        "local:all-minilm-l6-v2", description="local:NAME, hf:REPO_OR_PATH or litellm:MODEL"
+    )
+    backend: EmbedderBackend = Field(
+        "torch", description="local:/hf: models: torch, onnx (same vectors) or onnx-int8"
+    )
+    batch_size: int = Field(64, gt=0, description="texts per embedding batch or request")
     device: str = Field("cpu", description="torch device for the embedder: cpu, cuda, mps")
+    threads: int | None = Field(
+        None, ge=0, description="threads for local embedding; 0: every core; unset: OMP_NUM_THREADS"
+    )
+    api_base: str | None = Field(None, description="OpenAI-compatible server for litellm: models")
+    api_key: str | None = Field(None, description="API key; unset: the provider's env variable")
+    timeout_s: float = Field(60.0, gt=0, description="per request, litellm: models")
+    max_retries: int = Field(3, ge=0, description="retries with backoff on 429/5xx/timeouts")
+    concurrency: int = Field(4, gt=0, description="parallel requests, litellm: models")
 
     @model_validator(mode="after")
     def _check_model(self) -> EmbedderConfig:
@@ -58,8 +78,12 @@ class EmbedderConfig(Section):
             ref = parse_model_ref(self.model)
         except RearagError as exc:
             raise ValueError(str(exc)) from None
-        if ref.kind not in ("local", "hf"):
-            raise ValueError(f"embedder.model must be local:NAME or hf:NAME, got {self.model!r}")
+        if ref.kind == "policy":
+            raise ValueError(
+                f"embedder.model must be local:NAME, hf:NAME or litellm:MODEL, got {self.model!r}"
+            )
+        if ref.kind == "litellm" and self.backend != "torch":
+            raise ValueError("embedder.backend applies to local: and hf: models, not litellm:")
         return self
 
 
