@@ -245,3 +245,17 @@ def test_threads_do_not_change_vectors(onnx_home):
     every = RearagEmbeddingFunction(EmbedderConfig(backend="onnx", threads=0), models)
     assert np.allclose(one.encode(texts), every.encode(texts), atol=1e-5)
     assert sorted(p.name for p in models.iterdir()) == ["local-all-minilm-l6-v2.onnx"]
+
+
+def test_evaluation_collections_are_per_embedder_identity(tmp_path):
+    """An int8 evaluation gets an index of its own; fp32 ONNX reuses torch's (same vectors)."""
+    from rearag.eval.beir import corpus_collection
+
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text('{"_id": "1", "text": "lava"}\n')
+
+    def name(backend: str) -> str:
+        settings = load_settings(home=tmp_path, **{"embedder.backend": backend})
+        return corpus_collection(corpus, settings, "c")
+
+    assert name("torch") == name("onnx") != name("onnx-int8")

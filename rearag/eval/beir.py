@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from rearag.core.config import Settings
 from rearag.core.errors import InvalidInputError, NotFoundError
+from rearag.tools.embedder import embedder_identity
 
 
 class BeirDataset(BaseModel):
@@ -72,8 +73,10 @@ def corpus_collection(corpus: Path, settings: Settings, label: str) -> str:
     """`eval-LABEL-DIGEST`: a collection name fixed by the corpus bytes and the indexing
     settings, so a second evaluation of the same corpus reuses the first one's index."""
     digest = hashlib.sha256(corpus.read_bytes())
+    # The embedder's identity, not just its model: int8 vectors need an index of their own.
+    embedder = embedder_identity(settings.embedder.model, settings.embedder.backend)
     digest.update(
-        f"{settings.embedder.model}|{settings.ingest.chunk_tokens}|{settings.ingest.chunk_overlap}".encode()
+        f"{embedder}|{settings.ingest.chunk_tokens}|{settings.ingest.chunk_overlap}".encode()
     )
     slug = re.sub(r"\.{2,}", ".", re.sub(r"[^a-zA-Z0-9._-]+", "-", label[:40]))
     return f"eval-{slug}-{digest.hexdigest()[:12]}"
