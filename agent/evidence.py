@@ -60,7 +60,8 @@ def split_sentences(text: str) -> list[str]:
     parts = [s for s in parts if s and not s[0].islower()]
     if len(parts) > 1 and not re.search(r"[.!?:;\"')\]]$", parts[-1]):
         parts = parts[:-1]
-    return [s for s in parts if len(s.split()) >= MIN_WORDS]
+    # A Markdown heading of four words or more is still a heading, not a statement.
+    return [s for s in parts if len(s.split()) >= MIN_WORDS and not s.startswith("#")]
 
 
 def coverage(question: str, text: str) -> float:

@@ -23,6 +23,9 @@ def test_sentences_of_a_chunk_leave_out_halves_and_headings():
         "They conquered the south of Italy and then the"  # cut at the chunk's end
     )
     assert split_sentences(chunk) == ["The Normans came from Norway and Denmark."]
+    # A long Markdown heading too: `rearag demo` quoted "# Using a Chroma server [1]".
+    section = "start one with `chroma run`.\n\n# Using a Chroma server\n\nSet the host and port."
+    assert split_sentences(section) == ["Set the host and port."]
 
 
 def test_hard_wrapped_lines_are_one_sentence():
