@@ -17,6 +17,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from rearag.core.errors import ConfigError
 from rearag.tools.llm import Completion
 
 SCHEMA = "CREATE TABLE IF NOT EXISTS windows (key TEXT PRIMARY KEY, completion TEXT NOT NULL)"
@@ -38,7 +39,13 @@ class WindowCache:
         path.parent.mkdir(parents=True, exist_ok=True)
         # Windows of one round run in worker threads: one connection, behind a lock.
         self.conn = sqlite3.connect(path, check_same_thread=False)
-        self.conn.execute(SCHEMA)
+        try:
+            self.conn.execute(SCHEMA)
+        except sqlite3.DatabaseError:
+            raise ConfigError(
+                f"the window cache {path} is not a readable SQLite database: delete it (it "
+                "only saves model calls) or turn the cache off"
+            ) from None
         self.lock = threading.Lock()
 
     @staticmethod

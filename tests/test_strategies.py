@@ -180,3 +180,13 @@ def test_each_strategy_on_the_bundled_model(models_home, strategy, monkeypatch):
         for w in ranked.windows
     )
     assert all(re.fullmatch(r"\d+", r.doc_id) for r in ranked.results)
+
+
+def test_a_broken_window_cache_is_one_clear_error(scripted, home):
+    from rearag.core.errors import ConfigError
+
+    _, base = scripted
+    (home / "cache").mkdir(parents=True)
+    (home / "cache" / "windows.sqlite").write_bytes(b"not a database" * 100)
+    with pytest.raises(ConfigError, match="not a readable SQLite database: delete it"):
+        api_reranker(base, cache=True)
