@@ -50,9 +50,11 @@ def test_interrupted_ingest_is_usable_and_rerun_completes(home, corpus, sig):
         # script) ignores SIGINT, and the ingest would inherit that and never be interrupted.
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
-    stale = home / "bm25" / "local" / "intr.stale"  # appears with the first write
+    # The BM25 change log appears once the first write is stored and logged (the .stale
+    # marker only exists while a write is under way: a kill then could leave nothing stored).
+    written = home / "bm25" / "local" / "intr.pending.jsonl"
     deadline = time.monotonic() + 120
-    while not stale.exists() and proc.poll() is None and time.monotonic() < deadline:
+    while not written.exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     assert proc.poll() is None, "the ingest ended before it could be interrupted"
     proc.send_signal(sig)
