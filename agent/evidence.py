@@ -16,6 +16,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from rearag.agent.grounding import terms
+from rearag.core.sanitize import neutralise
 from rearag.core.types import Passage
 
 # Texts -> unit-length vectors, one row per text (the collection's embedder).
@@ -51,10 +52,11 @@ def _paragraphs(text: str) -> str:
 
 
 def split_sentences(text: str) -> list[str]:
-    """The sentences of `text` with at least MIN_WORDS words, whitespace collapsed. A chunk
-    may begin or end inside a sentence: a piece starting in lower case and a last piece
+    """The sentences of `text` with at least MIN_WORDS words, whitespace collapsed and
+    neutralised (an extracted answer goes into the history the next turn's prompts quote). A
+    chunk may begin or end inside a sentence: a piece starting in lower case and a last piece
     without an end mark are such halves, and are left out."""
-    parts = [" ".join(s.split()) for s in _SENTENCE_END.split(_paragraphs(text))]
+    parts = [" ".join(s.split()) for s in _SENTENCE_END.split(_paragraphs(neutralise(text)))]
     # Sentences start in upper case (or with a digit, a quote, a bullet); joined lines and
     # split sentences do too, so a piece in lower case is the end of a cut sentence.
     parts = [s for s in parts if s and not s[0].islower()]

@@ -18,6 +18,7 @@ from langgraph.runtime import Runtime
 from rearag.agent import evidence, grounding, prompts
 from rearag.agent.state import AgentState, GraphContext, Tools
 from rearag.core.errors import InvalidInputError
+from rearag.core.sanitize import neutralise
 from rearag.core.types import AnswerMode, Citation, Passage
 from rearag.tools.llm import Completion, LLMBackend, Message, Streaming
 from rearag.tools.retriever import reciprocal_rank_fusion
@@ -323,5 +324,7 @@ def _answer(text: str, shown: list[Passage], mode: AnswerMode) -> dict[str, Any]
         "abstained": mode == "abstained",
         "mode": mode,
         "invalid_citations": 0,
-        "history": [{"role": "assistant", "content": text}],
+        # Extracted text is neutralised already; a draft may echo a token, and was streamed
+        # as written, so only the history the next turn's prompts read is neutralised here.
+        "history": [{"role": "assistant", "content": neutralise(text)}],
     }

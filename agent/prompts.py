@@ -1,14 +1,16 @@
 """Prompts of the rewrite, grade and generate nodes, and the checks on what models return.
 
 Passages are data, never instructions: they go inside <passage> tags after the instructions,
-any tag-like text inside them is neutralised, and the system prompt says so.
+the system prompt says so, and everything quoted (passages, question, conversation, feedback)
+goes through `clean_passage`, which neutralises chat-template tokens and tags in it
+(rearag.core.sanitize).
 """
 
 from __future__ import annotations
 
 import re
 
-from rearag.policies.prompts import clean_passage
+from rearag.core.sanitize import clean_passage
 from rearag.tools.llm import Message
 
 REWRITE_SYSTEM = (
@@ -31,23 +33,25 @@ GENERATE_INSTRUCTION = (
 )
 ABSTAIN = "I could not find the answer in the documents."
 
-# Our delimiters and chat-template special tokens (<|im_start|>, <|eot_id|>, …).
-_TAGS = re.compile(r"</?\s*(passage|passages|system|assistant|user)\b[^>]*>|<\|[^>]{0,40}\|>", re.I)
 
-
-def quote(text: str, max_chars: int) -> str:
-    """A passage made safe to place between <passage> tags."""
-    return _TAGS.sub(" ", clean_passage(text, max_chars))
+def _conversation(history: list[Message]) -> str:
+    """Earlier turns, one line each (a caller's history may hold any role and text)."""
+    return "\n".join(
+        f"{clean_passage(t['role'], 20)}: {clean_passage(t['content'], 300)}" for t in history
+    )
 
 
 def rewrite_messages(question: str, history: list[Message], feedback: str, n: int) -> list[Message]:
-    convo = "\n".join(f"{t['role']}: {clean_passage(t['content'], 300)}" for t in history)
+    convo = _conversation(history)
     parts = []
     if convo:
         parts.append(f"Conversation so far:\n{convo}\n")
     parts.append(f"Latest question: {clean_passage(question, 1000)}")
-    if feedback:
-        parts.append(f"A previous search found nothing useful ({feedback}); try other words.")
+    if feedback:  # it quotes the queries searched, the question among them
+        parts.append(
+            f"A previous search found nothing useful ({clean_passage(feedback, 1000)}); "
+            "try other words."
+        )
     parts.append(f"Write up to {n} search queries, one per line.")
     return [
         {"role": "system", "content": REWRITE_SYSTEM},
@@ -98,7 +102,7 @@ def parse_queries(text: str, n: int) -> list[str]:
 
 
 def grade_messages(question: str, passages: list[str], max_chars: int) -> list[Message]:
-    body = "\n".join(f"<passage>{quote(p, max_chars)}</passage>" for p in passages)
+    body = "\n".join(f"<passage>{clean_passage(p, max_chars)}</passage>" for p in passages)
     return [
         {"role": "system", "content": GRADE_SYSTEM},
         {
@@ -120,10 +124,10 @@ def generate_messages(
     question: str, passages: list[str], history: list[Message], max_chars: int
 ) -> list[Message]:
     body = "\n".join(
-        f'<passage number="{i}">{quote(p, max_chars)}</passage>'
+        f'<passage number="{i}">{clean_passage(p, max_chars)}</passage>'
         for i, p in enumerate(passages, start=1)
     )
-    convo = "\n".join(f"{t['role']}: {clean_passage(t['content'], 300)}" for t in history)
+    convo = _conversation(history)
     context = f"Conversation so far:\n{convo}\n\n" if convo else ""
     return [
         {"role": "system", "content": GENERATE_SYSTEM},

@@ -3,27 +3,16 @@
 system turn · user turn with the query and the task · one user turn per passage `[i] text`,
 each answered by an assistant turn `Received passage [i].` · a final user turn with the
 instruction. Policies differ in the system text, the final instruction and the identifiers.
-Training (rearag.rl) builds its prompts with these same functions.
+Training (rearag.rl) builds its prompts with these same functions. The query and every passage
+go through `clean_passage`, which neutralises chat-template tokens and tags in them
+(rearag.core.sanitize): a passage cannot add a turn or forge the reranker's <answer>.
 """
 
 from __future__ import annotations
 
-import re
+from rearag.core.sanitize import clean_passage
 
 Message = dict[str, str]
-
-# Control characters other than newline and tab confuse tokenizers and terminals.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-def clean_passage(text: str, max_chars: int) -> str:
-    """One line of plain text, at most `max_chars` characters, cut at a word boundary."""
-    text = " ".join(_CONTROL.sub(" ", text).split())
-    if len(text) <= max_chars:
-        return text
-    cut = text[:max_chars]
-    space = cut.rfind(" ")
-    return (cut[:space] if space > max_chars // 2 else cut) + " …"
 
 
 def listwise_messages(

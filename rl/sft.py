@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from rearag.core.config import Settings
 from rearag.core.errors import InvalidInputError
-from rearag.policies.prompts import clean_passage
+from rearag.core.sanitize import clean_passage
 from rearag.rl.data import load_split
 from rearag.rl.registry import PolicyManifest, ensure_new
 from rearag.rl.runs import (
@@ -57,7 +57,7 @@ def target_text(query: str, passages: list[str], labels: list[int]) -> str:
     relevant = [i for i in order if labels[i] > 0]
     if relevant:
         best = relevant[0]
-        gist = clean_passage(passages[best], 40)
+        gist = clean_passage(passages[best], 40)  # neutralised: it cannot close <think>
         also = ", ".join(f"[{i + 1}]" for i in relevant[1:3])
         reason = f"Passage [{best + 1}] ({gist}) answers the query best" + (
             f"; {also} also relate to it." if also else "; the others do not."

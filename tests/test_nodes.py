@@ -22,6 +22,7 @@ from rearag.agent.rag import RAGAgent
 from rearag.agent.state import AgentInput, AgentState, GraphContext, Tools, question_state
 from rearag.core.config import Settings, load_settings
 from rearag.core.errors import InvalidInputError
+from rearag.core.sanitize import clean_passage
 from rearag.core.types import Answer, Passage
 from rearag.policies.reranker import Reranker
 from rearag.tools.embedder import RearagEmbeddingFunction
@@ -303,7 +304,7 @@ def test_grader_settings_reach_its_prompt_and_call(home):
     [(messages, max_new_tokens)] = tools.grader.calls
     assert max_new_tokens == 2
     prompt = messages[1]["content"]
-    assert f"<passage>{prompts.quote(VOLCANO.text, 40)}</passage>" in prompt
+    assert f"<passage>{clean_passage(VOLCANO.text, 40)}</passage>" in prompt
     assert "magma" not in prompt and "Sourdough" not in prompt  # one passage judged
 
 
