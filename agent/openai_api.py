@@ -18,7 +18,7 @@ import time
 import uuid
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from rearag.agent.state import GenerationOptions
 from rearag.core.config import SearchMode
@@ -37,6 +37,51 @@ def error_body(status: int, message: str, code: str, param: str | None = None) -
     """OpenAI's error shape, which its clients turn into typed exceptions."""
     kind = ERROR_TYPES.get(status, "invalid_request_error")
     return {"error": {"message": message, "type": kind, "param": param, "code": code}}
+
+
+def lone_surrogate(value: Any, path: str = "") -> str | None:
+    """Where in a request body a lone surrogate sits, if anywhere. JSON can carry one
+    ("\\ud800"), no UTF-8 text can hold one, and a text fails only when an answer quoting it
+    is encoded, so bodies are checked whole, up front."""
+    if isinstance(value, str):
+        try:
+            value.encode()
+        except UnicodeEncodeError as exc:
+            return f"{path or 'body'} (character {exc.start})"
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            found = lone_surrogate(key, path) or lone_surrogate(item, f"{path}.{key}".lstrip("."))
+            if found:
+                return found
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            if found := lone_surrogate(item, f"{path}[{i}]"):
+                return found
+    return None
+
+
+class ApiRequest(BaseModel):
+    """A request body whose every text is valid Unicode."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _valid_unicode(cls, data: Any) -> Any:
+        if where := lone_surrogate(data):
+            raise ValueError(f"{where} is not valid Unicode text (a lone surrogate)")
+        return data
+
+
+class ErrorDetail(BaseModel):
+    message: str
+    type: str
+    param: str | None
+    code: str
+
+
+class ErrorResponse(BaseModel):
+    """Every error's body (OpenAI's shape)."""
+
+    error: ErrorDetail
 
 
 class Unsupported(Exception):
@@ -87,7 +132,7 @@ REFUSED = {
 FIELD_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 
-class ChatRequest(BaseModel):
+class ChatRequest(ApiRequest):
     model_config = ConfigDict(extra="allow")
     model: str = Field(description="a served collection (GET /v1/models)")
     messages: list[ChatMessage] = Field(min_length=1)
@@ -262,7 +307,7 @@ def usage_chunk(cid: str, model: str, answer: Answer) -> dict[str, Any]:
     }
 
 
-class SearchRequest(BaseModel):
+class SearchRequest(ApiRequest):
     query: str = Field(min_length=1, max_length=10_000)
     model: str | None = Field(None, description="collection; default: the first served")
     k: int | None = Field(None, ge=1, le=100)

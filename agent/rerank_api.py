@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from rearag.agent.openai_api import ApiRequest
 from rearag.core.errors import InvalidInputError
 from rearag.policies.reranker import RankedResults, WindowTrace
 
@@ -27,7 +28,7 @@ from rearag.policies.reranker import RankedResults, WindowTrace
 CHARS_PER_TOKEN = 4
 
 
-class RerankRequest(BaseModel):
+class RerankRequest(ApiRequest):
     model_config = ConfigDict(extra="ignore")
     model: str | None = Field(None, description="any name: the server has one reranker")
     query: str = Field(min_length=1, max_length=10_000)

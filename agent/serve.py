@@ -13,16 +13,12 @@ the text of questions, documents or keys.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import hmac
 import json
 import logging
 import os
-import threading
-import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -38,7 +34,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from rearag import __version__
 from rearag.agent import openai_api as api
 from rearag.agent import rerank_api
+from rearag.agent.http_protocol import HeaderDeadlineProtocol
 from rearag.agent.rag import RAGAgent, describe_step, sqlite_checkpointer
+from rearag.agent.worker import Conversations, Event, ThreadBusy, run_in_worker
 from rearag.core.config import SERVE_STATE_ENV, Settings
 from rearag.core.errors import BackendError, NotFoundError, RearagError
 
@@ -52,11 +50,28 @@ INTERNAL = "internal error; the server log names its kind"
 # The HTTP status and code of each kind of user-facing error, most specific first.
 ERROR_STATUS: tuple[tuple[type[RearagError], int, str], ...] = (
     (NotFoundError, 404, "not_found"),
+    (ThreadBusy, 409, "thread_busy"),
     (BackendError, 502, "backend_error"),
     (RearagError, 400, "invalid_request"),
 )
 
+# What each error status means, for the OpenAPI description of the routes that give it.
+ERROR_DOCS = {
+    400: "the request cannot be answered as asked (the message says why)",
+    401: "missing or wrong API key",
+    404: "no such model (served collection)",
+    409: "an earlier question on the same conversation thread is still running",
+    413: "request body over serve.max_body_bytes",
+    422: "the body is not JSON, or not of the documented shape",
+    500: "internal error",
+    502: "a model backend failed",
+    504: "no answer within serve.request_timeout_s",
+}
 T = TypeVar("T")
+
+
+def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    return {s: {"model": api.ErrorResponse, "description": ERROR_DOCS[s]} for s in statuses}
 
 
 class ApiError(Exception):
@@ -143,7 +158,7 @@ def create_app(settings: Settings, collections: list[str] | None = None) -> Fast
         name: RAGAgent(settings, collection=name, checkpointer=checkpointer) for name in names
     }
     cfg = settings.serve
-    locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+    conversations = Conversations()
 
     # With a key, every route declares Bearer auth, so the docs page offers Authorize; the
     # check itself is BearerAuth's, before a route runs.
@@ -153,6 +168,7 @@ def create_app(settings: Settings, collections: list[str] | None = None) -> Fast
         version=__version__,
         summary="Agentic RAG with a reasoning reranker, OpenAI-compatible.",
         dependencies=bearer,
+        responses=errors(401) if cfg.api_key else None,
     )
     app.add_middleware(BodyLimit, limit=cfg.max_body_bytes)
     if cfg.api_key:
@@ -172,7 +188,12 @@ def create_app(settings: Settings, collections: list[str] | None = None) -> Fast
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return _error(exc.status_code, str(exc.detail), "http_error")
+        if exc.status_code == 400:
+            # FastAPI's only 400: a body it could not parse (too deeply nested JSON, say).
+            return _error(422, "invalid request: the body is not valid JSON", "invalid_request")
+        response = _error(exc.status_code, str(exc.detail), "http_error")
+        response.headers.update(exc.headers or {})  # 405's Allow
+        return response
 
     def agent_for(model: str | None) -> RAGAgent:
         if model is None:
@@ -193,24 +214,16 @@ def create_app(settings: Settings, collections: list[str] | None = None) -> Fast
                 return await anyio.to_thread.run_sync(
                     functools.partial(fn, *args), abandon_on_cancel=True
                 )
-        except TimeoutError:
-            raise ApiError(504, _timeout_message(cfg.request_timeout_s), "timeout") from None
-        except RearagError as exc:
-            raise _user_error(exc) from None
         except Exception as exc:
-            log.error("%s failed: %s", what, exc.__class__.__name__)
-            raise ApiError(500, INTERNAL, "internal_error") from None
+            raise api_error_of(what, exc, cfg.request_timeout_s) from None
 
-    @asynccontextmanager
-    async def one_at_a_time(thread: str | None) -> AsyncIterator[None]:
-        if thread is None:
-            yield
-            return
-        lock = locks.get(thread)
-        if lock is None:
-            lock = locks[thread] = asyncio.Lock()
-        async with lock:
-            yield
+    def answer_events(
+        run: Callable[[], Iterator[Event]], thread: str | None
+    ) -> AsyncIterator[Event]:
+        """The agent's events for one question: after any earlier question on its thread
+        (waiting up to the request timeout), then within the request timeout."""
+        lock = conversations.lock(thread)
+        return run_in_worker(run, lock, cfg.request_timeout_s, cfg.request_timeout_s)
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
@@ -220,12 +233,16 @@ def create_app(settings: Settings, collections: list[str] | None = None) -> Fast
     async def models() -> api.ModelList:
         return api.ModelList(data=[api.ModelCard(id=name) for name in agents])
 
-    @app.get("/v1/models/{model_id}")
+    @app.get("/v1/models/{model_id}", responses=errors(404))
     async def model(model_id: str) -> api.ModelCard:
         agent_for(model_id)  # 404 for a collection not served here
         return api.ModelCard(id=model_id)
 
-    @app.post("/v1/chat/completions", response_model=None)
+    @app.post(
+        "/v1/chat/completions",
+        response_model=None,
+        responses=errors(400, 404, 409, 413, 422, 500, 502, 504),
+    )
     async def chat(
         body: api.ChatRequest,
         x_thread_id: Annotated[str | None, Header(max_length=200)] = None,
@@ -248,27 +265,37 @@ def create_app(settings: Settings, collections: list[str] | None = None) -> Fast
         history = None if thread else body.history()
         ignored = body.ignored()
         headers = {"X-Rearag-Ignored": ", ".join(ignored)} if ignored else {}
+        run = functools.partial(
+            agent.stream,
+            question,
+            thread,
+            tokens=body.stream,
+            history=history,
+            generation=body.generation(),
+        )
         if body.stream:
-            run = functools.partial(
-                agent.stream,
-                question,
-                thread,
-                tokens=True,
-                history=history,
-                generation=body.generation(),
+            events = _sse(
+                answer_events(run, thread), body.model, body.include_usage, cfg.request_timeout_s
             )
-            events = _sse(run, body.model, body.include_usage, cfg.request_timeout_s)
-            return StreamingResponse(
-                _locked(one_at_a_time(thread), events),
+            return ClosingStream(
+                events,
                 media_type="text/event-stream",
                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **headers},
             )
-        async with one_at_a_time(thread):
-            answer = await blocking("chat", agent.ask, question, thread, history, body.generation())
+        answer = None
+        try:
+            async for node, update in answer_events(run, thread):
+                if node == "answer":
+                    answer = update["answer"]
+        except Exception as exc:
+            raise api_error_of("chat", exc, cfg.request_timeout_s) from None
+        if answer is None:  # the graph's promise: its stream ends with the answer
+            log.error("chat: the agent's stream ended without an answer")
+            raise ApiError(500, INTERNAL, "internal_error")
         headers.update(api.answer_headers(answer))
         return JSONResponse(api.completion(body.model, answer), headers=headers)
 
-    @app.post("/v1/search")
+    @app.post("/v1/search", responses=errors(400, 404, 413, 422, 500, 502, 504))
     async def search(body: api.SearchRequest) -> api.SearchResponse:
         """Search a collection: `Retriever.search(query, k, mode)`."""
         agent = agent_for(body.model)
@@ -277,8 +304,10 @@ def create_app(settings: Settings, collections: list[str] | None = None) -> Fast
 
     # Both paths: the cohere SDK's Client calls v1, its ClientV2 and LiteLLM's cohere/ call v2.
     # exclude_none: a result without its document has no "document" key, as clients expect.
-    @app.post("/v1/rerank", response_model_exclude_none=True)
-    @app.post("/v2/rerank", response_model_exclude_none=True)
+    rerank_errors = errors(400, 413, 422, 500, 502, 504)
+
+    @app.post("/v1/rerank", response_model_exclude_none=True, responses=rerank_errors)
+    @app.post("/v2/rerank", response_model_exclude_none=True, responses=rerank_errors)
     async def rerank(body: rerank_api.RerankRequest) -> rerank_api.RerankResponse:
         """Rerank documents with the configured policy (`Reranker.rank`), in the Cohere and
         Jina rerank shape; `model` may be any name."""
@@ -331,32 +360,51 @@ def _user_error(exc: RearagError) -> ApiError:
     return ApiError(status, str(exc), code)
 
 
-async def _locked(lock: Any, events: AsyncIterator[str]) -> AsyncIterator[str]:
-    async with lock:
-        async for event in events:
-            yield event
+def api_error_of(what: str, exc: Exception, timeout: float) -> ApiError:
+    """What the client is told of an exception from the agent's work."""
+    if isinstance(exc, ApiError):
+        return exc
+    if isinstance(exc, TimeoutError):
+        return ApiError(504, _timeout_message(timeout), "timeout")
+    if isinstance(exc, RearagError):
+        return _user_error(exc)
+    log.error("%s failed: %s", what, exc.__class__.__name__)
+    return ApiError(500, INTERNAL, "internal_error")
+
+
+class ClosingStream(StreamingResponse):
+    """A streaming response that closes its events however the response ends (Starlette
+    leaves the iterator to the garbage collector when sending fails or the client leaves), so
+    a question still waiting for its conversation thread gives up at once."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self.body_iterator.aclose()  # type: ignore[attr-defined]
 
 
 async def _sse(
-    run: Callable[[], Iterator[tuple[str, dict[str, Any]]]],
-    model: str,
-    include_usage: bool,
-    timeout: float,
-) -> AsyncIterator[str]:
+    events: AsyncIterator[Event], model: str, include_usage: bool, timeout: float
+) -> AsyncIterator[bytes]:
     """The answer as OpenAI chunks. `delta.content` carries the answer's text as each sentence
     of the draft passes the grounding check, then whatever only the final answer decides (an
     extracted answer or the abstention, the sources list), so a client that joins the content
     deltas gets exactly the non-streaming message. Progress goes in the `rearag` field: each
-    finished node, the draft's unchecked tokens, and last the whole answer."""
+    finished node, the draft's unchecked tokens, and last the whole answer. Every exit ends
+    with an error event where one is due, then `[DONE]`."""
     cid = api.completion_id()
 
-    def data(body: dict[str, Any]) -> str:
-        return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
+    def data(body: dict[str, Any]) -> bytes:
+        # Encoded here, where a failure is an error event: text that cannot be UTF-8 (a lone
+        # surrogate) would otherwise break the stream outside this generator.
+        return f"data: {json.dumps(body, ensure_ascii=False)}\n\n".encode(errors="replace")
 
     yield data(api.chunk(cid, model, {"role": "assistant", "content": ""}))
-    stop, sent = threading.Event(), ""
+    sent = ""
     try:
-        async for node, update in _in_thread(run, stop, timeout):
+        async for node, update in events:
             if node == "content":
                 sent += update["text"]
                 yield data(api.chunk(cid, model, {"content": update["text"]}))
@@ -377,59 +425,21 @@ async def _sse(
             else:
                 extra = {"event": "step", "node": node, "text": describe_step(node, update)}
                 yield data(api.chunk(cid, model, {}, extra=extra))
-    except TimeoutError:
-        yield data(api.error_body(504, _timeout_message(timeout), "timeout"))
-    except RearagError as exc:
-        err = _user_error(exc)
-        yield data(api.error_body(err.status, err.message, err.code))
     except Exception as exc:
-        log.error("chat stream failed: %s", exc.__class__.__name__)
-        yield data(api.error_body(500, INTERNAL, "internal_error"))
+        err = api_error_of("chat stream", exc, timeout)
+        yield data(api.error_body(err.status, err.message, err.code))
     finally:
-        stop.set()  # the client left or the time ran out: the worker stops after its node
-    yield "data: [DONE]\n\n"
-
-
-async def _in_thread(
-    run: Callable[[], Iterator[tuple[str, dict[str, Any]]]],
-    stop: threading.Event,
-    timeout: float,
-) -> AsyncIterator[tuple[str, dict[str, Any]]]:
-    """`run()` (the agent's stream) iterated in its own thread, its events handed to the
-    event loop."""
-    loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[tuple[str, dict[str, Any]] | BaseException | None] = asyncio.Queue()
-
-    def produce() -> None:
-        try:
-            for event in run():
-                loop.call_soon_threadsafe(queue.put_nowait, event)
-                if stop.is_set():
-                    break
-        except BaseException as exc:  # handed to the loop, which reports it to the client
-            loop.call_soon_threadsafe(queue.put_nowait, exc)
-        finally:
-            loop.call_soon_threadsafe(queue.put_nowait, None)
-
-    threading.Thread(target=produce, name="rearag-stream", daemon=True).start()
-    deadline = loop.time() + timeout
-    while True:
-        remaining = deadline - loop.time()
-        if remaining <= 0:
-            raise TimeoutError
-        item = await asyncio.wait_for(queue.get(), remaining)
-        if item is None:
-            return
-        if isinstance(item, BaseException):
-            raise item
-        yield item
+        await events.aclose()  # type: ignore[attr-defined]
+    yield b"data: [DONE]\n\n"
 
 
 def app_from_env() -> FastAPI:
     """The app in each of `--workers N` processes, from the settings the parent handed over."""
     state = json.loads(os.environ[SERVE_STATE_ENV])
     configure_logging()
-    return create_app(Settings(**state["settings"]), state["collections"])
+    settings = Settings(**state["settings"])
+    HeaderDeadlineProtocol.header_timeout_s = settings.serve.header_timeout_s
+    return create_app(settings, state["collections"])
 
 
 def run_server(settings: Settings, collections: list[str], workers: int = 1) -> None:
@@ -437,10 +447,18 @@ def run_server(settings: Settings, collections: list[str], workers: int = 1) -> 
 
     cfg = settings.serve
     auth = "API key required" if cfg.api_key else "no API key"
+    HeaderDeadlineProtocol.header_timeout_s = cfg.header_timeout_s
+    limits = {
+        "http": HeaderDeadlineProtocol,
+        "limit_concurrency": cfg.max_connections,
+        "timeout_keep_alive": cfg.keep_alive_s,
+        "timeout_graceful_shutdown": cfg.shutdown_timeout_s,
+        "log_level": "info",
+    }
     if workers == 1:
         app = create_app(settings, collections)  # a missing collection fails here, cleanly
         log_start(cfg.host, cfg.port, collections, auth)
-        uvicorn.run(app, host=cfg.host, port=cfg.port, log_level="info")
+        uvicorn.run(app, host=cfg.host, port=cfg.port, **limits)
         return
     from rearag.tools.store import Store
 
@@ -456,7 +474,7 @@ def run_server(settings: Settings, collections: list[str], workers: int = 1) -> 
         host=cfg.host,
         port=cfg.port,
         workers=workers,
-        log_level="info",
+        **limits,
     )
 
 

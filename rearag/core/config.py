@@ -284,6 +284,16 @@ class ServeConfig(Section):
     max_body_bytes: int = Field(1_000_000, ge=1024, description="larger bodies get 413")
     request_timeout_s: float = Field(300.0, gt=0, description="slower requests get 504")
     max_documents: int = Field(100, ge=1, description="passages per /v1/rerank request")
+    max_connections: int = Field(
+        200, ge=1, description="open connections and requests at once; more get 503"
+    )
+    header_timeout_s: float = Field(
+        10.0, gt=0, description="a connection must send its request's headers within this"
+    )
+    keep_alive_s: float = Field(5.0, gt=0, description="idle keep-alive connections close after")
+    shutdown_timeout_s: float = Field(
+        10.0, ge=0, description="on SIGTERM, requests still running are cut off after this"
+    )
 
 
 class Settings(BaseSettings):
