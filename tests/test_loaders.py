@@ -1,12 +1,13 @@
 import gzip
 import json
+import os
 from pathlib import Path
 
 import pytest
-from pdfs import write_pdf
+from pdfs import write_flate_bomb_pdf, write_info_loop_pdf, write_nested_pdf, write_pdf
 
 from rearag.core.errors import RearagError
-from rearag.tools.loaders import SkipFile, discover, load_file
+from rearag.tools.loaders import OUTSIDE_LINK, SkipFile, discover, load_file
 
 MB = 1_000_000
 
@@ -79,6 +80,7 @@ def test_markdown_html_pdf_and_jsonl(tmp_path: Path):
         ("empty.txt", b"", "empty file"),
         ("blank.md", b"  \n\n ", "no text"),
         ("bin.txt", b"abc\x00\x01\x02def", "binary"),
+        ("late-nul.txt", b"plain text " * 2000 + b"\x00 and more", "binary"),
         ("latin.txt", "café crème".encode("latin-1"), "not UTF-8"),
         ("bad.pdf", b"%PDF-1.4 garbage", "PDF"),
         ("bad.jsonl", b"{nope\n[1, 2]\n", "no usable records"),
@@ -94,6 +96,72 @@ def test_unusable_files_are_skipped_with_a_reason(tmp_path: Path, name, data, re
     path.write_bytes(data)
     with pytest.raises(SkipFile, match=reason):
         load_file(path, MB)
+
+
+@pytest.mark.parametrize(
+    ("write", "reason"),
+    [
+        (write_info_loop_pdf, "unreadable PDF: AttributeError: "),
+        (write_nested_pdf, "unreadable PDF: RecursionError: maximum recursion depth"),
+        (write_flate_bomb_pdf, "unreadable PDF: LimitReachedError: "),
+    ],
+)
+def test_hostile_pdfs_are_skipped_with_a_reason(tmp_path: Path, write, reason: str):
+    path = tmp_path / "hostile.pdf"
+    write(path)
+    with pytest.raises(SkipFile) as skipped:
+        load_file(path, 10 * MB)
+    assert str(skipped.value).startswith(reason) and "\n" not in str(skipped.value)
+
+
+def test_a_file_name_that_is_not_utf8_gives_a_storable_source(tmp_path: Path):
+    path = tmp_path / os.fsdecode(b"caf\xe9.txt")  # Latin-1 bytes, read as "caf\udce9"
+    path.write_text("Coffee roasting turns green beans brown.")
+    [doc] = load_file(path, MB).docs
+    assert doc.source == doc.doc_id == f"{tmp_path}/caf\\xe9.txt"
+
+
+def test_lone_surrogates_from_json_escapes_become_question_marks(tmp_path: Path):
+    path = tmp_path / "odd.jsonl"
+    path.write_text('{"_id": "d\\ud800", "title": "T\\udfff", "text": "ice \\udc00 melts"}\n')
+    [doc] = load_file(path, MB).docs
+    assert (doc.doc_id, doc.title, doc.text) == ("d?", "T?", "ice ? melts")
+
+
+def test_links_out_of_the_folder_are_skipped_unless_followed(tmp_path: Path):
+    outside, folder = tmp_path / "outside", tmp_path / "docs"
+    (outside / "dir").mkdir(parents=True)
+    (outside / "secret.txt").write_text("s")
+    (outside / "dir" / "inner.txt").write_text("i")
+    (outside / "dir" / "up").symlink_to(outside)  # a loop, once followed
+    (folder / "real").mkdir(parents=True)
+    (folder / "real" / "a.txt").write_text("a")
+    (folder / "x.txt").symlink_to(outside / "secret.txt")
+    (folder / "out").symlink_to(outside / "dir")
+    (folder / "same.txt").symlink_to(folder / "real" / "a.txt")
+    (folder / "alias").symlink_to(folder / "real")
+    (outside / "dir" / "back").symlink_to(folder)
+
+    files, skipped = discover([folder])
+    assert files == [folder / "real" / "a.txt"]
+    assert [(p.name, why) for p, why in skipped] == [
+        ("alias", "symlinked folder, not followed"),
+        ("out", OUTSIDE_LINK),
+        ("x.txt", OUTSIDE_LINK),
+    ]
+
+    files, skipped = discover([folder], follow_links=True)
+    assert sorted(files) == sorted(
+        [folder / "real" / "a.txt", outside / "secret.txt", outside / "dir" / "inner.txt"]
+    )
+    assert [(p.name, why) for p, why in skipped] == [
+        ("alias", "symlinked folder, not followed"),
+        ("back", "symlinked folder, not followed"),
+    ]
+
+    # A link named itself is what was asked for, and a linked folder named itself is walked.
+    assert discover([folder / "x.txt"]) == ([outside / "secret.txt"], [])
+    assert discover([folder / "out"])[0] == [outside / "dir" / "inner.txt"]
 
 
 def test_utf8_bom_is_accepted(tmp_path: Path):

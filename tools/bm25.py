@@ -6,6 +6,9 @@ rebuild never goes back to Chroma: the folder keeps every chunk's tokens, and ea
 the chunks appends its ids (and new tokens) to a pending log beside the folder. A rebuild
 replays the log over the saved tokens and indexes the same token lists, in the same order, as
 a rebuild from the chunk texts would, so the results are identical.
+
+The loaded index is swapped in whole, never changed in place: a server thread searching it while
+another reloads or rebuilds it keeps a consistent (ids, model) pair.
 """
 
 from __future__ import annotations
@@ -29,8 +32,8 @@ def _tokenize(texts: list[str]) -> list[list[str]]:
 class BM25Index:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self._retriever: bm25s.BM25 | None = None
-        self._ids: list[str] = []
+        # (model, chunk ids in its order) once loaded or built; no model when there are no ids.
+        self._index: tuple[bm25s.BM25 | None, list[str]] | None = None
 
     @property
     def ids_file(self) -> Path:
@@ -49,8 +52,11 @@ class BM25Index:
         return self.ids_file.is_file()
 
     def size(self) -> int:
-        self._load()
-        return len(self._ids)
+        return len(self.ids())
+
+    def ids(self) -> list[str]:
+        """The indexed chunk ids, in index order (ties in scores break by it)."""
+        return self._load()[1]
 
     def log_add(self, ids: list[str], texts: list[str]) -> None:
         """Record chunks just added to the collection; indexed by the next `apply_log`."""
@@ -90,22 +96,18 @@ class BM25Index:
     def clear(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
         self.log_file.unlink(missing_ok=True)
-        self._retriever, self._ids = None, []
+        self._index = None
 
     def search(self, query: str, k: int) -> list[tuple[str, float]]:
         """(chunk id, BM25 score) pairs, best first; empty when no query term is indexed."""
-        self._load()
-        if self._retriever is None or not self._ids:
-            return []
+        retriever, ids = self._load()
         tokens = _tokenize([query])
-        if not tokens[0]:
+        if retriever is None or not tokens[0]:
             return []
-        docs, scores = self._retriever.retrieve(
-            tokens, k=min(k, len(self._ids)), show_progress=False, return_as="tuple"
+        docs, scores = retriever.retrieve(
+            tokens, k=min(k, len(ids)), show_progress=False, return_as="tuple"
         )
-        return [
-            (self._ids[int(i)], float(s)) for i, s in zip(docs[0], scores[0], strict=True) if s > 0
-        ]
+        return [(ids[int(i)], float(s)) for i, s in zip(docs[0], scores[0], strict=True) if s > 0]
 
     def _append(self, record: dict[str, list]) -> None:
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
@@ -113,9 +115,9 @@ class BM25Index:
             log.write(json.dumps(record) + "\n")
 
     def _write(self, ids: list[str], tokens: list[list[str]]) -> None:
-        """Index `tokens` under `ids` and replace the saved index in one rename; the pending
-        log is then indexed. (A change logged by another process during the rebuild is lost
-        with it, and found by the store's count check, which rebuilds from the texts.)"""
+        """Index `tokens` under `ids` and replace the saved index; the pending log is then
+        indexed. The store holds its collection's lock around this, so no change is logged
+        meanwhile and no reader loads the folder between the two renames."""
         staging = self.folder.with_name(self.folder.name + ".new")
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
@@ -134,11 +136,14 @@ class BM25Index:
         staging.rename(self.folder)
         shutil.rmtree(old, ignore_errors=True)
         self.log_file.unlink(missing_ok=True)
-        self._retriever, self._ids = retriever, list(ids)
+        self._index = retriever, list(ids)
 
-    def _load(self) -> None:
-        if self._retriever is not None or not self.exists() or self._ids:
-            return
-        self._ids = json.loads(self.ids_file.read_text())
-        if self._ids:
-            self._retriever = bm25s.BM25.load(str(self.folder))
+    def _load(self) -> tuple[bm25s.BM25 | None, list[str]]:
+        """The index as saved; no model and no ids while none is saved (not memorised then)."""
+        if self._index is not None:
+            return self._index
+        if not self.exists():
+            return None, []
+        ids = json.loads(self.ids_file.read_text())
+        self._index = (bm25s.BM25.load(str(self.folder)) if ids else None), ids
+        return self._index

@@ -20,8 +20,15 @@ from pydantic import BaseModel
 from tqdm import tqdm
 
 from rearag.core.errors import NotFoundError
-from rearag.tools.chunking import chunk_text
-from rearag.tools.loaders import SkipFile, SourceDoc, discover, load_file
+from rearag.tools.chunking import iter_chunks
+from rearag.tools.loaders import (
+    SkipFile,
+    SourceDoc,
+    describe,
+    discover,
+    load_file,
+    source_name,
+)
 from rearag.tools.store import Store
 
 
@@ -64,7 +71,7 @@ def plan_document(doc: SourceDoc, store: Store) -> list[_Planned]:
     """The chunks a document should have in the store, with their ids and metadata."""
     cfg = store.settings.ingest
     planned = []
-    for chunk in chunk_text(
+    for chunk in iter_chunks(
         doc.text, store.embedding.tokenizer, cfg.chunk_tokens, cfg.chunk_overlap
     ):
         # A title line in front of each chunk gives the embedder and BM25 the document's topic;
@@ -95,27 +102,31 @@ def ingest(
     *,
     progress: bool = True,
     on_problem: Callable[[FileProblem], None] | None = None,
+    follow_links: bool = False,
 ) -> IngestReport:
-    files, skipped = discover(paths)
+    """Ingest the files under `paths`. Links found in a folder whose target is outside it are
+    skipped unless `follow_links`."""
+    files, skipped = discover(paths, follow_links)
     report = IngestReport(collection=store.name)
-    report.skipped += [FileProblem(path=str(path), reason=reason) for path, reason in skipped]
+    report.skipped += [
+        FileProblem(path=source_name(path), reason=reason) for path, reason in skipped
+    ]
 
     to_add: list[_Planned] = []
     to_delete: list[str] = []
     for path in tqdm(files, desc="reading", unit="file", disable=not progress or len(files) < 2):
+        source = source_name(path)
         try:
             loaded = load_file(path, int(store.settings.ingest.max_file_mb * 1e6))
-        except SkipFile as exc:
-            report.skipped.append(FileProblem(path=str(path), reason=str(exc)))
+            wanted = {p.id: p for doc in loaded.docs for p in plan_document(doc, store)}
+        except Exception as exc:  # one bad file must not end the ingest; Ctrl-C still does
+            report.skipped.append(FileProblem(path=source, reason=_skip_reason(exc)))
             continue
         if loaded.warning:
-            report.warnings.append(FileProblem(path=str(path), reason=loaded.warning))
+            report.warnings.append(FileProblem(path=source, reason=loaded.warning))
         report.files += 1
         report.documents += len(loaded.docs)
-        wanted: dict[str, _Planned] = {}
-        for doc in loaded.docs:
-            wanted.update((p.id, p) for p in plan_document(doc, store))
-        stored = store.ids_for_source(str(path))
+        stored = store.ids_for_source(source)
         to_add += [p for i, p in wanted.items() if i not in stored]
         to_delete += sorted(stored - wanted.keys())
         report.chunks_unchanged += len(stored & wanted.keys())
@@ -124,8 +135,7 @@ def ingest(
         for problem in report.skipped + report.warnings:
             on_problem(problem)
 
-    _add_in_batches(store, to_add, progress)
-    report.chunks_added = len(to_add)
+    report.chunks_added = _add_in_batches(store, to_add, progress)
     store.delete(to_delete)
     report.chunks_deleted = len(to_delete)
     store.sync_lexical()
@@ -133,22 +143,34 @@ def ingest(
     return report
 
 
-def _add_in_batches(store: Store, planned: list[_Planned], progress: bool) -> None:
+def _skip_reason(exc: Exception) -> str:
+    if isinstance(exc, SkipFile):
+        return str(exc)
+    # Anything else is a reader's or tokenizer's failure on this file's contents. A
+    # MemoryError is one too: an absurd allocation that this file asked for, freed by now.
+    return f"cannot be read: {describe(exc)}"
+
+
+def _add_in_batches(store: Store, planned: list[_Planned], progress: bool) -> int:
+    """Embed and store `planned`; returns how many chunks were written (a concurrent ingest of
+    the same files may have stored some of them first)."""
     # Several embedder batches per Chroma write: fewer writes, same memory bound.
     step = store.settings.embedder.batch_size * 4
+    added = 0
     with tqdm(
         total=len(planned), desc="embedding", unit="chunk", disable=not progress or not planned
     ) as bar:
         for i in range(0, len(planned), step):
             batch = planned[i : i + step]
             texts = [p.text for p in batch]
-            store.add(
+            added += store.add(
                 ids=[p.id for p in batch],
                 texts=texts,
                 metadatas=[p.metadata for p in batch],
                 embeddings=store.embedding.encode(texts),
             )
             bar.update(len(batch))
+    return added
 
 
 def remove_sources(paths: Iterable[Path], store: Store) -> int:
@@ -162,7 +184,7 @@ def remove_sources(paths: Iterable[Path], store: Store) -> int:
     ids: set[str] = set()
     missing: list[str] = []
     for path in paths:
-        wanted = str(path.resolve())
+        wanted = source_name(path.resolve())
         found = [s for s in ids_of if s == wanted or s.startswith(wanted + os.sep)]
         ids.update(i for source in found for i in ids_of[source])
         if not found:

@@ -2,10 +2,10 @@
 without a suffix), .html, .pdf and BEIR-style .jsonl corpora, each also gzip-compressed
 (`FAQ.txt.gz`, `manual.html.gz`: documentation trees are full of them).
 
-`discover` finds the files to read and gives every other file (or hidden folder) it meets a
-reason, so nothing is left out silently. A file that cannot be used (empty, binary, not UTF-8,
-too large, broken PDF or gzip) raises `SkipFile` with the reason; the ingest reports it and goes
-on with the other files.
+`discover` finds the files to read and gives every other file (or hidden folder, or link out of
+the folder) it meets a reason, so nothing is left out silently. A file that cannot be used
+(empty, binary, not UTF-8, too large, broken PDF or gzip) raises `SkipFile` with the reason; the
+ingest reports it and goes on with the other files.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import zlib
 from collections.abc import Iterable
 from pathlib import Path
 
-from pydantic import BaseModel
+from pydantic import BaseModel, field_validator
 
 from rearag.core.errors import NotFoundError
 
@@ -45,6 +45,8 @@ HTML_BOILERPLATE = ", ".join(
     )
 )
 
+OUTSIDE_LINK = "symlink to outside the ingested folder, not followed: use --follow-links"
+
 
 class SourceDoc(BaseModel):
     """One document: a whole file, or one record of a .jsonl corpus."""
@@ -54,6 +56,15 @@ class SourceDoc(BaseModel):
     title: str
     text: str
     page_starts: list[int] = []  # PDFs: where each page (1, 2, …) begins in `text`
+
+    @field_validator("doc_id", "title", "text")
+    @classmethod
+    def _storable(cls, value: str) -> str:
+        # JSON escapes and PDF strings can hold lone surrogates, which no hash or store takes.
+        # Each becomes one "?", so character offsets stay right.
+        if value.isascii():
+            return value
+        return value.encode("utf-8", "replace").decode("utf-8")
 
 
 class Loaded(BaseModel):
@@ -65,10 +76,24 @@ class SkipFile(Exception):
     """A file is unusable; the message is the reason shown to the user."""
 
 
+def describe(exc: Exception) -> str:
+    """An exception as a short line for a skip reason: its type, and its message if any."""
+    message = " ".join(str(exc).split())
+    if len(message) > 200:
+        message = message[:200] + "…"
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
 def check_paths_exist(paths: Iterable[Path]) -> None:
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise NotFoundError(f"path not found: {', '.join(missing)} (nothing was ingested)")
+
+
+def source_name(path: Path) -> str:
+    """`path` as stored and shown. A file name that is not UTF-8 (bytes that Python reads as
+    lone surrogates) has its bad bytes written as `\\xNN`, so it can be hashed and stored."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 def file_type(path: Path) -> tuple[str, bool]:
@@ -79,16 +104,20 @@ def file_type(path: Path) -> tuple[str, bool]:
     return Path(name.removesuffix(".gz")).suffix, compressed
 
 
-def discover(paths: Iterable[Path]) -> tuple[list[Path], list[tuple[Path, str]]]:
+def discover(
+    paths: Iterable[Path], follow_links: bool = False
+) -> tuple[list[Path], list[tuple[Path, str]]]:
     """The files to read under `paths` (folders are walked), and every other file found, or
     hidden folder not walked, with the reason it is left out. Files to read are resolved, as
-    sources are stored. A path that does not exist is an error before anything is touched."""
+    sources are stored. A link found in a folder is read only if its target is in that folder,
+    unless `follow_links`; a path named in `paths` is read even if it is a link. A path that
+    does not exist is an error before anything is touched."""
     paths = list(paths)
     check_paths_exist(paths)
     files: list[Path] = []
     skipped: list[tuple[Path, str]] = []
     for path in paths:
-        found = _walk(path, skipped) if path.is_dir() else [path]
+        found = _walk(path, follow_links, skipped) if path.is_dir() else [path]
         for file in found:
             reason = _unreadable_type(file)
             if reason:
@@ -98,27 +127,52 @@ def discover(paths: Iterable[Path]) -> tuple[list[Path], list[tuple[Path, str]]]
     return list(dict.fromkeys(files)), sorted(dict.fromkeys(skipped))
 
 
-def _walk(folder: Path, skipped: list[tuple[Path, str]]) -> list[Path]:
-    """Every file under `folder`, sorted; hidden files and folders (.git, .DS_Store) and
-    symlinked folders (which may loop) go to `skipped` instead."""
+def _walk(folder: Path, follow_links: bool, skipped: list[tuple[Path, str]]) -> list[Path]:
+    """Every file under `folder`, sorted; hidden files and folders (.git, .DS_Store) go to
+    `skipped` instead, and so do links to outside `folder` unless `follow_links`: a link in a
+    shared tree must not pull in /etc or a home folder. Linked folders inside `folder` are not
+    followed (their files are read where they are); those outside are walked once, as links
+    can loop."""
+    root = folder.resolve()
+    walked: set[Path] = set()
     files: list[Path] = []
-    for root, dirs, names in os.walk(folder):
-        here = Path(root).resolve()  # the entries themselves stay unresolved: a link is named
-        walked = []
-        for name in sorted(dirs):
-            if name.startswith("."):
-                skipped.append((here / name, "hidden folder"))
-            elif (here / name).is_symlink():
-                skipped.append((here / name, "symlinked folder, not followed"))
-            else:
-                walked.append(name)
-        dirs[:] = walked
-        for name in sorted(names):
-            if name.startswith("."):
-                skipped.append((here / name, "hidden file"))
-            else:
-                files.append(here / name)
+    tops = [folder]
+    while tops:
+        for current, dirs, names in os.walk(tops.pop()):
+            # The entries themselves stay unresolved: a skipped link is named, not its target.
+            here = Path(current).resolve()
+            if here in walked:
+                dirs[:] = []
+                continue
+            walked.add(here)
+            subdirs = []
+            for name in sorted(dirs):
+                entry = here / name
+                if name.startswith("."):
+                    skipped.append((entry, "hidden folder"))
+                elif not entry.is_symlink():
+                    subdirs.append(name)
+                elif entry.resolve().is_relative_to(root):
+                    skipped.append((entry, "symlinked folder, not followed"))
+                elif follow_links:
+                    tops.append(entry.resolve())
+                else:
+                    skipped.append((entry, OUTSIDE_LINK))
+            dirs[:] = subdirs
+            for name in sorted(names):
+                entry = here / name
+                if name.startswith("."):
+                    skipped.append((entry, "hidden file"))
+                elif follow_links or not _links_outside(entry, root):
+                    files.append(entry)
+                else:
+                    skipped.append((entry, OUTSIDE_LINK))
     return files
+
+
+def _links_outside(entry: Path, root: Path) -> bool:
+    # A broken or looping link is left to `_unreadable_type`: it has no target to judge.
+    return entry.is_symlink() and entry.exists() and not entry.resolve().is_relative_to(root)
 
 
 def _unreadable_type(path: Path) -> str:
@@ -137,7 +191,7 @@ def load_file(path: Path, max_bytes: int) -> Loaded:
     data = _read_bytes(path, max_bytes)
     if compressed:
         data = _gunzip(data, max_bytes)
-    source = str(path)
+    source = source_name(path)
     if suffix == ".pdf":
         return _one(source, *_read_pdf(data))
     text = _decode(data)
@@ -189,7 +243,7 @@ def _one(source: str, title: str, text: str, page_starts: list[int] | None = Non
 
 
 def _decode(data: bytes) -> str:
-    if b"\x00" in data[:8192]:
+    if b"\x00" in data:
         raise SkipFile("binary file (NUL bytes), not text")
     try:
         return data.decode("utf-8-sig")
@@ -242,14 +296,13 @@ def _read_html(html: str) -> tuple[str, str]:
 
 def _read_pdf(data: bytes) -> tuple[str, str, list[int]]:
     from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
 
     try:
         reader = PdfReader(io.BytesIO(data))
         pages = [page.extract_text() or "" for page in reader.pages]
         title = str((reader.metadata or {}).get("/Title") or "")
-    except (PdfReadError, ValueError, KeyError, TypeError) as exc:
-        raise SkipFile(f"unreadable PDF: {exc}") from None
+    except Exception as exc:  # a hostile PDF makes pypdf raise anything: RecursionError, …
+        raise SkipFile(f"unreadable PDF: {describe(exc)}") from None
     if not any(p.strip() for p in pages):
         raise SkipFile("PDF has no extractable text (scanned images need OCR first)")
     # Where each page begins in the joined text, so chunks can cite their pages.

@@ -5,11 +5,19 @@ Every change to the chunks is logged for the BM25 index (see `BM25Index`), which
 from its saved tokens once per batch of changes: by the ingest when it changed a tenth of the
 chunks or more, else by the next lexical search. A marker left by a change that died before it
 was logged makes the next rebuild read every chunk back from Chroma instead.
+
+Several processes share a collection (`rearag ingest` while `rearag serve` runs): writers hold
+a lock file beside the BM25 index exclusively, readers share it, and every write bumps a
+generation number beside it. Each search reads that number (one small file) and, when another
+Store wrote since, re-opens the collection and reloads the BM25 index; the embedded Chroma
+loads a collection's vector index once per client and never sees another client's writes.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import os
 import re
 import signal
 import threading
@@ -18,8 +26,12 @@ from pathlib import Path
 from typing import Any
 
 import chromadb
-from chromadb.api import ClientAPI
+from chromadb.api import ClientAPI, ServerAPI
+from chromadb.api.client import Client
 from chromadb.api.models.Collection import Collection
+from chromadb.config import Settings as ChromaSettings
+from chromadb.config import System
+from chromadb.telemetry.product import ProductTelemetryClient
 
 from rearag.core.config import Settings
 from rearag.core.errors import BackendError, ConfigError, InvalidInputError, NotFoundError
@@ -64,7 +76,20 @@ def make_client(settings: Settings) -> ClientAPI:
             ) from None
     path = settings.home / "chroma"
     path.mkdir(parents=True, exist_ok=True)
-    return chromadb.PersistentClient(path=str(path))
+    return _own_embedded_client(path)
+
+
+def _own_embedded_client(path: Path) -> ClientAPI:
+    """An embedded client with a Chroma system of its own. `chromadb.PersistentClient` shares
+    one system per path within a process, and a system loads each collection's vector index
+    once: a new PersistentClient would still search the vectors as they were at that load,
+    while a store re-opened on a system of its own loads them as now written (and the stale
+    one is freed with its last collection). The same steps as chromadb's shared-system setup."""
+    system = System(ChromaSettings(is_persistent=True, persist_directory=str(path)))
+    system.instance(ProductTelemetryClient)
+    system.instance(ServerAPI)
+    system.start()
+    return Client.from_system(system)
 
 
 def check_collection_name(name: str) -> None:
@@ -91,9 +116,13 @@ class Store:
         self.settings = settings
         self.client = client or make_client(settings)
         self.embedding = RearagEmbeddingFunction(settings.embedder, settings.models_dir)
+        self.bm25 = BM25Index(self._lexical_folder())
+        self.bm25.folder.parent.mkdir(parents=True, exist_ok=True)
+        # Read before opening: a write landing in between makes the next search re-open.
+        self._generation = self._read_generation()
+        self._reopening = threading.Lock()  # the server's worker threads share this Store
         self.collection = self._open(create)
         self._dimension: int | None = None  # of the stored vectors, read on first need
-        self.bm25 = BM25Index(self._lexical_folder())
 
     def _open(self, create: bool) -> Collection:
         existing = list_collections(self.client)
@@ -104,7 +133,8 @@ class Store:
                     f"collection {self.name!r} does not exist: create it with "
                     f"`rearag ingest PATH --collection {self.name}`{hint}"
                 )
-            return self.client.create_collection(
+            # Or get: two first ingests at once both get here; the loser's is checked below.
+            self.client.get_or_create_collection(
                 self.name,
                 embedding_function=self.embedding,
                 metadata={"rearag_embedder": self.embedding.identity, "hnsw:space": "cosine"},
@@ -128,6 +158,51 @@ class Store:
         """Exists while a change to the chunks may be missing from the BM25 log."""
         return self.bm25.folder.with_name(self.name + ".stale")
 
+    @property
+    def _generation_file(self) -> Path:
+        return self.bm25.folder.with_name(self.name + ".generation")
+
+    @contextlib.contextmanager
+    def _lock(self, shared: bool = False) -> Iterator[None]:
+        """The collection's lock across processes: exclusive for a change, shared for a read,
+        so a reader never loads index files a writer is saving, nor a log it is appending to.
+        Each use opens the file anew: flock locks of separate opens exclude each other, so
+        threads of one process take turns too (never nest two uses in one thread)."""
+        with self.bm25.folder.with_name(self.name + ".lock").open("a") as lock_file:
+            fcntl.flock(lock_file, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+            yield
+
+    def _read_generation(self) -> str:
+        try:
+            return self._generation_file.read_text()
+        except FileNotFoundError:
+            return ""  # no Store has changed the collection since generations were kept
+
+    def _bump_generation(self) -> None:
+        """Called holding the lock exclusively, after a change; written whole by a rename, so
+        a reader sees the old number or the new one."""
+        current = self._read_generation()
+        self._generation = str(int(current) + 1 if current.isdigit() else 1)
+        staging = self._generation_file.with_name(self._generation_file.name + ".new")
+        staging.write_text(self._generation)
+        os.replace(staging, self._generation_file)
+
+    def _catch_up(self) -> None:
+        """Called holding the lock: when a Store (of any process) changed the collection since
+        this one last looked, re-open it and forget the loaded BM25 index."""
+        generation = self._read_generation()
+        if generation == self._generation:
+            return
+        with self._reopening:
+            if generation == self._generation:  # another thread of this process did it
+                return
+            if not self.settings.store.chroma_host:  # a server's own index is always current
+                self.client = make_client(self.settings)
+            self.collection = self._open(create=False)  # also finds a dropped and re-made one
+            self.bm25 = BM25Index(self._lexical_folder())
+            self._dimension = None
+            self._generation = generation
+
     def count(self) -> int:
         return self.collection.count()
 
@@ -136,36 +211,64 @@ class Store:
 
     def add(
         self, ids: list[str], texts: list[str], metadatas: list[dict[str, Any]], embeddings: Any
-    ) -> None:
-        self._check_dimension(len(embeddings[0]) if len(embeddings) else None)
-        with _ctrl_c_after(), self._changing():  # a held Ctrl-C is raised once it is logged
-            self.collection.add(
-                ids=ids, documents=texts, metadatas=metadatas, embeddings=embeddings
-            )
-            self.bm25.log_add(ids, texts)
+    ) -> int:
+        """Store the chunks whose ids the collection does not hold yet, and return how many.
+        Decided under the lock, so two ingests of the same files each count what they wrote
+        (Chroma would silently ignore an id it has)."""
+        if not ids:
+            return 0
+        with self._lock():
+            self._catch_up()
+            self._check_dimension(len(embeddings[0]) if len(embeddings) else None)
+            held = set(self.collection.get(ids=ids, include=[])["ids"])
+            new = [n for n, chunk_id in enumerate(ids) if chunk_id not in held]
+            if not new:
+                return 0
+            with _ctrl_c_after(), self._changing():  # a held Ctrl-C is raised once it is logged
+                self.collection.add(
+                    ids=[ids[n] for n in new],
+                    documents=[texts[n] for n in new],
+                    metadatas=[metadatas[n] for n in new],
+                    embeddings=[embeddings[n] for n in new],
+                )
+                self.bm25.log_add([ids[n] for n in new], [texts[n] for n in new])
+        return len(new)
 
     def delete(self, ids: list[str]) -> None:
         if not ids:
             return
-        batch = self.client.get_max_batch_size()
-        with self._changing():
-            for i in range(0, len(ids), batch):
-                with _ctrl_c_after():
-                    self.collection.delete(ids=ids[i : i + batch])
-            self.bm25.log_delete(ids)
+        with self._lock():
+            self._catch_up()
+            batch = self.client.get_max_batch_size()
+            with self._changing():
+                for i in range(0, len(ids), batch):
+                    with _ctrl_c_after():
+                        self.collection.delete(ids=ids[i : i + batch])
+                self.bm25.log_delete(ids)
 
     def sync_lexical(self) -> None:
         """After a batch of changes: rebuild the BM25 index now only if they changed a tenth of
         its chunks or more. Smaller batches wait for the next lexical search, so repeated small
         ingests cost what they add, not the collection's size: each rebuild (linear in the
         collection) is paid for by at least a tenth of the collection's chunks changing."""
-        if self._stale_marker.exists() or self.bm25.pending() >= max(1, self.bm25.size() // 10):
-            self._refresh_lexical()
+        with self._lock():
+            self._catch_up()
+            if self._stale_marker.exists() or self.bm25.pending() >= max(1, self.bm25.size() // 10):
+                self._refresh_lexical()
+
+    def _lexical_current(self) -> bool:
+        """Whether the BM25 index accounts for every chunk (called holding the lock)."""
+        return (
+            not self._stale_marker.exists()
+            and self.bm25.exists()
+            and not self.bm25.pending()
+            and self.bm25.size() == self.count()
+        )
 
     def _refresh_lexical(self) -> None:
-        """Bring the BM25 index up to date: from its saved tokens and the log where they account
-        for every chunk; else (a change died before it was logged, an index saved by an older
-        rearag, a change lost to a concurrent rebuild) from every chunk's text in Chroma."""
+        """Bring the BM25 index up to date, holding the lock exclusively: from its saved tokens
+        and the log where they account for every chunk; else (a change died before it was
+        logged, an index saved by an older rearag) from every chunk's text in Chroma."""
         unsure = self._stale_marker.exists() or not self.bm25.exists()
         if not unsure and self.bm25.pending():
             unsure = not self.bm25.apply_log()
@@ -175,13 +278,15 @@ class Store:
             self._stale_marker.unlink(missing_ok=True)
 
     def dense(self, query_embedding: Any, k: int) -> list[tuple[str, float]]:
-        k = min(k, self.count())
-        if k == 0:
-            return []
-        self._check_dimension(len(query_embedding))
-        res = self.collection.query(
-            query_embeddings=[query_embedding], n_results=k, include=["distances"]
-        )
+        with self._lock(shared=True):
+            self._catch_up()
+            k = min(k, self.count())
+            if k == 0:
+                return []
+            self._check_dimension(len(query_embedding))
+            res = self.collection.query(
+                query_embeddings=[query_embedding], n_results=k, include=["distances"]
+            )
         return [(i, 1.0 - d) for i, d in zip(res["ids"][0], res["distances"][0], strict=True)]
 
     def _check_dimension(self, size: int | None) -> None:
@@ -200,8 +305,16 @@ class Store:
             )
 
     def lexical(self, query: str, k: int) -> list[tuple[str, float]]:
-        self._refresh_lexical()
-        return self.bm25.search(query, k)
+        # Searched outside the lock: a loaded index is an immutable snapshot.
+        with self._lock(shared=True):
+            self._catch_up()
+            index, current = self.bm25, self._lexical_current()
+        if not current:
+            with self._lock():
+                self._catch_up()
+                self._refresh_lexical()
+                index = self.bm25
+        return index.search(query, k)
 
     def fetch(self, ids: list[str]) -> dict[str, tuple[str, dict[str, Any]]]:
         """id -> (chunk text, metadata) for the given ids."""
@@ -214,19 +327,26 @@ class Store:
         }
 
     def drop(self) -> None:
-        """Delete the collection and its BM25 index."""
-        self.client.delete_collection(self.name)
-        self.bm25.clear()
-        self._stale_marker.unlink(missing_ok=True)
+        """Delete the collection and its BM25 index (the generation number stays, bumped, so
+        a server still holding the collection notices)."""
+        with self._lock():
+            self.client.delete_collection(self.name)
+            self.bm25.clear()
+            self._stale_marker.unlink(missing_ok=True)
+            self._bump_generation()
 
     @contextlib.contextmanager
     def _changing(self) -> Iterator[None]:
-        """Around a change to the chunks and its BM25 log entry. A failure or a kill inside
-        leaves the marker; a marker an earlier failure left stays until a rebuild from Chroma."""
+        """Around a change to the chunks and its BM25 log entry, holding the lock exclusively.
+        A failure or a kill inside leaves the marker; a marker an earlier failure left stays
+        until a rebuild from Chroma. The generation is bumped even after a failure, which may
+        have changed part of the collection."""
         left_before = self._stale_marker.exists()
-        self._stale_marker.parent.mkdir(parents=True, exist_ok=True)
         self._stale_marker.touch()
-        yield
+        try:
+            yield
+        finally:
+            self._bump_generation()
         if not left_before:
             self._stale_marker.unlink(missing_ok=True)
 

@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 
 from rearag.core.config import RerankStrategy, SearchMode, Settings, load_settings
+from rearag.core.errors import InvalidInputError
 from rearag.policies.registry import POLICIES
 
 out = Console(soft_wrap=True)  # long lines stay whole for pipes and copy-paste
@@ -58,9 +59,34 @@ def stderr_line(message: str) -> None:
 
 
 def settings_of(ctx: typer.Context, **overrides: Any) -> Settings:
-    """Settings from the global options (`--config`, `--home`, …) plus `overrides`."""
+    """Settings from the global options (`--config`, `--home`, …) plus `overrides`. Every
+    command calls it before it uses its arguments, so it checks their text first."""
+    check_text_arguments(ctx)
     obj = ctx.find_root().obj or {}
     return load_settings(obj.get("config_file"), **{**obj.get("overrides", {}), **overrides})
+
+
+def check_text_arguments(ctx: typer.Context) -> None:
+    """An argument that is not UTF-8 (bytes that Python reads as lone surrogates) is one clear
+    error, not a traceback from the tokenizer or the JSON encoder deep inside a command. Paths
+    are exempt: a file name may be any bytes."""
+    current = ctx
+    while current is not None:  # the command's own options, then its groups' (`--embedder`)
+        for param in current.command.params:
+            value = current.params.get(param.name or "")
+            values = value if isinstance(value, list | tuple) else [value]
+            if any(isinstance(v, str) and not _is_utf8(v) for v in values):
+                what = f"the {param.name}" if param.param_type_name == "argument" else param.opts[0]
+                raise InvalidInputError(f"{what} is not valid UTF-8 text")
+        current = current.parent
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def print_json(data: Any) -> None:

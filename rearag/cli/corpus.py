@@ -27,6 +27,12 @@ def ingest(
     collection: CollectionOpt = None,
     as_json: JsonOpt = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars")] = False,
+    follow_links: Annotated[
+        bool,
+        typer.Option(
+            "--follow-links", help="read links in the folders that point outside them too"
+        ),
+    ] = False,
 ) -> None:
     """Chunk, embed and index files (.txt .md .rst .html .pdf, README-like names, BEIR .jsonl;
     each also .gz). Every file left out is reported with the reason. Re-running is cheap:
@@ -46,6 +52,7 @@ def ingest(
             store,
             progress=not quiet and not as_json,
             on_problem=lambda p: stderr_line(f"skipped {p.path}: {p.reason}"),
+            follow_links=follow_links,
         )
     except KeyboardInterrupt:
         stderr_line("interrupted: the collection is usable; run the same command again to finish")
