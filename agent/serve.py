@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import anyio
-from fastapi import FastAPI, Header, Request, Security
+from fastapi import APIRouter, FastAPI, Header, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from fastapi.security import HTTPBearer
@@ -160,16 +160,16 @@ def create_app(settings: Settings, collections: list[str] | None = None) -> Fast
     cfg = settings.serve
     conversations = Conversations()
 
-    # With a key, every route declares Bearer auth, so the docs page offers Authorize; the
+    # With a key, every API route declares Bearer auth, so the docs page offers Authorize; the
     # check itself is BearerAuth's, before a route runs.
     bearer = [Security(HTTPBearer(auto_error=False))] if cfg.api_key else None
     app = FastAPI(
         title="rearag",
         version=__version__,
         summary="Agentic RAG with a reasoning reranker, OpenAI-compatible.",
-        dependencies=bearer,
-        responses=errors(401) if cfg.api_key else None,
     )
+    # The API's routes; /health, the page and the docs are public (PUBLIC_PATHS).
+    routes = APIRouter(dependencies=bearer, responses=errors(401) if cfg.api_key else None)
     app.add_middleware(BodyLimit, limit=cfg.max_body_bytes)
     if cfg.api_key:
         app.add_middleware(BearerAuth, key=cfg.api_key)  # added last: runs first
@@ -229,16 +229,16 @@ def create_app(settings: Settings, collections: list[str] | None = None) -> Fast
     async def health() -> dict[str, Any]:
         return {"status": "ok", "models": list(agents), "auth": bool(cfg.api_key)}
 
-    @app.get("/v1/models")
+    @routes.get("/v1/models")
     async def models() -> api.ModelList:
         return api.ModelList(data=[api.ModelCard(id=name) for name in agents])
 
-    @app.get("/v1/models/{model_id}", responses=errors(404))
+    @routes.get("/v1/models/{model_id}", responses=errors(404))
     async def model(model_id: str) -> api.ModelCard:
         agent_for(model_id)  # 404 for a collection not served here
         return api.ModelCard(id=model_id)
 
-    @app.post(
+    @routes.post(
         "/v1/chat/completions",
         response_model=None,
         responses=errors(400, 404, 409, 413, 422, 500, 502, 504),
@@ -295,7 +295,7 @@ def create_app(settings: Settings, collections: list[str] | None = None) -> Fast
         headers.update(api.answer_headers(answer))
         return JSONResponse(api.completion(body.model, answer), headers=headers)
 
-    @app.post("/v1/search", responses=errors(400, 404, 413, 422, 500, 502, 504))
+    @routes.post("/v1/search", responses=errors(400, 404, 413, 422, 500, 502, 504))
     async def search(body: api.SearchRequest) -> api.SearchResponse:
         """Search a collection: `Retriever.search(query, k, mode)`."""
         agent = agent_for(body.model)
@@ -306,8 +306,8 @@ def create_app(settings: Settings, collections: list[str] | None = None) -> Fast
     # exclude_none: a result without its document has no "document" key, as clients expect.
     rerank_errors = errors(400, 413, 422, 500, 502, 504)
 
-    @app.post("/v1/rerank", response_model_exclude_none=True, responses=rerank_errors)
-    @app.post("/v2/rerank", response_model_exclude_none=True, responses=rerank_errors)
+    @routes.post("/v1/rerank", response_model_exclude_none=True, responses=rerank_errors)
+    @routes.post("/v2/rerank", response_model_exclude_none=True, responses=rerank_errors)
     async def rerank(body: rerank_api.RerankRequest) -> rerank_api.RerankResponse:
         """Rerank documents with the configured policy (`Reranker.rank`), in the Cohere and
         Jina rerank shape; `model` may be any name."""
@@ -342,6 +342,7 @@ def create_app(settings: Settings, collections: list[str] | None = None) -> Fast
         # The SVG icon under the name browsers ask for unprompted (the page links it too).
         return FileResponse(WEB / "favicon.svg", media_type="image/svg+xml")
 
+    app.include_router(routes)
     app.mount("/static", StaticFiles(directory=WEB), name="static")
     return app
 
