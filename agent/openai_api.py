@@ -16,7 +16,8 @@ import json
 import re
 import time
 import uuid
-from typing import Any, Literal
+from pathlib import Path
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -237,6 +238,27 @@ def message_text(answer: Answer) -> str:
         return text
     lines = [f"[{c.number}] {c.label} ({c.source})" for c in answer.citations]
     return text + "\n\nSources:\n" + "\n".join(lines)
+
+
+P = TypeVar("P", bound=Passage)
+
+
+def relative_source(passage: P) -> P:
+    """The passage with its source as ingested from the folder named (`path`), not the
+    server's absolute path; the file name alone for chunks ingested before paths were kept."""
+    meta = dict(passage.metadata)
+    if meta.get("source"):
+        meta["source"] = meta.get("path") or Path(meta["source"]).name
+    return passage.model_copy(update={"metadata": meta})
+
+
+def relative_sources(answer: Answer) -> Answer:
+    return answer.model_copy(
+        update={
+            "citations": [relative_source(c) for c in answer.citations],
+            "sources": [relative_source(p) for p in answer.sources],
+        }
+    )
 
 
 def completion_id() -> str:

@@ -7,40 +7,28 @@ after a restart.
 
 from __future__ import annotations
 
-import sqlite3
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.sqlite import SqliteSaver
+from langgraph.types import Durability
 
 from rearag.agent.graph import build_graph, load_tools
 from rearag.agent.state import AgentInput, GenerationOptions, GraphContext, Tools, question_state
+from rearag.agent.threads import (
+    ONCE_PREFIX,
+    keep_latest,
+    latest_checkpoint_id,
+    sqlite_checkpointer,
+    undo_run,
+)
 from rearag.core.config import Settings, load_settings
 from rearag.core.errors import InvalidInputError
 from rearag.core.types import Answer
 from rearag.tools.llm import Message
-
-
-def checkpoint_serde() -> Any:
-    """LangGraph's serializer, allowed to restore our state types (and nothing else)."""
-    from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
-
-    return JsonPlusSerializer(
-        allowed_msgpack_modules=[
-            ("rearag.core.types", "Passage"),
-            ("rearag.core.types", "Citation"),
-        ]
-    )
-
-
-def sqlite_checkpointer(settings: Settings) -> Any:
-    from langgraph.checkpoint.sqlite import SqliteSaver
-
-    settings.home.mkdir(parents=True, exist_ok=True)
-    # LangGraph may call the saver from worker threads.
-    conn = sqlite3.connect(settings.home / "checkpoints.sqlite", check_same_thread=False)
-    return SqliteSaver(conn, serde=checkpoint_serde())
 
 
 class RAGAgent:
@@ -94,9 +82,38 @@ class RAGAgent:
         state_in = question_state(self.check_question(question), history or ())
         # A thread id keeps the conversation; without one every question starts afresh.
         config: RunnableConfig = {
-            "configurable": {"thread_id": thread_id or f"once-{uuid.uuid4()}"}
+            "configurable": {"thread_id": thread_id or f"{ONCE_PREFIX}{uuid.uuid4()}"}
         }
         return state_in, config
+
+    def _durability(self, thread_id: str | None) -> Durability | None:
+        """One checkpoint at the end of a run, rather than one per step, unless the thread
+        keeps LangGraph's step-by-step history (None: LangGraph's default)."""
+        keep_all = thread_id is not None and self.settings.agent.keep_checkpoints == "all"
+        return None if keep_all else "exit"
+
+    @contextmanager
+    def _run_on(self, config: RunnableConfig, thread_id: str | None) -> Iterator[None]:
+        """Around one run of the graph, with our SQLite checkpointer (another is left alone):
+        a run that raises, or a stream given up midway, leaves the thread as it was, not with
+        a question and no answer; a run that ends leaves only the thread's latest checkpoint
+        (agent.keep_checkpoints = "latest"), the history being in it, and a question asked
+        without a thread nothing at all, since no one can continue it."""
+        saver = self.checkpointer
+        if not isinstance(saver, SqliteSaver):
+            yield
+            return
+        run_thread = config["configurable"]["thread_id"]
+        before = latest_checkpoint_id(saver, run_thread)
+        try:
+            yield
+        except BaseException:
+            undo_run(saver, run_thread, before)
+            raise
+        if thread_id is None:
+            saver.delete_thread(run_thread)
+        elif self.settings.agent.keep_checkpoints == "latest":
+            keep_latest(saver, run_thread)
 
     def ask(
         self,
@@ -109,7 +126,13 @@ class RAGAgent:
         an OpenAI client that resends the conversation; a thread keeps its own instead.
         `generation`: this question's max_new_tokens, temperature and stop for the draft."""
         state_in, config = self._prepare(question, thread_id, history)
-        final = self.graph.invoke(state_in, config, context=self.context(generation=generation))
+        with self._run_on(config, thread_id):
+            final = self.graph.invoke(
+                state_in,
+                config,
+                context=self.context(generation=generation),
+                durability=self._durability(thread_id),
+            )
         return Answer.from_state(final, thread_id)
 
     def stream(
@@ -127,19 +150,22 @@ class RAGAgent:
         for the answer's text as each sentence passes the check: joined, the content pieces
         are the start of the final answer's text."""
         state_in, config = self._prepare(question, thread_id, history)
-        for mode, chunk in self.graph.stream(
-            state_in,
-            config,
-            context=self.context(tokens=tokens, generation=generation),
-            stream_mode=["updates", "custom"],
-        ):
-            if mode == "custom":
-                for kind, text in chunk.items():  # {"token": piece} or {"content": piece}
-                    yield kind, {"text": text}
-                continue
-            for node, update in chunk.items():
-                yield node, update or {}
-        final = self.graph.get_state(config).values
+        with self._run_on(config, thread_id):
+            for mode, chunk in self.graph.stream(
+                state_in,
+                config,
+                context=self.context(tokens=tokens, generation=generation),
+                stream_mode=["updates", "custom"],
+                durability=self._durability(thread_id),
+            ):
+                if mode == "custom":
+                    for kind, text in chunk.items():  # {"token": piece} or {"content": piece}
+                        yield kind, {"text": text}
+                    continue
+                for node, update in chunk.items():
+                    yield node, update or {}
+            final = self.graph.get_state(config).values
+        # Outside the run: a caller that stops once it has the answer keeps the turn.
         yield "answer", {"answer": Answer.from_state(final, thread_id)}
 
 

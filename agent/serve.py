@@ -223,7 +223,20 @@ def create_app(settings: Settings, collections: list[str] | None = None) -> Fast
         """The agent's events for one question: after any earlier question on its thread
         (waiting up to the request timeout), then within the request timeout."""
         lock = conversations.lock(thread)
-        return run_in_worker(run, lock, cfg.request_timeout_s, cfg.request_timeout_s)
+        return run_in_worker(shown(run), lock, cfg.request_timeout_s, cfg.request_timeout_s)
+
+    def shown(run: Callable[[], Iterator[Event]]) -> Callable[[], Iterator[Event]]:
+        """The events with the answer's sources as serve.show_paths says."""
+        if cfg.show_paths == "absolute":
+            return run
+
+        def relative() -> Iterator[Event]:
+            for node, update in run():
+                if node == "answer":
+                    update = {"answer": api.relative_sources(update["answer"])}
+                yield node, update
+
+        return relative
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
@@ -300,6 +313,8 @@ def create_app(settings: Settings, collections: list[str] | None = None) -> Fast
         """Search a collection: `Retriever.search(query, k, mode)`."""
         agent = agent_for(body.model)
         hits = await blocking("search", agent.tools.retriever.search, body.query, body.k, body.mode)
+        if cfg.show_paths == "relative":
+            hits = [api.relative_source(hit) for hit in hits]
         return api.SearchResponse(model=body.model or next(iter(agents)), results=hits)
 
     # Both paths: the cohere SDK's Client calls v1, its ClientV2 and LiteLLM's cohere/ call v2.

@@ -94,10 +94,12 @@ def test_openai_client_gets_cited_answer(server):
     )
     text = resp.choices[0].message.content
     assert RUPTURE in text and "Q: Where does lava come from O1;" in text
-    assert "\n\nSources:\n[1] Volcanoes (" in text
+    # Sources as ingested (`rearag ingest docs`), not the server's absolute paths.
+    assert "\n\nSources:\n[1] Volcanoes (docs/volcano.md)" in text
     extra = resp.model_extra["rearag"]
-    assert extra["citations"][0]["source"].endswith("volcano.md")
+    assert extra["citations"][0]["source"] == "docs/volcano.md"
     assert extra["sources"] and extra["reasoning"][0]["status"] == "ok"
+    assert all(not p["source"].startswith("/") for p in extra["sources"] + extra["citations"])
     assert resp.model == MODEL and resp.choices[0].finish_reason == "stop"
 
 
@@ -322,7 +324,7 @@ def test_search_rerank_models_health_docs(server):
     assert [m.id for m in client(server).models.list().data] == [MODEL]
     hits = post(url, "/v1/search", {"query": "sourdough starter", "k": 2}).json()
     assert hits["model"] == MODEL and len(hits["results"]) == 2
-    assert hits["results"][0]["metadata"]["source"].endswith("bread.txt")
+    assert hits["results"][0]["metadata"]["source"] == "docs/bread.txt"
     body = {"model": "any", "query": "lava", "documents": ["a", "b", "c"], "top_n": 2}
     ranked = post(url, "/v1/rerank", body).json()  # shapes and clients: test_rerank_api.py
     assert [(r["index"], r["relevance_score"]) for r in ranked["results"]] == [(0, 1.0), (1, 2 / 3)]

@@ -106,7 +106,9 @@ def ingest(
 ) -> IngestReport:
     """Ingest the files under `paths`. Links found in a folder whose target is outside it are
     skipped unless `follow_links`."""
+    paths = list(paths)
     files, skipped = discover(paths, follow_links)
+    roots = [path.resolve() for path in paths]
     report = IngestReport(collection=store.name)
     report.skipped += [
         FileProblem(path=source_name(path), reason=reason) for path, reason in skipped
@@ -119,6 +121,8 @@ def ingest(
         try:
             loaded = load_file(path, int(store.settings.ingest.max_file_mb * 1e6))
             wanted = {p.id: p for doc in loaded.docs for p in plan_document(doc, store)}
+            for planned in wanted.values():
+                planned.metadata["path"] = shown_path(path, roots)
         except Exception as exc:  # one bad file must not end the ingest; Ctrl-C still does
             report.skipped.append(FileProblem(path=source, reason=_skip_reason(exc)))
             continue
@@ -141,6 +145,16 @@ def ingest(
     store.sync_lexical()
     report.chunks_total = store.count()
     return report
+
+
+def shown_path(file: Path, roots: list[Path]) -> str:
+    """The file's path from the folder named on the command line (`docs/guide/a.md` for
+    `rearag ingest docs`; the name alone for a file named itself): what a server shows of
+    its sources, without the machine's own layout."""
+    for root in roots:
+        if file.is_relative_to(root) and file != root:
+            return source_name(Path(root.name) / file.relative_to(root))
+    return source_name(Path(file.name))
 
 
 def _skip_reason(exc: Exception) -> str:

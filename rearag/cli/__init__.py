@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from rearag.cli import agent, corpus, evaluation, rerank, serving, training
+from rearag.cli import agent, corpus, evaluation, rerank, serving, threads, training
 from rearag.cli.common import stderr_line
 from rearag.cli.config import config_app
 from rearag.core.errors import RearagError
@@ -44,6 +44,7 @@ app.add_typer(config_app, name="config")
 app.add_typer(evaluation.eval_app, name="eval")
 app.add_typer(training.train_app, name="train")
 app.add_typer(training.policies_app, name="policies")
+app.add_typer(threads.threads_app, name="threads")
 
 
 @app.callback()

@@ -272,6 +272,11 @@ class AgentConfig(Section):
     max_retrievals: int = Field(2, ge=1, description="retrieval rounds before abstaining")
     retrieve_k: int = Field(10, ge=1, description="passages fused from the search queries")
     max_question_chars: int = Field(4000, ge=10)
+    keep_checkpoints: Literal["latest", "all"] = Field(
+        "latest",
+        description="checkpoints kept per conversation thread: latest (enough to continue it) "
+        "or all (LangGraph's step-by-step history, for time travel; the file grows)",
+    )
 
 
 class ServeConfig(Section):
@@ -293,6 +298,11 @@ class ServeConfig(Section):
     keep_alive_s: float = Field(5.0, gt=0, description="idle keep-alive connections close after")
     shutdown_timeout_s: float = Field(
         10.0, ge=0, description="on SIGTERM, requests still running are cut off after this"
+    )
+    show_paths: Literal["relative", "absolute"] = Field(
+        "relative",
+        description="sources in answers and search results: relative to the folder ingested "
+        "(the server's own file layout stays private) or absolute",
     )
 
 
