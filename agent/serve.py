@@ -19,6 +19,7 @@ import json
 import logging
 import os
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import aclosing
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -207,15 +208,20 @@ def create_app(settings: Settings, collections: list[str] | None = None) -> Fast
         return agents[model]
 
     async def blocking(what: str, fn: Callable[..., T], *args: Any) -> T:
-        """Run `fn` in a worker thread under the request timeout. On timeout the thread is
-        abandoned (Python cannot stop it) and finishes in the background."""
+        """`fn(*args)` in a worker thread under the request timeout. On timeout the thread is
+        abandoned (Python cannot stop it) and finishes in the background; it is a daemon, so
+        it never holds up a shutdown."""
+
+        def run() -> Iterator[Event]:
+            yield "result", {"value": fn(*args)}
+
+        timeout = cfg.request_timeout_s
         try:
-            with anyio.fail_after(cfg.request_timeout_s):
-                return await anyio.to_thread.run_sync(
-                    functools.partial(fn, *args), abandon_on_cancel=True
-                )
+            async with aclosing(run_in_worker(run, None, timeout, timeout)) as events:
+                [(_, result)] = [event async for event in events]
         except Exception as exc:
-            raise api_error_of(what, exc, cfg.request_timeout_s) from None
+            raise api_error_of(what, exc, timeout) from None
+        return result["value"]
 
     def answer_events(
         run: Callable[[], Iterator[Event]], thread: str | None
