@@ -132,3 +132,13 @@ def test_concurrent_adds_of_the_same_ids_each_count_what_they_wrote(settings: Se
     reference = _from_chroma(stores[0], stores[0].bm25.folder.with_name("ref"))
     for query in QUERIES:  # each id logged once, by the store that wrote it
         assert sorted(stores[1].lexical(query, 50)) == sorted(reference.search(query, 50))
+
+
+def test_concurrent_deletes_of_the_same_ids_each_count_what_they_deleted(settings: Settings):
+    texts = _texts(0, 30)
+    stores = [Store(settings, "lex", create=True) for _ in range(3)]
+    _add(stores[0], texts)
+    with ThreadPoolExecutor(3) as pool:
+        deleted = list(pool.map(lambda s: s.delete(sorted(texts)[:20]), stores))
+    assert sum(deleted) == 20 and stores[0].count() == 10
+    assert stores[1].delete(["not-there"]) == 0

@@ -140,8 +140,7 @@ def ingest(
             on_problem(problem)
 
     report.chunks_added = _add_in_batches(store, to_add, progress)
-    store.delete(to_delete)
-    report.chunks_deleted = len(to_delete)
+    report.chunks_deleted = store.delete(to_delete)
     store.sync_lexical()
     report.chunks_total = store.count()
     return report
@@ -205,9 +204,9 @@ def remove_sources(paths: Iterable[Path], store: Store) -> int:
             missing.append(wanted)
     if missing:
         raise NotFoundError(_not_stored(missing, sorted(ids_of), store.name))
-    store.delete(sorted(ids))
+    deleted = store.delete(sorted(ids))
     store.sync_lexical()
-    return len(ids)
+    return deleted
 
 
 def _not_stored(missing: list[str], stored: list[str], collection: str) -> str:

@@ -234,17 +234,27 @@ class Store:
                 self.bm25.log_add([ids[n] for n in new], [texts[n] for n in new])
         return len(new)
 
-    def delete(self, ids: list[str]) -> None:
+    def delete(self, ids: list[str]) -> int:
+        """Delete the chunks the collection holds of `ids`, and return how many: decided under
+        the lock, as `add` does, so two ingests of the same edited file each count their own."""
         if not ids:
-            return
+            return 0
         with self._lock():
             self._catch_up()
             batch = self.client.get_max_batch_size()
+            held = [
+                chunk_id
+                for i in range(0, len(ids), batch)
+                for chunk_id in self.collection.get(ids=ids[i : i + batch], include=[])["ids"]
+            ]
+            if not held:
+                return 0
             with self._changing():
-                for i in range(0, len(ids), batch):
+                for i in range(0, len(held), batch):
                     with _ctrl_c_after():
-                        self.collection.delete(ids=ids[i : i + batch])
-                self.bm25.log_delete(ids)
+                        self.collection.delete(ids=held[i : i + batch])
+                self.bm25.log_delete(held)
+        return len(held)
 
     def sync_lexical(self) -> None:
         """After a batch of changes: rebuild the BM25 index now only if they changed a tenth of
