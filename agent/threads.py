@@ -177,7 +177,10 @@ def _open(settings: Settings) -> Iterator[SqliteSaver | None]:
         with closing(saver.conn):
             yield saver
     except sqlite3.Error as exc:
-        raise BackendError(f"{path}: {exc}") from exc
+        raise BackendError(
+            f"{path}: {exc} (another rearag holding it locked? if the file is damaged, move it "
+            "aside: conversations start afresh)"
+        ) from exc
 
 
 def _threads(saver: SqliteSaver) -> list[ThreadInfo]:

@@ -159,3 +159,11 @@ def test_threads_cli_without_a_checkpoints_file(home: Path):
     assert_one_line_error(rearag("threads", "delete", "nope"), "no thread 'nope'")
     assert json.loads(rearag("threads", "prune", "--json").stdout)["checkpoints_removed"] == 0
     assert not home.exists() or not (home / "checkpoints.sqlite").exists()
+
+
+def test_threads_cli_on_a_damaged_checkpoints_file(home: Path):
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "checkpoints.sqlite").write_bytes(b"not sqlite at all" * 100)
+    for command in (["list"], ["delete", "t1"], ["prune"]):
+        assert_one_line_error(rearag("threads", *command), "move it aside")
+    assert (home / "checkpoints.sqlite").read_bytes() == b"not sqlite at all" * 100  # kept
