@@ -46,10 +46,26 @@ def checkpoints_path(settings: Settings) -> Path:
 
 
 def sqlite_checkpointer(settings: Settings) -> SqliteSaver:
+    """The saver on $REARAG_HOME/checkpoints.sqlite, its tables made now: a damaged or locked
+    file is one BackendError here, not a traceback from the first question."""
     settings.home.mkdir(parents=True, exist_ok=True)
-    # LangGraph may call the saver from worker threads.
-    conn = sqlite3.connect(checkpoints_path(settings), check_same_thread=False)
-    return SqliteSaver(conn, serde=checkpoint_serde())
+    path = checkpoints_path(settings)
+    try:
+        # LangGraph may call the saver from worker threads.
+        saver = SqliteSaver(
+            sqlite3.connect(path, check_same_thread=False), serde=checkpoint_serde()
+        )
+        saver.setup()
+    except sqlite3.Error as exc:
+        raise _unusable(path, exc) from exc
+    return saver
+
+
+def _unusable(path: Path, exc: sqlite3.Error) -> BackendError:
+    return BackendError(
+        f"{path}: {exc} (another rearag holding it locked? if the file is damaged, move it "
+        "aside: conversations start afresh)"
+    )
 
 
 # Each runs under the saver's lock (its `cursor()`), since a server's worker threads share
@@ -177,10 +193,7 @@ def _open(settings: Settings) -> Iterator[SqliteSaver | None]:
         with closing(saver.conn):
             yield saver
     except sqlite3.Error as exc:
-        raise BackendError(
-            f"{path}: {exc} (another rearag holding it locked? if the file is damaged, move it "
-            "aside: conversations start afresh)"
-        ) from exc
+        raise _unusable(path, exc) from exc
 
 
 def _threads(saver: SqliteSaver) -> list[ThreadInfo]:

@@ -167,3 +167,10 @@ def test_threads_cli_on_a_damaged_checkpoints_file(home: Path):
     for command in (["list"], ["delete", "t1"], ["prune"]):
         assert_one_line_error(rearag("threads", *command), "move it aside")
     assert (home / "checkpoints.sqlite").read_bytes() == b"not sqlite at all" * 100  # kept
+
+
+def test_an_agent_on_a_damaged_checkpoints_file_is_one_clear_error(settings):
+    settings.home.mkdir(parents=True, exist_ok=True)
+    checkpoints_path(settings).write_bytes(b"not sqlite at all" * 100)
+    with pytest.raises(BackendError, match="move it aside"):
+        RAGAgent(settings, tools=make_tools(settings))
