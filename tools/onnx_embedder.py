@@ -29,15 +29,10 @@ import numpy as np
 
 from rearag.core.config import EmbedderConfig
 from rearag.core.errors import BackendError
-from rearag.tools.embedder import local_model_path, resolve_threads
+from rearag.tools.embedder import PROBES, local_model_path, resolve_threads
 
 FILES = {"onnx": "model.onnx", "onnx-int8": "model-int8.onnx"}
 META = "rearag-onnx.json"  # written last: its presence means the export is complete
-PROBES = [
-    "hello",
-    "The boundary layer over a flat plate in supersonic flow.",
-    "Sourdough bread is leavened by wild yeast and lactic acid bacteria. " * 20,
-]
 
 
 def export_folder(model: str, models_dir: Path) -> Path:

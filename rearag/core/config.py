@@ -47,9 +47,10 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-# How local: and hf: embedders run: torch, or ONNX Runtime with the same vectors (fp32) or with
-# int8 weights (vectors of their own, so collections record it; tools/onnx_embedder.py).
-EmbedderBackend = Literal["torch", "onnx", "onnx-int8"]
+# How local: and hf: embedders run: torch in fp32 or bfloat16 (the same vectors, bf16 fast only
+# on CPUs with AMX and on GPUs), or ONNX Runtime with the same vectors (fp32) or with int8
+# weights (vectors of their own, so collections record it; tools/onnx_embedder.py).
+EmbedderBackend = Literal["torch", "torch-bf16", "onnx", "onnx-int8"]
 
 
 class EmbedderConfig(Section):
@@ -59,7 +60,8 @@ class EmbedderConfig(Section):
         "local:all-minilm-l6-v2", description="local:NAME, hf:REPO_OR_PATH or litellm:MODEL"
     )
     backend: EmbedderBackend = Field(
-        "torch", description="local:/hf: models: torch, onnx (same vectors) or onnx-int8"
+        "torch",
+        description="local:/hf: models: torch, torch-bf16 or onnx (same vectors), or onnx-int8",
     )
     batch_size: int = Field(64, gt=0, description="texts per embedding batch or request")
     device: str = Field("cpu", description="torch device for the embedder: cpu, cuda, mps")
