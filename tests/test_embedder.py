@@ -207,8 +207,10 @@ def test_bfloat16_where_it_is_slow_embeds_in_fp32_and_says_so(tmp_path):
     docs = write_docs(tmp_path / "docs")
     home = {"REARAG_HOME": str(tmp_path / "home")}
     # oneDNN then uses no AMX (and bfloat16 ran at 0.15x fp32 with these instructions).
-    slow = {**home, "REARAG_EMBEDDER__BACKEND": "torch-bf16", "ONEDNN_MAX_CPU_ISA": "AVX2"}
-    proc = rearag("ingest", str(docs), "-c", "docs", "--json", env=slow)
+    slow = {**home, "ONEDNN_MAX_CPU_ISA": "AVX2"}
+    proc = rearag(
+        "--embedder-backend", "torch-bf16", "ingest", str(docs), "-c", "docs", "--json", env=slow
+    )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["chunks_added"] == 3
     assert proc.stderr.splitlines() == [
@@ -216,6 +218,7 @@ def test_bfloat16_where_it_is_slow_embeds_in_fp32_and_says_so(tmp_path):
         "has no AMX, without which bfloat16 is slower than fp32"
     ]
     # Searched with torch's vectors: the collection holds the model's own.
+    slow["REARAG_EMBEDDER__BACKEND"] = "torch-bf16"
     for query in QUERIES:
         got, expected = search("docs", query, slow), search("docs", query, home)
         assert [h["id"] for h in got] == [h["id"] for h in expected]
@@ -264,7 +267,14 @@ def test_collections_refuse_vectors_of_another_backend(tmp_path, onnx_home):
     assert Store(onnx_settings, "torch").count() == 3  # fp32 ONNX searches torch's vectors
 
 
-def test_embedder_options_are_checked():
+def test_embedder_options_are_checked(tmp_path):
+    typo = rearag("--embedder-backend", "bf16", "search", "x", env={"REARAG_HOME": str(tmp_path)})
+    assert_one_line_error(typo, "embedder.backend: Input should be 'torch', 'torch-bf16'")
+    assert "used on CUDA GPUs and CPUs with AMX only, not on mps" in why_bf16_is_slow("mps")
+    import torch
+
+    if not torch.cuda.is_available():
+        assert why_bf16_is_slow("cuda") == "as this GPU has no bfloat16 support"
     assert resolve_threads(0) == os.cpu_count()
     assert resolve_threads(None) is None and resolve_threads(3) == 3
     with pytest.raises(ValueError, match=re.escape("embedder.backend applies to local: and hf:")):

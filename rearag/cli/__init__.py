@@ -59,6 +59,10 @@ def _global(
     ] = None,
     chroma_port: Annotated[int | None, typer.Option(help="Chroma server port")] = None,
     embedder: Annotated[str | None, typer.Option(help="embedder model reference")] = None,
+    embedder_backend: Annotated[
+        str | None,
+        typer.Option(help="how a local embedder runs: torch, torch-bf16, onnx or onnx-int8"),
+    ] = None,
 ) -> None:
     ctx.obj = {
         "config_file": config,
@@ -67,6 +71,7 @@ def _global(
             "store.chroma_host": chroma_host,
             "store.chroma_port": chroma_port,
             "embedder.model": embedder,
+            "embedder.backend": embedder_backend,
         },
     }
 
