@@ -242,3 +242,25 @@ def test_titles_of_text_formats(tmp_path: Path, name: str, text: str, title: str
     path.write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
     [doc] = load_file(path, MB).docs
     assert (doc.title, doc.text) == (title, text)
+
+
+def test_a_folder_that_cannot_be_read_is_reported(tmp_path: Path):
+    """os.walk passes over a folder it cannot list unless asked. A folder whose path is longer
+    than the system allows (ENAMETOOLONG) fails to list even for root, as a folder without read
+    permission does for other users."""
+    (tmp_path / "a.md").write_text("# A\n")
+    fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    depth = 0
+    try:  # made one level at a time, relative to the last, as no path this long can be named
+        while len(str(tmp_path)) + depth * 201 < 5000:
+            os.mkdir("d" * 200, dir_fd=fd)
+            deeper = os.open("d" * 200, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd, depth = deeper, depth + 1
+    finally:
+        os.close(fd)
+    files, skipped = discover([tmp_path])
+    assert files == [tmp_path.resolve() / "a.md"]
+    [(folder, reason)] = skipped
+    assert reason == "folder cannot be read: File name too long"
+    assert set(folder.relative_to(tmp_path).parts) == {"d" * 200}

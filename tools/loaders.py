@@ -119,11 +119,14 @@ def discover(
     for path in paths:
         found = _walk(path, follow_links, skipped) if path.is_dir() else [path]
         for file in found:
-            reason = _unreadable_type(file)
+            try:
+                reason = _unreadable_type(file)
+                if not reason:
+                    files.append(file.resolve())
+            except OSError as exc:
+                reason = cannot_read(exc)
             if reason:
                 skipped.append((file.absolute(), reason))
-            else:
-                files.append(file.resolve())
     return list(dict.fromkeys(files)), sorted(dict.fromkeys(skipped))
 
 
@@ -137,8 +140,12 @@ def _walk(folder: Path, follow_links: bool, skipped: list[tuple[Path, str]]) -> 
     walked: set[Path] = set()
     files: list[Path] = []
     tops = [folder]
+
+    def unreadable(exc: OSError) -> None:  # os.walk would pass over such a folder in silence
+        skipped.append((Path(exc.filename), f"folder {cannot_read(exc)}"))
+
     while tops:
-        for current, dirs, names in os.walk(tops.pop()):
+        for current, dirs, names in os.walk(tops.pop(), onerror=unreadable):
             # The entries themselves stay unresolved: a skipped link is named, not its target.
             here = Path(current).resolve()
             if here in walked:
@@ -148,11 +155,17 @@ def _walk(folder: Path, follow_links: bool, skipped: list[tuple[Path, str]]) -> 
             subdirs = []
             for name in sorted(dirs):
                 entry = here / name
+                try:
+                    linked = entry.is_symlink()
+                    inside = linked and entry.resolve().is_relative_to(root)
+                except OSError as exc:  # a path too long to name, a folder gone meanwhile
+                    skipped.append((entry, f"folder {cannot_read(exc)}"))
+                    continue
                 if name.startswith("."):
                     skipped.append((entry, "hidden folder"))
-                elif not entry.is_symlink():
+                elif not linked:
                     subdirs.append(name)
-                elif entry.resolve().is_relative_to(root):
+                elif inside:
                     skipped.append((entry, "symlinked folder, not followed"))
                 elif follow_links:
                     tops.append(entry.resolve())
@@ -161,13 +174,22 @@ def _walk(folder: Path, follow_links: bool, skipped: list[tuple[Path, str]]) -> 
             dirs[:] = subdirs
             for name in sorted(names):
                 entry = here / name
+                try:
+                    outside = not follow_links and _links_outside(entry, root)
+                except OSError as exc:
+                    skipped.append((entry, cannot_read(exc)))
+                    continue
                 if name.startswith("."):
                     skipped.append((entry, "hidden file"))
-                elif follow_links or not _links_outside(entry, root):
-                    files.append(entry)
-                else:
+                elif outside:
                     skipped.append((entry, OUTSIDE_LINK))
+                else:
+                    files.append(entry)
     return files
+
+
+def cannot_read(exc: OSError) -> str:
+    return f"cannot be read: {exc.strerror or describe(exc)}"
 
 
 def _links_outside(entry: Path, root: Path) -> bool:
