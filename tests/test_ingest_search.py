@@ -177,3 +177,25 @@ def test_reciprocal_rank_fusion():
     fused = reciprocal_rank_fusion([["a", "b", "c"], ["c", "a"]], k=60)
     assert [i for i, _ in fused] == ["a", "c", "b"]
     assert fused[0][1] == pytest.approx(1 / 61 + 1 / 62)
+
+
+def test_chunks_are_stored_as_files_are_read(tmp_path: Path):
+    """Memory holds one write's chunks, not the whole folder's: by the time a file half-way
+    through fails to read, the files before it are embedded and stored."""
+    settings = load_settings(home=tmp_path / "home", **{"embedder.batch_size": 1})  # 4 a write
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    for i in range(12):
+        (folder / f"note{i:02d}.txt").write_text(f"Note {i} on tides: observation number {i}.")
+    (folder / "note06.pdf").write_bytes(b"%PDF-1.4 not really")  # read seventh, sorted
+    store = _store(settings)
+    stored_when_it_failed = []
+    report = ingest(
+        [folder],
+        store,
+        progress=False,
+        on_problem=lambda _: stored_when_it_failed.append(store.count()),
+    )
+    assert [p.path for p in report.skipped] == [str((folder / "note06.pdf").resolve())]
+    assert report.chunks_added == store.count() == 12
+    assert stored_when_it_failed == [4]  # note00-note05 read: one full write of 4 stored

@@ -105,41 +105,57 @@ def ingest(
     follow_links: bool = False,
 ) -> IngestReport:
     """Ingest the files under `paths`. Links found in a folder whose target is outside it are
-    skipped unless `follow_links`."""
+    skipped unless `follow_links`. Chunks are embedded and stored as the files are read, so
+    memory holds one file's and one write's chunks however large the folder, and an
+    interrupted run keeps what it stored."""
     paths = list(paths)
     files, skipped = discover(paths, follow_links)
     roots = [path.resolve() for path in paths]
     report = IngestReport(collection=store.name)
-    report.skipped += [
-        FileProblem(path=source_name(path), reason=reason) for path, reason in skipped
-    ]
 
-    to_add: list[_Planned] = []
+    def problem(found: FileProblem, into: list[FileProblem]) -> None:
+        into.append(found)
+        if on_problem:
+            with tqdm.external_write_mode():  # a line between the bars, not through them
+                on_problem(found)
+
+    for path, reason in skipped:
+        problem(FileProblem(path=source_name(path), reason=reason), report.skipped)
+    # Several embedder batches per Chroma write: fewer writes, same memory bound.
+    step = store.settings.embedder.batch_size * 4
+    pending: list[_Planned] = []
     to_delete: list[str] = []
-    for path in tqdm(files, desc="reading", unit="file", disable=not progress or len(files) < 2):
-        source = source_name(path)
-        try:
-            loaded = load_file(path, int(store.settings.ingest.max_file_mb * 1e6))
-            wanted = {p.id: p for doc in loaded.docs for p in plan_document(doc, store)}
-            for planned in wanted.values():
-                planned.metadata["path"] = shown_path(path, roots)
-        except Exception as exc:  # one bad file must not end the ingest; Ctrl-C still does
-            report.skipped.append(FileProblem(path=source, reason=_skip_reason(exc)))
-            continue
-        if loaded.warning:
-            report.warnings.append(FileProblem(path=source, reason=loaded.warning))
-        report.files += 1
-        report.documents += len(loaded.docs)
-        stored = store.ids_for_source(source)
-        to_add += [p for i, p in wanted.items() if i not in stored]
-        to_delete += sorted(stored - wanted.keys())
-        report.chunks_unchanged += len(stored & wanted.keys())
+    with (
+        tqdm(
+            total=len(files), desc="reading", unit="file", disable=not progress or len(files) < 2
+        ) as reading,
+        tqdm(desc="embedding", unit="chunk", disable=not progress) as embedding,
+    ):
+        for path in files:
+            reading.update()
+            source = source_name(path)
+            try:
+                loaded = load_file(path, int(store.settings.ingest.max_file_mb * 1e6))
+                wanted = {p.id: p for doc in loaded.docs for p in plan_document(doc, store)}
+                for planned in wanted.values():
+                    planned.metadata["path"] = shown_path(path, roots)
+            except Exception as exc:  # one bad file must not end the ingest; Ctrl-C still does
+                problem(FileProblem(path=source, reason=_skip_reason(exc)), report.skipped)
+                continue
+            if loaded.warning:
+                problem(FileProblem(path=source, reason=loaded.warning), report.warnings)
+            report.files += 1
+            report.documents += len(loaded.docs)
+            stored = store.ids_for_source(source)
+            pending += [p for i, p in wanted.items() if i not in stored]
+            to_delete += sorted(stored - wanted.keys())
+            report.chunks_unchanged += len(stored & wanted.keys())
+            while len(pending) >= step:
+                report.chunks_added += _add(store, pending[:step], embedding)
+                del pending[:step]
+        report.chunks_added += _add(store, pending, embedding)
     report.skipped.sort(key=lambda problem: problem.path)  # one list by path, whatever the reason
-    if on_problem:
-        for problem in report.skipped + report.warnings:
-            on_problem(problem)
-
-    report.chunks_added = _add_in_batches(store, to_add, progress)
+    # Stale chunks go last: an interrupted run leaves every file's old or new chunks findable.
     report.chunks_deleted = store.delete(to_delete)
     store.sync_lexical()
     report.chunks_total = store.count()
@@ -164,25 +180,19 @@ def _skip_reason(exc: Exception) -> str:
     return f"cannot be read: {describe(exc)}"
 
 
-def _add_in_batches(store: Store, planned: list[_Planned], progress: bool) -> int:
+def _add(store: Store, planned: list[_Planned], bar: tqdm) -> int:
     """Embed and store `planned`; returns how many chunks were written (a concurrent ingest of
     the same files may have stored some of them first)."""
-    # Several embedder batches per Chroma write: fewer writes, same memory bound.
-    step = store.settings.embedder.batch_size * 4
-    added = 0
-    with tqdm(
-        total=len(planned), desc="embedding", unit="chunk", disable=not progress or not planned
-    ) as bar:
-        for i in range(0, len(planned), step):
-            batch = planned[i : i + step]
-            texts = [p.text for p in batch]
-            added += store.add(
-                ids=[p.id for p in batch],
-                texts=texts,
-                metadatas=[p.metadata for p in batch],
-                embeddings=store.embedding.encode(texts),
-            )
-            bar.update(len(batch))
+    if not planned:
+        return 0
+    texts = [p.text for p in planned]
+    added = store.add(
+        ids=[p.id for p in planned],
+        texts=texts,
+        metadatas=[p.metadata for p in planned],
+        embeddings=store.embedding.encode(texts),
+    )
+    bar.update(len(planned))
     return added
 
 
