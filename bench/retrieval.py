@@ -27,7 +27,7 @@ import offline  # noqa: F401  (sets the offline, one-thread environment before i
 from rearag.core.config import SearchMode, Settings, load_settings
 from rearag.eval.beir import load_beir, qrels_of
 from rearag.eval.retrieval import evaluate_retrieval
-from rearag.tools.embedder import RearagEmbeddingFunction
+from rearag.tools.embedder import RearagEmbeddingFunction, why_bf16_is_slow
 from rearag.tools.ingest import ingest, plan_document
 from rearag.tools.loaders import load_file
 from rearag.tools.retriever import Retriever
@@ -143,12 +143,6 @@ def compare_backends(
             recall_5 = ir_measures.calc_aggregate([R @ 5], qrels_of(load_beir(root)), run)[R @ 5]
             b.scores.update({f"{root.name} nDCG@10": result.ndcg_10, f"{root.name} R@5": recall_5})
     return BACKENDS
-
-
-def amx() -> str:
-    import torch
-
-    return "yes" if getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)() else "no"
 
 
 def backend_table(backends: list[Backend], texts: int, queries: int, repeats: int) -> list[str]:
@@ -287,7 +281,8 @@ def main() -> None:
         *backend_table(backends, len(texts), len(queries), args.repeats),
         "",
         "Goal: ≥ 2x chunks/s and ≥ 2x faster query embedding than torch, quality within 0.005.",
-        f"torch-bf16 is fast only on CPUs with AMX (this one: {amx()}); elsewhere it embeds in",
+        "torch-bf16 is fast only on CPUs with AMX (this one: "
+        f"{'no' if why_bf16_is_slow('cpu') else 'yes'}); elsewhere it embeds in",
         "fp32 and says so. torch, torch-bf16 and onnx give the model's own vectors, so a",
         "collection ingested with one is searched with any other.",
         "",

@@ -198,6 +198,7 @@ def test_bfloat16_gives_the_models_own_vectors():
     assert np.linalg.norm(vectors, axis=1) == pytest.approx(1.0, abs=1e-6)
     assert np.all(np.sum(vectors * reference, axis=1) > 0.999)
     assert bf16.identity == MINILM  # the same vectors: collections mix torch and torch-bf16
+    assert bf16.encode([]).shape[0] == RearagEmbeddingFunction().encode([]).shape[0] == 0
     # In bfloat16 where the machine runs it fast (AMX), else in fp32 (the other test).
     weights = next(load_sentence_transformer(MINILM, "cpu", True).parameters())
     assert weights.dtype == (torch.float32 if why_bf16_is_slow("cpu") else torch.bfloat16)
@@ -273,7 +274,7 @@ def test_embedder_options_are_checked(tmp_path):
     import torch
 
     if not torch.cuda.is_available():
-        assert why_bf16_is_slow("cuda") == "as this GPU has no bfloat16 support"
+        assert why_bf16_is_slow("cuda") == "as this GPU has no native bfloat16"
     assert resolve_threads(0) == os.cpu_count()
     assert resolve_threads(None) is None and resolve_threads(3) == 3
     with pytest.raises(ValueError, match=re.escape("embedder.backend applies to local: and hf:")):

@@ -194,7 +194,7 @@ def test_chunks_are_stored_as_files_are_read(tmp_path: Path):
         [folder],
         store,
         progress=False,
-        on_problem=lambda _: stored_when_it_failed.append(store.count()),
+        on_problem=lambda _problem: stored_when_it_failed.append(store.count()),
     )
     assert [p.path for p in report.skipped] == [str((folder / "note06.pdf").resolve())]
     assert report.chunks_added == store.count() == 12

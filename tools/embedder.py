@@ -14,6 +14,7 @@ searched only with the same one: vectors of two embedders do not compare.
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 import logging
 import os
@@ -38,8 +39,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("rearag.embedder")
 
 # Backends whose vectors are not the model's own: int8 weights moved MiniLM's vectors to a
-# cosine of ~0.994 with torch's, fp32 ONNX stayed at 1.0000, bfloat16 at 0.9999
-# (bench/results/retrieval.md).
+# cosine of ~0.994 with torch's (bench/results/onnx_quant.md), fp32 ONNX stayed at 1.0000, and
+# bfloat16 at 0.9999 (the lowest over 128 Cranfield documents; nDCG@10 within 0.001 in
+# bench/results/retrieval.md).
 OWN_VECTORS = ("onnx-int8",)
 # What a backend that claims the model's own vectors is checked on when it loads.
 PROBES = [
@@ -106,7 +108,9 @@ def load_sentence_transformer(
             "path, and that it is downloaded if HF_HUB_OFFLINE is set"
         ) from None
     if bf16:
-        problem = why_bf16_is_slow(device) or _to_bf16(st)
+        problem = why_bf16_is_slow(device)
+        if problem is None:
+            st, problem = _in_bf16(st)
         if problem:
             log.warning('embedder.backend = "torch-bf16": %s embeds in fp32, %s', model, problem)
     return st
@@ -119,8 +123,9 @@ def why_bf16_is_slow(device: str) -> str | None:
     import torch
 
     if device.startswith("cuda"):
-        ok = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-        return None if ok else "as this GPU has no bfloat16 support"
+        # Native bfloat16 from compute capability 8 (Ampere) on; older GPUs emulate it.
+        ok = torch.cuda.is_available() and torch.cuda.get_device_capability(device)[0] >= 8
+        return None if ok else "as this GPU has no native bfloat16"
     if device != "cpu":
         return f"as bfloat16 is used on CUDA GPUs and CPUs with AMX only, not on {device}"
     amx = getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
@@ -131,17 +136,19 @@ def why_bf16_is_slow(device: str) -> str | None:
     return None
 
 
-def _to_bf16(st: SentenceTransformer) -> str | None:
-    """Turns `st` to bfloat16 if its vectors stay the model's own; else why not."""
+def _in_bf16(st: SentenceTransformer) -> tuple[SentenceTransformer, str | None]:
+    """A bfloat16 copy of `st` if its vectors stay the model's own; else `st` and why not (a
+    copy, as rounding to bfloat16 cannot be undone)."""
     import torch
 
-    reference = _unit(st.encode(PROBES))
-    st.to(torch.bfloat16)
-    cosine = float(np.min(np.sum(_unit(st.encode(PROBES)) * reference, axis=1)))
+    def probe(model: SentenceTransformer) -> np.ndarray:
+        return _unit(model.encode(PROBES, show_progress_bar=False))
+
+    candidate = copy.deepcopy(st).to(torch.bfloat16)
+    cosine = float(np.min(np.sum(probe(candidate) * probe(st), axis=1)))
     if cosine >= BF16_MIN_COSINE:
-        return None
-    st.to(torch.float32)
-    return f"as its bfloat16 vectors are not its own (cosine {cosine:.4f} with fp32's)"
+        return candidate, None
+    return st, f"as its bfloat16 vectors are not its own (cosine {cosine:.4f} with fp32's)"
 
 
 def resolve_threads(threads: int | None) -> int | None:
@@ -182,6 +189,8 @@ class TorchEncoder:
         self.batch_size, self.threads = cfg.batch_size, resolve_threads(cfg.threads)
 
     def encode(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, 0), np.float32)  # as the other encoders give
         with _torch_threads(self.threads):
             vectors = self.st.encode(
                 texts, batch_size=self.batch_size, convert_to_numpy=True, show_progress_bar=False

@@ -125,14 +125,10 @@ def ingest(
     step = store.settings.embedder.batch_size * 4
     pending: list[_Planned] = []
     to_delete: list[str] = []
-    with (
-        tqdm(
-            total=len(files), desc="reading", unit="file", disable=not progress or len(files) < 2
-        ) as reading,
-        tqdm(desc="embedding", unit="chunk", disable=not progress) as embedding,
-    ):
-        for path in files:
-            reading.update()
+    # Shown after a second of work: a run with nothing to embed prints no empty bar.
+    with tqdm(desc="embedding", unit="chunk", disable=not progress, delay=1) as embedding:
+        reading = tqdm(files, desc="reading", unit="file", disable=not progress or len(files) < 2)
+        for path in reading:
             source = source_name(path)
             try:
                 loaded = load_file(path, int(store.settings.ingest.max_file_mb * 1e6))

@@ -124,7 +124,7 @@ def discover(
                 if not reason:
                     files.append(file.resolve())
             except OSError as exc:
-                reason = cannot_read(exc)
+                reason = _cannot_read(exc)
             if reason:
                 skipped.append((file.absolute(), reason))
     return list(dict.fromkeys(files)), sorted(dict.fromkeys(skipped))
@@ -142,7 +142,7 @@ def _walk(folder: Path, follow_links: bool, skipped: list[tuple[Path, str]]) -> 
     tops = [folder]
 
     def unreadable(exc: OSError) -> None:  # os.walk would pass over such a folder in silence
-        skipped.append((Path(exc.filename), f"folder {cannot_read(exc)}"))
+        skipped.append((Path(exc.filename).absolute(), f"folder {_cannot_read(exc)}"))
 
     while tops:
         for current, dirs, names in os.walk(tops.pop(), onerror=unreadable):
@@ -159,7 +159,7 @@ def _walk(folder: Path, follow_links: bool, skipped: list[tuple[Path, str]]) -> 
                     linked = entry.is_symlink()
                     inside = linked and entry.resolve().is_relative_to(root)
                 except OSError as exc:  # a path too long to name, a folder gone meanwhile
-                    skipped.append((entry, f"folder {cannot_read(exc)}"))
+                    skipped.append((entry, f"folder {_cannot_read(exc)}"))
                     continue
                 if name.startswith("."):
                     skipped.append((entry, "hidden folder"))
@@ -174,21 +174,23 @@ def _walk(folder: Path, follow_links: bool, skipped: list[tuple[Path, str]]) -> 
             dirs[:] = subdirs
             for name in sorted(names):
                 entry = here / name
+                if name.startswith("."):
+                    skipped.append((entry, "hidden file"))
+                    continue
                 try:
                     outside = not follow_links and _links_outside(entry, root)
                 except OSError as exc:
-                    skipped.append((entry, cannot_read(exc)))
+                    skipped.append((entry, _cannot_read(exc)))
                     continue
-                if name.startswith("."):
-                    skipped.append((entry, "hidden file"))
-                elif outside:
+                if outside:
                     skipped.append((entry, OUTSIDE_LINK))
                 else:
                     files.append(entry)
     return files
 
 
-def cannot_read(exc: OSError) -> str:
+def _cannot_read(exc: OSError) -> str:
+    """The reason for a file or folder the system would not stat or list."""
     return f"cannot be read: {exc.strerror or describe(exc)}"
 
 

@@ -47,9 +47,10 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-# How local: and hf: embedders run: torch in fp32 or bfloat16 (the same vectors, bf16 fast only
-# on CPUs with AMX and on GPUs), or ONNX Runtime with the same vectors (fp32) or with int8
-# weights (vectors of their own, so collections record it; tools/onnx_embedder.py).
+# How local: and hf: embedders run: torch in fp32 or bfloat16 (the model's vectors within a
+# cosine of 0.999; bf16 fast only on CPUs with AMX and on GPUs), or ONNX Runtime with the same
+# vectors (fp32) or with int8 weights (vectors of their own, so collections record it;
+# tools/onnx_embedder.py).
 EmbedderBackend = Literal["torch", "torch-bf16", "onnx", "onnx-int8"]
 
 
