@@ -79,10 +79,12 @@ def _export(model: str, folder: Path) -> None:
     except ImportError:
         raise BackendError("the onnx backends need the onnx package: pip install onnx") from None
     import torch
+    import transformers
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from onnxruntime.transformers.optimizer import optimize_model
     from sentence_transformers import SentenceTransformer
 
+    transformers.utils.logging.disable_progress_bar()  # no loading bar in a search's output
     # Eager attention exports as plain MatMul/Softmax, which ONNX Runtime's optimizer fuses
     # into one Attention node; the SDPA export was left unfused and ran slower than torch.
     st = SentenceTransformer(
