@@ -155,15 +155,16 @@ def _walk(folder: Path, follow_links: bool, skipped: list[tuple[Path, str]]) -> 
             subdirs = []
             for name in sorted(dirs):
                 entry = here / name
+                if name.startswith("."):
+                    skipped.append((entry, "hidden folder"))
+                    continue
                 try:
                     linked = entry.is_symlink()
                     inside = linked and entry.resolve().is_relative_to(root)
                 except OSError as exc:  # a path too long to name, a folder gone meanwhile
                     skipped.append((entry, f"folder {_cannot_read(exc)}"))
                     continue
-                if name.startswith("."):
-                    skipped.append((entry, "hidden folder"))
-                elif not linked:
+                if not linked:
                     subdirs.append(name)
                 elif inside:
                     skipped.append((entry, "symlinked folder, not followed"))
