@@ -28,7 +28,7 @@ _PUBLIC = {
     "Settings": "rearag.core.config",
     "load_settings": "rearag.core.config",
     "RearagError": "rearag.core.errors",
-    "as_tool": "rearag.agent.langchain_tool",
+    "as_tool": "rearag.agent.serving.langchain_tool",
 }
 __all__ = [
     "Answer",
@@ -44,7 +44,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from rearag.agent.langchain_tool import as_tool
+    from rearag.agent.serving.langchain_tool import as_tool
     from rearag.agent.rag import RAGAgent
     from rearag.core.config import Settings, load_settings
     from rearag.core.errors import RearagError

@@ -16,7 +16,7 @@ from test_agent import GOOD, agent_with
 from test_agent import api as api  # the fixture, used by name
 
 from rearag.agent.graph import build_graph
-from rearag.agent.langchain_tool import as_tool
+from rearag.agent.serving.langchain_tool import as_tool
 from rearag.agent.state import AgentInput, AgentState, question_state
 
 pytestmark = pytest.mark.slow  # ingests with the real embedder

@@ -37,7 +37,7 @@ def test_wheel_in_fresh_venv_does_not_shadow_user_modules(tmp_path: Path):
     assert "rearag/demos/api.toml" in names
     # `rearag serve` serves its chat page, its icon and the vendored Markdown renderer.
     for page in ("index.html", "chat.js", "chat.css", "favicon.svg", *VENDORED):
-        assert f"rearag/agent/web/{page}" in names
+        assert f"rearag/agent/serving/web/{page}" in names
     assert "rearag/rl/configs/grpo_cpu.toml" in names  # `rearag train grpo --config`
     assert "rearag/rl/configs/accelerate_multi_gpu.yaml" in names
     top_level = {name.split("/")[0] for name in names}
@@ -71,7 +71,7 @@ def test_wheel_in_fresh_venv_does_not_shadow_user_modules(tmp_path: Path):
         "assert [m.WHO for m in (agent, tools, policies, rl)] == "
         "['user agent', 'user tools', 'user policies', 'user rl']\n"
         f"assert rearag.tools.__file__.startswith({str(site)!r}), rearag.tools.__file__\n"
-        "from rearag.agent.serve import WEB\n"
+        "from rearag.agent.serving.app import WEB\n"
         "assert (WEB / 'index.html').is_file(), WEB\n"
         "print('ok')\n"
     )

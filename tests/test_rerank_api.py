@@ -15,7 +15,7 @@ import pytest
 from openai_server import Script, serve
 from serving import free_port, ingest_docs, scripted_env, start_server
 
-from rearag.agent.rerank_api import RerankRequest, rerank_response
+from rearag.agent.serving.rerank_api import RerankRequest, rerank_response
 from rearag.core.errors import InvalidInputError
 from rearag.policies.reranker import RankedResults, Result, WindowTrace
 

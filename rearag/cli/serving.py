@@ -24,7 +24,7 @@ def serve(
     strategy: StrategyOpt = None,
 ) -> None:
     """Serve collections over an OpenAI-compatible HTTP API, with a chat page at /."""
-    from rearag.agent.serve import run_server
+    from rearag.agent.serving.app import run_server
 
     settings = settings_of(
         ctx,
@@ -37,7 +37,7 @@ def serve(
 def mcp(ctx: typer.Context, collection: CollectionOpt = None) -> None:
     """Serve collections, search, rerank and ask as MCP tools over stdio (default collection:
     --collection); models load on the first call that needs them."""
-    from rearag.agent.mcp_server import run_mcp
+    from rearag.agent.serving.mcp_server import run_mcp
 
     # Read on the first tool call: a bad configuration is a tool error, not a dead server.
     run_mcp(lambda: settings_of(ctx, collection=collection))

@@ -21,6 +21,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from rearag.agent.answer_text import message_text
 from rearag.agent.state import GenerationOptions
 from rearag.core.config import SearchMode
 from rearag.core.types import Answer, Passage
@@ -225,19 +226,6 @@ class ChatRequest(ApiRequest):
             for m in self.messages[:last]
             if m.role in ("user", "assistant") and m.text
         ]
-
-
-EXTRACTED = "Extracted from the sources:"
-
-
-def message_text(answer: Answer) -> str:
-    """The answer as a chat message: the text (said to be quoted when it was extracted), then
-    the passages it cites."""
-    text = f"{EXTRACTED}\n{answer.answer}" if answer.mode == "extractive" else answer.answer
-    if not answer.citations:
-        return text
-    lines = [f"[{c.number}] {c.label} ({c.source})" for c in answer.citations]
-    return text + "\n\nSources:\n" + "\n".join(lines)
 
 
 P = TypeVar("P", bound=Passage)

@@ -12,7 +12,7 @@ from typing import Any
 from langchain_core.tools import StructuredTool
 from pydantic import BaseModel, Field
 
-from rearag.agent.openai_api import message_text
+from rearag.agent.answer_text import message_text
 from rearag.agent.rag import RAGAgent
 from rearag.core.config import Settings
 

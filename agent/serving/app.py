@@ -33,11 +33,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rearag import __version__
-from rearag.agent import openai_api as api
-from rearag.agent import rerank_api
-from rearag.agent.http_protocol import HeaderDeadlineProtocol
+from rearag.agent.serving import openai_api as api
+from rearag.agent.serving import rerank_api
+from rearag.agent.serving.http_protocol import HeaderDeadlineProtocol
 from rearag.agent.rag import RAGAgent, describe_step, sqlite_checkpointer
-from rearag.agent.worker import Conversations, Event, ThreadBusy, run_in_worker
+from rearag.agent.serving.worker import Conversations, Event, ThreadBusy, run_in_worker
 from rearag.core.config import SERVE_STATE_ENV, Settings
 from rearag.core.errors import BackendError, NotFoundError, RearagError
 
@@ -491,7 +491,7 @@ def run_server(settings: Settings, collections: list[str], workers: int = 1) -> 
     )
     log_start(cfg.host, cfg.port, collections, f"{auth}, {workers} workers")
     uvicorn.run(
-        "rearag.agent.serve:app_from_env",
+        "rearag.agent.serving.app:app_from_env",
         factory=True,
         host=cfg.host,
         port=cfg.port,
