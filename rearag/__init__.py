@@ -44,8 +44,8 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from rearag.agent.serving.langchain_tool import as_tool
     from rearag.agent.rag import RAGAgent
+    from rearag.agent.serving.langchain_tool import as_tool
     from rearag.core.config import Settings, load_settings
     from rearag.core.errors import RearagError
     from rearag.core.types import Answer, Passage

@@ -19,6 +19,7 @@ FOLDERS = {
     "eval": REPO / "rearag" / "eval",
     "rl": REPO / "rl",
     "agent": REPO / "agent",
+    "serving": REPO / "agent" / "serving",
     "cli": REPO / "rearag" / "cli",
 }
 ALLOWED = {
@@ -28,13 +29,22 @@ ALLOWED = {
     "eval": {"core", "tools", "policies"},
     "rl": {"core", "tools", "policies", "eval"},
     "agent": {"core", "tools", "policies", "demos"},  # demos: the bundled corpus, data only
-    "cli": {"core", "tools", "policies", "eval", "rl", "agent", "demos"},
+    "serving": {"core", "tools", "policies", "agent"},
+    "cli": {"core", "tools", "policies", "eval", "rl", "agent", "serving", "demos"},
 }
 
 
+def modules(package: str) -> list[Path]:
+    """The package's modules; the graph's (`agent`) without its serving subpackage."""
+    found = FOLDERS[package].rglob("*.py")
+    if package == "agent":
+        return sorted(m for m in found if FOLDERS["serving"] not in m.parents)
+    return sorted(found)
+
+
 def rearag_imports(path: Path) -> set[str]:
-    """The rearag packages a module imports ("core", "tools", …); `rearag` itself (its
-    version) is not a layer."""
+    """The rearag packages a module imports ("core", "tools", …, and "serving" for
+    `rearag.agent.serving`); `rearag` itself (its version) is not a layer."""
     found = set()
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
@@ -45,16 +55,18 @@ def rearag_imports(path: Path) -> set[str]:
             continue
         for name in names:
             parts = name.split(".")
-            if parts[0] == "rearag" and len(parts) > 1:
+            if parts[:3] == ["rearag", "agent", "serving"]:
+                found.add("serving")
+            elif parts[0] == "rearag" and len(parts) > 1:
                 found.add(parts[1])
     return found
 
 
 def package_graph() -> dict[str, set[str]]:
     graph: dict[str, set[str]] = {}
-    for package, folder in FOLDERS.items():
+    for package in FOLDERS:
         deps: set[str] = set()
-        for module in folder.rglob("*.py"):
+        for module in modules(package):
             deps |= rearag_imports(module)
         graph[package] = deps - {package}
     return graph
@@ -62,8 +74,8 @@ def package_graph() -> dict[str, set[str]]:
 
 def test_every_package_imports_only_downward():
     wrong = []
-    for package, folder in FOLDERS.items():
-        for module in sorted(folder.rglob("*.py")):
+    for package in FOLDERS:
+        for module in modules(package):
             for dep in rearag_imports(module) - ALLOWED[package] - {package}:
                 wrong.append(f"{module.relative_to(REPO)} imports rearag.{dep}")
     assert not wrong, "\n".join(wrong)
@@ -89,8 +101,15 @@ def test_the_walker_sees_lazy_imports(tmp_path):
     module = tmp_path / "m.py"
     module.write_text(
         "def f():\n    from rearag.agent.rag import RAGAgent\n    import rearag.rl.data\n"
+        "    from rearag.agent.serving.app import create_app\n"
     )
-    assert rearag_imports(module) == {"agent", "rl"}
+    assert rearag_imports(module) == {"agent", "rl", "serving"}
+
+
+def test_the_graph_does_not_import_its_serving():
+    graph = package_graph()
+    assert "serving" not in graph["agent"]
+    assert "serving" in graph["cli"]
 
 
 def test_public_api_is_importable_and_import_rearag_stays_cheap():

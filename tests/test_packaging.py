@@ -71,7 +71,7 @@ def test_wheel_in_fresh_venv_does_not_shadow_user_modules(tmp_path: Path):
         "assert [m.WHO for m in (agent, tools, policies, rl)] == "
         "['user agent', 'user tools', 'user policies', 'user rl']\n"
         f"assert rearag.tools.__file__.startswith({str(site)!r}), rearag.tools.__file__\n"
-        "from rearag.agent.serving.app import WEB\n"
+        "from rearag.agent.serving.routes.page import WEB\n"
         "assert (WEB / 'index.html').is_file(), WEB\n"
         "print('ok')\n"
     )

@@ -2,7 +2,7 @@
 
 import pytest
 
-from rearag.agent.serving.app import error_status
+from rearag.agent.serving.errors import error_status
 from rearag.core.errors import (
     BackendError,
     ConfigError,

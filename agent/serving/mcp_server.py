@@ -3,10 +3,9 @@ SDK), for MCP clients such as desktop assistants, IDEs and other agents.
 
 The server answers `initialize` and `tools/list` at once: nothing is loaded at start-up, so a
 missing collection or a bad model setting cannot kill it (a client would only see "Connection
-closed"). Each tool loads what it needs on its first call, once per process: one `RAGAgent` per
-collection, all sharing one checkpointer and, through the loader's cache, the local models. The
-call that loaded reports the seconds in its result's `_meta` ("rearag/load_s"), and stderr logs
-them.
+closed"). Each tool loads what it needs on its first call, once per process, from the registry
+the HTTP server uses too (`registry.py`), with the same limits. The call that loaded reports
+the seconds in its result's `_meta` ("rearag/load_s"), and stderr logs them.
 
 Each tool is a plain function; the SDK runs it in a worker thread and returns its result as
 structured content. A RearagError (an empty question, a missing collection, …) reaches the
@@ -22,10 +21,8 @@ import functools
 import json
 import logging
 import sys
-import threading
-import time
-from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from collections.abc import Callable, Iterator
+from typing import Annotated, TypeVar
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
@@ -33,17 +30,17 @@ from mcp.types import CallToolResult, TextContent
 from pydantic import BaseModel, Field
 
 from rearag import __version__
-from rearag.agent.rag import RAGAgent, sqlite_checkpointer
+from rearag.agent.rag import RAGAgent
+from rearag.agent.serving.registry import AgentRegistry, Loaded
 from rearag.core.config import SearchMode, Settings
-from rearag.core.errors import NotFoundError, RearagError
+from rearag.core.errors import RearagError
 from rearag.core.types import Answer, Passage
-from rearag.policies.reranker import RankedResults, Reranker
-from rearag.tools.store import collection_counts, list_collections, make_client
+from rearag.policies.reranker import RankedResults
+from rearag.tools.store import collection_counts
 
 log = logging.getLogger("rearag.mcp")
 
 F = TypeVar("F", bound=Callable[..., object])
-T = TypeVar("T")
 
 LOAD_META = "rearag/load_s"  # `_meta` key of the result of the call that loaded models
 
@@ -82,78 +79,29 @@ def _result(value: BaseModel | list[BaseModel], load_s: float | None) -> CallToo
     )
 
 
-class Models:
-    """The agents and the reranker the tools use, each loaded on first use and kept for the
-    process. Loads take turns under one lock (a call meanwhile waits): they share weights, and
-    two loads of one model at once would load it twice."""
+@contextlib.contextmanager
+def _loading(what: str) -> Iterator[None]:
+    """Around a call that may load models: what a library prints goes to stderr (the SDK
+    points fd 1 at stderr while serving; this also keeps it out of sys.stdout's buffer, which
+    Python flushes at exit, after the SDK restored fd 1), and a failure to load is a tool
+    error that says so."""
+    with contextlib.redirect_stdout(sys.stderr):
+        try:
+            yield
+        except RearagError:
+            raise
+        except Exception as exc:
+            log.exception("loading models for %s failed", what)
+            detail = " ".join(str(exc).split())[:300]
+            raise ToolError(
+                f"loading models for {what} failed: {exc.__class__.__name__}: {detail} "
+                "(check the model settings; the server's stderr has the traceback)"
+            ) from None
 
-    def __init__(self, load_settings: Callable[[], Settings]) -> None:
-        self._load_settings = load_settings
-        self._settings: Settings | None = None
-        self._lock = threading.Lock()
-        self._agents: dict[str, RAGAgent] = {}
-        self._reranker: Reranker | None = None
-        self._checkpointer: Any = None
 
-    @property
-    def settings(self) -> Settings:
-        """Read on first use: a bad configuration is every tool's error (a ConfigError), not
-        a dead server, and the next call reads it again after the user fixes it."""
-        if self._settings is None:
-            self._settings = self._load_settings()
-        return self._settings
-
-    def agent(self, collection: str | None) -> tuple[RAGAgent, float | None]:
-        """The agent for `collection` (default: the served one), and the seconds its loading
-        took if this call loaded it."""
-        name = collection or self.settings.collection
-        with self._lock:
-            if name in self._agents:
-                return self._agents[name], None
-            existing = list_collections(make_client(self.settings))
-            if name not in existing:
-                available = ", ".join(existing) or "none (create one: `rearag ingest PATH -c NAME`)"
-                raise NotFoundError(f"collection {name!r} does not exist; available: {available}")
-            agent, took = self._load(f"collection {name}", lambda: self._new_agent(name))
-            self._agents[name] = agent
-            return agent, took
-
-    def _new_agent(self, collection: str) -> RAGAgent:
-        if self._checkpointer is None:
-            self._checkpointer = sqlite_checkpointer(self.settings)
-        agent = RAGAgent(self.settings, collection=collection, checkpointer=self._checkpointer)
-        agent.tools.encode(["warm-up"])  # the embedder loads on first use: now, not mid-call
-        return agent
-
-    def reranker(self) -> tuple[Reranker, float | None]:
-        with self._lock:
-            if self._reranker is not None:
-                return self._reranker, None
-            self._reranker, took = self._load(
-                "the reranker", lambda: Reranker(settings=self.settings)
-            )
-            return self._reranker, took
-
-    @staticmethod
-    def _load(what: str, build: Callable[[], T]) -> tuple[T, float]:
-        start = time.perf_counter()
-        # The SDK points fd 1 at stderr while serving; this also keeps what a library prints
-        # out of sys.stdout's buffer, which Python flushes at exit, after the SDK restored fd 1.
-        with contextlib.redirect_stdout(sys.stderr):
-            try:
-                value = build()
-            except RearagError:
-                raise
-            except Exception as exc:
-                log.exception("loading models for %s failed", what)
-                detail = " ".join(str(exc).split())[:300]
-                raise ToolError(
-                    f"loading models for {what} failed: {exc.__class__.__name__}: {detail} "
-                    "(check the model settings; the server's stderr has the traceback)"
-                ) from None
-        took = time.perf_counter() - start
-        log.info("loaded models for %s in %.1f s", what, took)
-        return value, took
+def _agent(agents: AgentRegistry, collection: str | None) -> Loaded[RAGAgent]:
+    with _loading(f"collection {collection or agents.settings.collection}"):
+        return agents.agent(collection)
 
 
 CollectionArg = Annotated[
@@ -167,7 +115,7 @@ CollectionArg = Annotated[
 
 def build_mcp(load_settings: Callable[[], Settings]) -> MCPServer:
     """The server; `load_settings` is called on the first tool call, not here."""
-    models = Models(load_settings)
+    agents = AgentRegistry(load_settings)  # any existing collection, loaded on first use
     server = MCPServer(
         "rearag",
         version=__version__,
@@ -184,7 +132,7 @@ def build_mcp(load_settings: Callable[[], Settings]) -> MCPServer:
     def collections() -> list[CollectionInfo]:
         """List the document collections this server can search or answer from, with their
         number of chunks. Pass a name as the `collection` argument of search or ask."""
-        settings = models.settings
+        settings = agents.settings
         return [
             CollectionInfo(name=name, chunks=n, default=name == settings.collection)
             for name, n in collection_counts(settings).items()
@@ -207,7 +155,7 @@ def build_mcp(load_settings: Callable[[], Settings]) -> MCPServer:
         """Find the passages of a document collection that best match a query, best first,
         with their text, source file and score. No answer is written: use it to look things
         up or gather sources; use ask for a cited answer."""
-        agent, took = models.agent(collection)
+        agent, took = _agent(agents, collection)
         return _result(agent.tools.retriever.search(query, k=min(k, 100), mode=mode), took)
 
     @server.tool()
@@ -224,7 +172,9 @@ def build_mcp(load_settings: Callable[[], Settings]) -> MCPServer:
         they answer a query, using a reasoning reranker. Results come best first; each doc_id
         is the passage's position in `documents` ("0" is the first), and `windows` holds the
         reranker's reasoning."""
-        reranker, took = models.reranker()
+        agents.check_documents(len(documents))
+        with _loading("the reranker"):
+            reranker, took = agents.reranker()
         ranked = reranker.rank(query, documents)
         if top_k:
             ranked.results = ranked.results[:top_k]
@@ -248,7 +198,7 @@ def build_mcp(load_settings: Callable[[], Settings]) -> MCPServer:
         passages, and writes an answer with numbered citations [1] and their sources, or
         abstains when the collection holds no evidence. Slower than search (several model
         calls)."""
-        agent, took = models.agent(collection)
+        agent, took = _agent(agents, collection)
         return _result(agent.ask(question, thread_id=thread_id), took)
 
     return server

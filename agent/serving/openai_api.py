@@ -1,4 +1,5 @@
-"""The HTTP bodies of `rearag serve`: OpenAI Chat Completions shapes, plus search.
+"""The OpenAI shapes of `rearag serve`: chat completions (request, response, stream chunks),
+models and errors.
 
 A chat request's fields either take effect or are answered: `max_tokens` /
 `max_completion_tokens`, `temperature` and `stop` go to the generator; a field that would
@@ -16,15 +17,15 @@ import json
 import re
 import time
 import uuid
-from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 from rearag.agent.answer_text import message_text
+from rearag.agent.serving.request import ApiRequest
 from rearag.agent.state import GenerationOptions
-from rearag.core.config import SearchMode
-from rearag.core.types import Answer, Passage
+from rearag.core.errors import UnsupportedField
+from rearag.core.types import Answer, Usage
 
 ERROR_TYPES = {
     401: "authentication_error",
@@ -41,38 +42,6 @@ def error_body(status: int, message: str, code: str, param: str | None = None) -
     return {"error": {"message": message, "type": kind, "param": param, "code": code}}
 
 
-def lone_surrogate(value: Any, path: str = "") -> str | None:
-    """Where in a request body a lone surrogate sits, if anywhere. JSON can carry one
-    ("\\ud800"), no UTF-8 text can hold one, and a text fails only when an answer quoting it
-    is encoded, so bodies are checked whole, up front."""
-    if isinstance(value, str):
-        try:
-            value.encode()
-        except UnicodeEncodeError as exc:
-            return f"{path or 'body'} (character {exc.start})"
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            found = lone_surrogate(key, path) or lone_surrogate(item, f"{path}.{key}".lstrip("."))
-            if found:
-                return found
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            if found := lone_surrogate(item, f"{path}[{i}]"):
-                return found
-    return None
-
-
-class ApiRequest(BaseModel):
-    """A request body whose every text is valid Unicode."""
-
-    @model_validator(mode="before")
-    @classmethod
-    def _valid_unicode(cls, data: Any) -> Any:
-        if where := lone_surrogate(data):
-            raise ValueError(f"{where} is not valid Unicode text (a lone surrogate)")
-        return data
-
-
 class ErrorDetail(BaseModel):
     message: str
     type: str
@@ -84,14 +53,6 @@ class ErrorResponse(BaseModel):
     """Every error's body (OpenAI's shape)."""
 
     error: ErrorDetail
-
-
-class Unsupported(Exception):
-    """A request field rearag cannot honour: `param` names it as OpenAI's errors do."""
-
-    def __init__(self, param: str, message: str) -> None:
-        super().__init__(message)
-        self.param = param
 
 
 class ContentPart(BaseModel):
@@ -153,38 +114,42 @@ class ChatRequest(ApiRequest):
     modalities: list[str] | None = None
 
     def check_supported(self) -> None:
-        """Raise Unsupported for the first field rearag cannot honour."""
+        """Raise UnsupportedField for the first field rearag cannot honour."""
         if self.n != 1:
-            raise Unsupported("n", f"n={self.n}: rearag gives one answer per question; send n=1")
+            raise UnsupportedField(
+                "n", f"n={self.n}: rearag gives one answer per question; send n=1"
+            )
         given = self.model_extra or {}
         for name, why in REFUSED.items():
             if given.get(name) not in (None, [], "none"):
-                raise Unsupported(name, why)
+                raise UnsupportedField(name, why)
         if self.logprobs:
-            raise Unsupported("logprobs", "token log probabilities are not available")
+            raise UnsupportedField("logprobs", "token log probabilities are not available")
         if self.response_format and self.response_format.get("type") != "text":
-            raise Unsupported(
+            raise UnsupportedField(
                 "response_format", "answers are text with citations: use response_format text"
             )
         if self.modalities and set(self.modalities) != {"text"}:
-            raise Unsupported("modalities", "rearag answers in text only")
+            raise UnsupportedField("modalities", "rearag answers in text only")
         if isinstance(self.stop, list) and len(self.stop) > 4:
-            raise Unsupported("stop", "at most 4 stop strings")
+            raise UnsupportedField("stop", "at most 4 stop strings")
         for i, m in enumerate(self.messages):
             if m.role in ("tool", "function"):
-                raise Unsupported(
+                raise UnsupportedField(
                     f"messages[{i}].role", f"{m.role} messages need tools, which rearag has not"
                 )
             if (m.model_extra or {}).get("tool_calls"):
-                raise Unsupported(f"messages[{i}].tool_calls", "rearag calls no tools")
+                raise UnsupportedField(f"messages[{i}].tool_calls", "rearag calls no tools")
             for j, part in enumerate(m.content if isinstance(m.content, list) else []):
                 if part.type != "text":
-                    raise Unsupported(
+                    raise UnsupportedField(
                         f"messages[{i}].content[{j}].type",
                         f"{part.type!r} content is not supported: send text parts only",
                     )
         if not any(m.role == "user" for m in self.messages):
-            raise Unsupported("messages", "no user message: send the question as a user message")
+            raise UnsupportedField(
+                "messages", "no user message: send the question as a user message"
+            )
 
     def ignored(self) -> list[str]:
         """The fields given that take no effect, for the X-Rearag-Ignored header (a name that
@@ -228,29 +193,43 @@ class ChatRequest(ApiRequest):
         ]
 
 
-P = TypeVar("P", bound=Passage)
+class AssistantMessage(BaseModel):
+    role: Literal["assistant"] = "assistant"
+    content: str = Field(description="the answer, then its cited sources (message_text)")
 
 
-def relative_source(passage: P) -> P:
-    """The passage with its source as ingested from the folder named (`path`), not the
-    server's absolute path; the file name alone for chunks ingested before paths were kept."""
-    meta = dict(passage.metadata)
-    if meta.get("source"):
-        meta["source"] = meta.get("path") or Path(meta["source"]).name
-    return passage.model_copy(update={"metadata": meta})
+class Choice(BaseModel):
+    index: int = 0
+    finish_reason: Literal["stop"] = "stop"
+    message: AssistantMessage
 
 
-def relative_sources(answer: Answer) -> Answer:
-    return answer.model_copy(
-        update={
-            "citations": [relative_source(c) for c in answer.citations],
-            "sources": [relative_source(p) for p in answer.sources],
-        }
-    )
+class ChatCompletion(BaseModel):
+    """A whole answer. `rearag` carries the answer's data, which OpenAI clients keep as an
+    extra attribute."""
+
+    id: str
+    object: Literal["chat.completion"] = "chat.completion"
+    created: int
+    model: str
+    choices: list[Choice]
+    usage: Usage
+    rearag: Answer
 
 
 def completion_id() -> str:
     return f"chatcmpl-{uuid.uuid4().hex}"
+
+
+def completion(model: str, answer: Answer) -> ChatCompletion:
+    return ChatCompletion(
+        id=completion_id(),
+        created=int(time.time()),
+        model=model,
+        choices=[Choice(message=AssistantMessage(content=message_text(answer)))],
+        usage=answer.usage,
+        rearag=answer,
+    )
 
 
 def answer_headers(answer: Answer) -> dict[str, str]:
@@ -264,69 +243,33 @@ def answer_headers(answer: Answer) -> dict[str, str]:
     return {"X-Rearag-Mode": answer.mode, "X-Rearag-Citations": json.dumps(cited)}
 
 
-def usage(answer: Answer) -> dict[str, int]:
-    return answer.usage.model_dump()
+class ChunkChoice(BaseModel):
+    index: int = 0
+    delta: dict[str, str] = Field(description='{"role", "content"}, {"content"} or {}')
+    finish_reason: Literal["stop"] | None = None
 
 
-def completion(model: str, answer: Answer) -> dict[str, Any]:
-    return {
-        "id": completion_id(),
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": model,
-        "choices": [
-            {
-                "index": 0,
-                "finish_reason": "stop",
-                "message": {"role": "assistant", "content": message_text(answer)},
-            }
-        ],
-        "usage": usage(answer),
-        "rearag": answer.model_dump(),
-    }
+class ChatCompletionChunk(BaseModel):
+    """One event of a streamed answer; the last one, when asked for, carries only `usage`."""
 
-
-def chunk(
-    cid: str,
-    model: str,
-    delta: dict[str, Any],
-    finish: str | None = None,
-    extra: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    body = {
-        "id": cid,
-        "object": "chat.completion.chunk",
-        "created": int(time.time()),
-        "model": model,
-        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-    }
-    if extra is not None:
-        body["rearag"] = extra
-    return body
-
-
-def usage_chunk(cid: str, model: str, answer: Answer) -> dict[str, Any]:
-    """The last chunk when the client asked for `stream_options.include_usage`."""
-    return {
-        "id": cid,
-        "object": "chat.completion.chunk",
-        "created": int(time.time()),
-        "model": model,
-        "choices": [],
-        "usage": usage(answer),
-    }
-
-
-class SearchRequest(ApiRequest):
-    query: str = Field(min_length=1, max_length=10_000)
-    model: str | None = Field(None, description="collection; default: the first served")
-    k: int | None = Field(None, ge=1, le=100)
-    mode: SearchMode | None = None
-
-
-class SearchResponse(BaseModel):
+    id: str
+    object: Literal["chat.completion.chunk"] = "chat.completion.chunk"
+    created: int = Field(default_factory=lambda: int(time.time()))
     model: str
-    results: list[Passage]
+    choices: list[ChunkChoice]
+    usage: Usage | None = None
+    rearag: dict[str, Any] | None = Field(
+        None, description="progress: a step, a draft token, or last the whole answer"
+    )
+
+    @model_serializer(mode="wrap")
+    def _absent_not_null(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # OpenAI chunks leave out what they do not carry.
+        data = handler(self)
+        for key in ("usage", "rearag"):
+            if data[key] is None:
+                del data[key]
+        return data
 
 
 class ModelCard(BaseModel):

@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from rearag.agent.serving.openai_api import ApiRequest
+from rearag.agent.serving.request import ApiRequest
 from rearag.core.errors import InvalidInputError
 from rearag.policies.reranker import RankedResults, WindowTrace
 

@@ -16,16 +16,15 @@ import asyncio
 import threading
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any
+from contextlib import aclosing
+from typing import Any, TypeVar
 
-from rearag.core.errors import RearagError
+from rearag.agent.serving.errors import api_error
+from rearag.core.errors import ThreadBusy
 
 Event = tuple[str, dict[str, Any]]
+T = TypeVar("T")
 _ADMITTED = ("admitted", {})  # the worker holds its conversation's lock and has started
-
-
-class ThreadBusy(RearagError):
-    """An earlier question on the same conversation thread is still being answered."""
 
 
 class Conversations:
@@ -98,6 +97,28 @@ async def run_in_worker(
             yield item
     finally:
         stop.set()
+
+
+async def call_in_worker(fn: Callable[[], T], timeout_s: float) -> T:
+    """`fn()` in a worker thread, within `timeout_s` (else TimeoutError). On timeout the thread
+    is abandoned (Python cannot stop it) and finishes in the background; it is a daemon, so it
+    never holds up a shutdown."""
+
+    def run() -> Iterator[Event]:
+        yield "result", {"value": fn()}
+
+    async with aclosing(run_in_worker(run, None, timeout_s, timeout_s)) as events:
+        [(_, result)] = [event async for event in events]
+    return result["value"]
+
+
+async def blocking(what: str, timeout_s: float, fn: Callable[[], T]) -> T:
+    """`fn()` for a route: off the event loop, within the request timeout; what it raises
+    becomes the client's error."""
+    try:
+        return await call_in_worker(fn, timeout_s)
+    except Exception as exc:
+        raise api_error(exc, what, timeout_s) from None
 
 
 _BUSY = (

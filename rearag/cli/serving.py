@@ -24,7 +24,7 @@ def serve(
     strategy: StrategyOpt = None,
 ) -> None:
     """Serve collections over an OpenAI-compatible HTTP API, with a chat page at /."""
-    from rearag.agent.serving.app import run_server
+    from rearag.agent.serving.server import run_server
 
     settings = settings_of(
         ctx,

@@ -21,3 +21,23 @@ class NotFoundError(RearagError):
 
 class BackendError(RearagError):
     """A service or model rearag depends on failed: the Chroma server, a model load."""
+
+
+class ThreadBusy(RearagError):
+    """An earlier question on the same conversation thread is still being answered."""
+
+
+class ModelNotServed(NotFoundError):
+    """A server was asked for a collection (an API `model`) it does not serve."""
+
+
+class TooManyDocuments(InvalidInputError):
+    """More documents to rerank in one request than the server allows (serve.max_documents)."""
+
+
+class UnsupportedField(InvalidInputError):
+    """A request field rearag cannot honour; `param` names it, as OpenAI's errors do."""
+
+    def __init__(self, param: str, message: str) -> None:
+        super().__init__(message)
+        self.param = param

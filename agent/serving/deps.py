@@ -1,0 +1,29 @@
+"""What routes receive, as typed dependencies read from `app.state` (set by `create_app`), so
+a route can be served, and tested, by any app that sets the same state."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from rearag.agent.serving.registry import AgentRegistry
+from rearag.agent.serving.worker import Conversations
+from rearag.core.config import ServeConfig
+
+
+def _registry(request: Request) -> AgentRegistry:
+    return request.app.state.registry
+
+
+def _serve_config(request: Request) -> ServeConfig:
+    return request.app.state.registry.settings.serve
+
+
+def _conversations(request: Request) -> Conversations:
+    return request.app.state.conversations
+
+
+Agents = Annotated[AgentRegistry, Depends(_registry)]
+Serve = Annotated[ServeConfig, Depends(_serve_config)]
+ConversationLocks = Annotated[Conversations, Depends(_conversations)]

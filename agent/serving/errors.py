@@ -1,0 +1,123 @@
+"""What an HTTP client is told when something goes wrong: every error's status and code, in
+one place. The error types live in `rearag.core.errors`; this maps them, by type and never by
+their text, to OpenAI's error shape. Logs name the failing step and the exception's class,
+never its text (it may quote a question, a document or a key)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from rearag.agent.serving.openai_api import ErrorResponse, error_body
+from rearag.core.errors import (
+    BackendError,
+    ModelNotServed,
+    NotFoundError,
+    RearagError,
+    ThreadBusy,
+    TooManyDocuments,
+    UnsupportedField,
+)
+
+log = logging.getLogger("rearag.serve")
+INTERNAL = "internal error; the server log names its kind"
+
+# The HTTP status and code of each kind of user-facing error, most specific first.
+ERROR_STATUS: tuple[tuple[type[RearagError], int, str], ...] = (
+    (ModelNotServed, 404, "model_not_found"),
+    (NotFoundError, 404, "not_found"),
+    (ThreadBusy, 409, "thread_busy"),
+    (UnsupportedField, 400, "unsupported_parameter"),
+    (TooManyDocuments, 400, "too_many_documents"),
+    (BackendError, 502, "backend_error"),
+    (RearagError, 400, "invalid_request"),
+)
+
+# What each error status means, for the OpenAPI description of the routes that give it.
+ERROR_DOCS = {
+    400: "the request cannot be answered as asked (the message says why)",
+    401: "missing or wrong API key",
+    404: "no such model (served collection)",
+    409: "an earlier question on the same conversation thread is still running",
+    413: "request body over serve.max_body_bytes",
+    422: "the body is not JSON, or not of the documented shape",
+    500: "internal error",
+    502: "a model backend failed",
+    504: "no answer within serve.request_timeout_s",
+}
+
+
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI description of the error statuses a route gives."""
+    return {s: {"model": ErrorResponse, "description": ERROR_DOCS[s]} for s in statuses}
+
+
+class ApiError(Exception):
+    """An error as the client gets it: status, message, OpenAI error code, the field at fault."""
+
+    def __init__(self, status: int, message: str, code: str, param: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.code, self.param = status, message, code, param
+
+
+def error_status(exc: RearagError) -> tuple[int, str]:
+    """The HTTP status and error code of a user-facing error, decided by its type."""
+    return next((status, code) for kind, status, code in ERROR_STATUS if isinstance(exc, kind))
+
+
+def api_error(exc: BaseException, what: str, timeout_s: float) -> ApiError:
+    """What the client is told of an exception from `what` (a route's work): a RearagError by
+    its type, a timeout as 504, anything else as a logged 500."""
+    if isinstance(exc, ApiError):
+        return exc
+    if isinstance(exc, TimeoutError):
+        return ApiError(
+            504, f"no answer within {timeout_s:g} s (serve.request_timeout_s)", "timeout"
+        )
+    if isinstance(exc, RearagError):
+        status, code = error_status(exc)
+        return ApiError(status, str(exc), code, getattr(exc, "param", None))
+    log.error("%s failed: %s", what, exc.__class__.__name__)
+    return ApiError(500, INTERNAL, "internal_error")
+
+
+def error_response(status: int, message: str, code: str, param: str | None = None) -> JSONResponse:
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(error_body(status, message, code, param), status, headers=headers)
+
+
+def add_error_handlers(app: FastAPI) -> None:
+    """Every error a route raises, and FastAPI's own, in OpenAI's error shape."""
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return error_response(exc.status, exc.message, exc.code, exc.param)
+
+    @app.exception_handler(RearagError)
+    async def _user_error(request: Request, exc: RearagError) -> JSONResponse:
+        err = api_error(exc, request.url.path, 0)
+        return error_response(err.status, err.message, err.code, err.param)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # Locations and reasons only: the rejected input may be a document or a secret.
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5]
+        )
+        return error_response(422, f"invalid request: {problems}", "invalid_request")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:
+            # FastAPI's only 400: a body it could not parse (too deeply nested JSON, say).
+            return error_response(
+                422, "invalid request: the body is not valid JSON", "invalid_request"
+            )
+        response = error_response(exc.status_code, str(exc.detail), "http_error")
+        response.headers.update(exc.headers or {})  # 405's Allow
+        return response

@@ -1,0 +1,92 @@
+"""`POST /v1/chat/completions`: the agent answers the latest user message, streamed (SSE) or
+not, in OpenAI's shape. The graph is blocking (a local model holds a torch lock), so it runs
+in a worker thread; questions on one conversation thread run one at a time."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header
+from fastapi.responses import JSONResponse, Response
+
+from rearag.agent.serving.chat_stream import ClosingStream, sse_chunks
+from rearag.agent.serving.deps import Agents, ConversationLocks, Serve
+from rearag.agent.serving.errors import INTERNAL, ApiError, api_error, responses
+from rearag.agent.serving.openai_api import ChatCompletion, ChatRequest, answer_headers, completion
+from rearag.agent.serving.paths import with_relative_sources
+from rearag.agent.serving.worker import Event, run_in_worker
+from rearag.core.types import Answer
+
+log = logging.getLogger("rearag.serve")
+router = APIRouter()
+_STREAMED: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "the answer; with `stream`, OpenAI chunks as server-sent events",
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    }
+}
+
+
+@router.post(
+    "/v1/chat/completions",
+    response_model=ChatCompletion,
+    responses={**_STREAMED, **responses(400, 404, 409, 413, 422, 500, 502, 504)},
+)
+async def chat(
+    body: ChatRequest,
+    agents: Agents,
+    cfg: Serve,
+    conversations: ConversationLocks,
+    x_thread_id: Annotated[str | None, Header(max_length=200)] = None,
+) -> Response:
+    """Answer the latest user message with citations. The conversation is remembered per
+    thread: the X-Thread-Id header, else the `user` field; without either, the earlier
+    messages of the request are the history. Streamed, the answer's sentences arrive in
+    `delta.content` as each passes the grounding check; the pipeline's progress (steps, the
+    draft's tokens) in the `rearag` field."""
+    body.check_supported()
+    agent = agents.agent(body.model).value
+    question = agent.check_question(body.question())
+    thread = x_thread_id or body.user or None
+    ignored = body.ignored()
+    headers = {"X-Rearag-Ignored": ", ".join(ignored)} if ignored else {}
+    run = functools.partial(
+        agent.stream,
+        question,
+        thread,
+        tokens=body.stream,
+        history=None if thread else body.history(),
+        generation=body.generation(),
+    )
+    if cfg.show_paths == "relative":
+        run = with_relative_sources(run)
+    # After any earlier question on its thread (waiting up to the request timeout), then
+    # within the request timeout.
+    timeout = cfg.request_timeout_s
+    events = run_in_worker(run, conversations.lock(thread), timeout, timeout)
+    if body.stream:
+        return ClosingStream(
+            sse_chunks(events, body.model, body.include_usage, timeout),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **headers},
+        )
+    answer = await _final_answer(events, timeout)
+    headers.update(answer_headers(answer))
+    return JSONResponse(completion(body.model, answer).model_dump(), headers=headers)
+
+
+async def _final_answer(events: AsyncIterator[Event], timeout_s: float) -> Answer:
+    answer = None
+    try:
+        async for node, update in events:
+            if node == "answer":
+                answer = update["answer"]
+    except Exception as exc:
+        raise api_error(exc, "chat", timeout_s) from None
+    if answer is None:  # the graph's promise: its stream ends with the answer
+        log.error("chat: the agent's stream ended without an answer")
+        raise ApiError(500, INTERNAL, "internal_error")
+    return answer

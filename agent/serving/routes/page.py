@@ -1,0 +1,38 @@
+"""The routes open without a key: the chat page, its icon and the health probe (the page's
+other files are mounted under /static by the app)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import FileResponse
+
+from rearag.agent.serving.deps import Agents, Serve
+
+WEB = Path(__file__).parents[1] / "web"
+router = APIRouter()
+
+
+@router.get("/health")
+async def health(agents: Agents, cfg: Serve) -> dict[str, Any]:
+    return {"status": "ok", "models": agents.served or [], "auth": bool(cfg.api_key)}
+
+
+@router.get("/", include_in_schema=False)
+async def page() -> FileResponse:
+    # The page shows document and model text: should any ever slip into markup, the
+    # browser still runs no script and loads nothing that is not ours.
+    policy = (
+        "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+        "form-action 'none'; frame-ancestors 'none'"
+    )
+    headers = {"Content-Security-Policy": policy, "X-Content-Type-Options": "nosniff"}
+    return FileResponse(WEB / "index.html", headers=headers)
+
+
+@router.get("/favicon.ico", include_in_schema=False)
+async def favicon() -> FileResponse:
+    # The SVG icon under the name browsers ask for unprompted (the page links it too).
+    return FileResponse(WEB / "favicon.svg", media_type="image/svg+xml")

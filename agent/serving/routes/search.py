@@ -1,0 +1,26 @@
+"""`POST /v1/search`: `Retriever.search` over a served collection."""
+
+from __future__ import annotations
+
+import functools
+
+from fastapi import APIRouter
+
+from rearag.agent.serving.deps import Agents, Serve
+from rearag.agent.serving.errors import responses
+from rearag.agent.serving.paths import relative_source
+from rearag.agent.serving.search_api import SearchRequest, SearchResponse
+from rearag.agent.serving.worker import blocking
+
+router = APIRouter()
+
+
+@router.post("/v1/search", responses=responses(400, 404, 413, 422, 500, 502, 504))
+async def search(body: SearchRequest, agents: Agents, cfg: Serve) -> SearchResponse:
+    """Search a collection: `Retriever.search(query, k, mode)`."""
+    agent = agents.agent(body.model).value
+    find = functools.partial(agent.tools.retriever.search, body.query, body.k, body.mode)
+    hits = await blocking("search", cfg.request_timeout_s, find)
+    if cfg.show_paths == "relative":
+        hits = [relative_source(hit) for hit in hits]
+    return SearchResponse(model=body.model or agents.default, results=hits)

@@ -1,0 +1,21 @@
+"""The body of `POST /v1/search`: `Retriever.search(query, k, mode)` over HTTP."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from rearag.agent.serving.request import ApiRequest
+from rearag.core.config import SearchMode
+from rearag.core.types import Passage
+
+
+class SearchRequest(ApiRequest):
+    query: str = Field(min_length=1, max_length=10_000)
+    model: str | None = Field(None, description="collection; default: the first served")
+    k: int | None = Field(None, ge=1, le=100)
+    mode: SearchMode | None = None
+
+
+class SearchResponse(BaseModel):
+    model: str
+    results: list[Passage]

@@ -1,0 +1,82 @@
+"""Running `rearag serve`: uvicorn with its limits, one process or `--workers N`, and the
+server's log lines."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+
+from fastapi import FastAPI
+
+from rearag.agent.serving.app import create_app
+from rearag.agent.serving.http_protocol import HeaderDeadlineProtocol
+from rearag.core.config import SERVE_STATE_ENV, Settings
+
+log = logging.getLogger("rearag.serve")
+
+
+def app_from_env() -> FastAPI:
+    """The app in each of `--workers N` processes, from the settings the parent handed over."""
+    state = json.loads(os.environ[SERVE_STATE_ENV])
+    configure_logging()
+    settings = Settings(**state["settings"])
+    HeaderDeadlineProtocol.header_timeout_s = settings.serve.header_timeout_s
+    return create_app(settings, state["collections"])
+
+
+def run_server(settings: Settings, collections: list[str], workers: int = 1) -> None:
+    import uvicorn
+
+    cfg = settings.serve
+    auth = "API key required" if cfg.api_key else "no API key"
+    HeaderDeadlineProtocol.header_timeout_s = cfg.header_timeout_s
+    limits = {
+        "http": HeaderDeadlineProtocol,
+        "limit_concurrency": cfg.max_connections,
+        "timeout_keep_alive": cfg.keep_alive_s,
+        "timeout_graceful_shutdown": cfg.shutdown_timeout_s,
+        "log_level": "info",
+    }
+    if workers == 1:
+        app = create_app(settings, collections)  # a missing collection fails here, cleanly
+        log_start(cfg.host, cfg.port, collections, auth)
+        uvicorn.run(app, host=cfg.host, port=cfg.port, **limits)
+        return
+    from rearag.tools.store import Store
+
+    for name in collections:  # fail before spawning workers, with one clean error line
+        Store(settings, name)
+    os.environ[SERVE_STATE_ENV] = json.dumps(
+        {"settings": settings.model_dump(mode="json"), "collections": collections}
+    )
+    log_start(cfg.host, cfg.port, collections, f"{auth}, {workers} workers")
+    uvicorn.run(
+        "rearag.agent.serving.server:app_from_env",
+        factory=True,
+        host=cfg.host,
+        port=cfg.port,
+        workers=workers,
+        **limits,
+    )
+
+
+def configure_logging() -> None:
+    if not log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s:     %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+    # litellm logs every call at INFO; the access log already has one line per request.
+    logging.getLogger("LiteLLM").setLevel(logging.WARNING)
+
+
+def log_start(host: str, port: int, collections: list[str], notes: str) -> None:
+    configure_logging()
+    log.info(
+        "rearag serving %s on http://%s:%d (chat page at /, API docs at /docs; %s)",
+        ", ".join(collections),
+        host,
+        port,
+        notes,
+    )
