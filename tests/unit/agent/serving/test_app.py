@@ -1,0 +1,45 @@
+"""The app's description and its routes, each served alone by an app that sets the state its
+dependencies read (no agent is loaded)."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from rearag.agent.serving import app as app_module
+from rearag.agent.serving.errors import add_error_handlers
+from rearag.agent.serving.registry import AgentRegistry
+from rearag.agent.serving.routes import models, page
+
+
+def test_openapi_describes_the_responses_of_chat_search_and_rerank(settings, monkeypatch):
+    monkeypatch.setattr(AgentRegistry, "warm_up", lambda self: None)
+    paths = app_module.create_app(settings).openapi()["paths"]
+    for path in ("/v1/chat/completions", "/v1/search", "/v1/rerank", "/v2/rerank"):
+        ok = paths[path]["post"]["responses"]["200"]["content"]["application/json"]
+        assert "$ref" in ok["schema"], path
+    chat = paths["/v1/chat/completions"]["post"]["responses"]["200"]["content"]
+    assert chat["application/json"]["schema"]["$ref"].endswith("/ChatCompletion")
+    assert "text/event-stream" in chat
+
+
+def served(settings, *routers) -> TestClient:
+    app = FastAPI()
+    app.state.registry = AgentRegistry(lambda: settings, served=["docs", "notes"])
+    add_error_handlers(app)
+    for router in routers:
+        app.include_router(router)
+    return TestClient(app)
+
+
+def test_the_models_route_alone_lists_the_served_collections(settings):
+    client = served(settings, models.router)
+    assert [m["id"] for m in client.get("/v1/models").json()["data"]] == ["docs", "notes"]
+    missing = client.get("/v1/models/other")
+    assert missing.status_code == 404
+    assert missing.json()["error"]["code"] == "model_not_found"
+
+
+def test_health_is_served_by_the_page_router(settings):
+    health = served(settings, page.router).get("/health").json()
+    assert health == {"status": "ok", "models": ["docs", "notes"], "auth": False}
