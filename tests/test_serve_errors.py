@@ -2,8 +2,7 @@
 
 import pytest
 
-from rearag.agent.serving.errors import error_status
-from rearag.agent.serving.errors import api_error
+from rearag.agent.serving.errors import api_error, error_status
 from rearag.core.errors import (
     BackendError,
     ConfigError,
