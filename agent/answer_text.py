@@ -1,4 +1,5 @@
-"""An answer as plain text: the one rendering chat clients and tools receive."""
+"""An answer as plain text: the one rendering chat clients and tools receive. The terminal
+(`rearag ask`) renders its own, listing every source the generator was shown."""
 
 from __future__ import annotations
 

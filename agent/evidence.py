@@ -15,16 +15,13 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from pydantic import BaseModel
 
-from rearag.agent.grounding import terms
 from rearag.core.sanitize import neutralise
+from rearag.core.text import passage_sentences, terms
 from rearag.core.types import Passage
 
 # Texts -> unit-length vectors, one row per text (the collection's embedder).
 Encode = Callable[[list[str]], np.ndarray]
 
-# A sentence ends at . ! ? (not inside "e.g." or "3.5": the next word must start a sentence)
-# or at a line break left by `_paragraphs`.
-_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])|\n+")
 MIN_WORDS = 4  # titles, headings and fragments are not evidence
 
 
@@ -40,23 +37,12 @@ class Sentence(BaseModel):
         return self.similarity + 0.05 * self.coverage
 
 
-def _paragraphs(text: str) -> str:
-    """`text` with hard-wrapped lines joined, and a line break kept after blank lines and after
-    headings (a short line without a mark at its end, such as the title line of a chunk)."""
-    pieces = []
-    for line in text.split("\n"):
-        line = line.strip()
-        heading = len(line.split()) <= 8 and not line.endswith((".", ",", ";", ":"))
-        pieces.append(f"{line}\n" if not line or heading else f"{line} ")
-    return "".join(pieces)
-
-
 def split_sentences(text: str) -> list[str]:
     """The sentences of `text` with at least MIN_WORDS words, whitespace collapsed and
     neutralised (an extracted answer goes into the history the next turn's prompts quote). A
     chunk may begin or end inside a sentence: a piece starting in lower case and a last piece
     without an end mark are such halves, and are left out."""
-    parts = [" ".join(s.split()) for s in _SENTENCE_END.split(_paragraphs(neutralise(text)))]
+    parts = passage_sentences(neutralise(text))
     # Sentences start in upper case (or with a digit, a quote, a bullet); joined lines and
     # split sentences do too, so a piece in lower case is the end of a cut sentence.
     parts = [s for s in parts if s and not s[0].islower()]

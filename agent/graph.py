@@ -14,7 +14,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
 from rearag.agent import nodes
-from rearag.agent.state import AgentInput, AgentOutput, AgentState, GraphContext, Tools
+from rearag.agent.state import AgentInput, AgentOutput, AgentState, AgentTools, GraphContext
 from rearag.core.config import Settings
 from rearag.policies.reranker import Reranker
 from rearag.tools.backends import load_backend
@@ -23,11 +23,11 @@ from rearag.tools.retriever import Retriever
 NODES = ("rewrite", "retrieve", "rerank", "grade", "generate")
 
 
-def load_tools(settings: Settings, collection: str | None = None) -> Tools:
+def load_tools(settings: Settings, collection: str | None = None) -> AgentTools:
     """Every tool the nodes call, each configured from its own settings section. Nodes that
     name the same local model share its weights (the loader caches per process)."""
     retriever = Retriever(collection or settings.collection, settings=settings)
-    return Tools(
+    return AgentTools(
         settings=settings,
         retriever=retriever,
         reranker=Reranker(settings=settings),
@@ -62,7 +62,7 @@ def build_graph(
         output_schema=AgentOutput,
     )
     for name in NODES:
-        graph.add_node(name, nodes.timed(name, getattr(nodes, name)))
+        graph.add_node(name, nodes.accounted(name, nodes.needs_context(getattr(nodes, name))))
     graph.add_edge(START, "rewrite")
     graph.add_edge("rewrite", "retrieve")
     graph.add_edge("retrieve", "rerank")

@@ -11,74 +11,26 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 from rearag.agent.prompts import GENERATE_INSTRUCTION, GENERATE_SYSTEM, leaks_system_prompt
-from rearag.core.types import ANSWER_SENTENCE, CITATION, Passage
-
-STOP_WORDS = frozenset(
-    {
-        "the",
-        "and",
-        "for",
-        "what",
-        "which",
-        "who",
-        "how",
-        "does",
-        "with",
-        "that",
-        "this",
-        "are",
-        "was",
-        "were",
-        "from",
-        "about",
-        "into",
-        "can",
-        "why",
-        "when",
-        "where",
-        "did",
-    }
-)
+from rearag.core.text import ANSWER_SENTENCE, CITATION, supports_added_terms, terms
+from rearag.core.types import Passage
 
 
-def terms(text: str) -> set[str]:
-    """The words of `text` a match means something for: three characters or more, no stop
-    words, lower case."""
-    return set(re.findall(r"[a-z0-9]{3,}", text.lower())) - STOP_WORDS
-
-
-def cited(text: str, shown: int) -> list[int]:
-    """The passage numbers `text` cites that exist among the `shown` passages, ascending."""
-    return sorted({n for n in map(int, CITATION.findall(text)) if 1 <= n <= shown})
+def cited(text: str, passages: int) -> list[int]:
+    """The passage numbers `text` cites that exist among the first `passages`, ascending."""
+    return sorted({n for n in map(int, CITATION.findall(text)) if 1 <= n <= passages})
 
 
 # Words of our own prompt: a sentence made of these and the question's words is an echo.
 _PROMPT_TERMS = frozenset(
-    set(re.findall(r"[a-z0-9]{3,}", f"{GENERATE_SYSTEM} {GENERATE_INSTRUCTION}".lower()))
+    terms(f"{GENERATE_SYSTEM} {GENERATE_INSTRUCTION}")
     | {"question", "passage", "passages", "answer", "cite", "citation", "citations"}
 )
 
 
-def _stem(term: str) -> str:
-    # Crude, on purpose: "originated" and "originate", "Normans" and "Norman" match.
-    return term[:6]
-
-
-def new_terms(sentence: str, question: str) -> set[str]:
-    """What a sentence adds: its terms that are neither in the question nor in our prompt."""
-    added = terms(CITATION.sub(" ", sentence)) - terms(question) - _PROMPT_TERMS
-    return {_stem(t) for t in added}
-
-
 def supports(passage: str, sentence: str, question: str, min_support: float) -> bool:
     """Whether `passage` contains at least `min_support` of what `sentence` adds to the
-    question. A sentence that adds nothing (an echo of the question or the prompt) is not
-    supported by anything."""
-    added = new_terms(sentence, question)
-    if not added:
-        return False
-    found = {_stem(t) for t in terms(passage)}
-    return len(added & found) / len(added) >= min_support
+    question and to our prompt (`supports_added_terms`)."""
+    return supports_added_terms(passage, sentence, question, min_support, _PROMPT_TERMS)
 
 
 class Checked(NamedTuple):
@@ -100,7 +52,7 @@ class Grounder:
     def __init__(self, passages: Sequence[Passage], question: str, min_support: float) -> None:
         self.passages, self.question, self.min_support = passages, question, min_support
         self.draft = ""
-        self.done = 0  # where the first sentence not yet checked starts in `draft`
+        self.checked_upto = 0  # where the first sentence not yet checked starts in `draft`
         self.kept: list[str] = []
         self.seen: set[str] = set()
         self.dropped_citations = self.dropped_sentences = 0
@@ -123,7 +75,7 @@ class Grounder:
 
     def _take(self, final: bool) -> list[str]:
         ends: list[tuple[int, int]] = []
-        for m in ANSWER_SENTENCE.finditer(self.draft, self.done):
+        for m in ANSWER_SENTENCE.finditer(self.draft, self.checked_upto):
             if not final and m.end() + self.LOOKAHEAD > len(self.draft):
                 break  # more text may still move or cancel this boundary
             ends.append((m.start(), m.end()))
@@ -131,8 +83,10 @@ class Grounder:
             ends.append((len(self.draft), len(self.draft)))
         kept = []
         for start, end in ends:
-            sentence = self._check(self.draft[self.done : start].strip(), self.draft[:start])
-            self.done = end
+            sentence = self._check(
+                self.draft[self.checked_upto : start].strip(), self.draft[:start]
+            )
+            self.checked_upto = end
             if sentence:
                 kept.append(sentence)
         self.kept += kept

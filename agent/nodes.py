@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from langgraph.runtime import Runtime
 
 from rearag.agent import evidence, grounding, prompts
-from rearag.agent.state import AgentState, GraphContext, Tools
+from rearag.agent.state import AgentState, AgentTools, GraphContext
 from rearag.core.errors import InvalidInputError
 from rearag.core.sanitize import neutralise
+from rearag.core.text import error_text
 from rearag.core.types import AnswerMode, Citation, Passage
 from rearag.tools.llm import Completion, LLMBackend, Message, Streaming
 from rearag.tools.retriever import reciprocal_rank_fusion
@@ -26,10 +27,9 @@ from rearag.tools.retriever import reciprocal_rank_fusion
 Node = Callable[[AgentState, Runtime[GraphContext]], dict[str, Any]]
 
 
-def timed(name: str, fn: Node) -> Node:
-    """Wrap a node: add its time to `timings`, its model tokens to `usage` and its new errors
-    to `errors` (per question state, reset by `question_state`, so these are plain fields
-    rather than reducers)."""
+def needs_context(fn: Node) -> Node:
+    """The node, refusing to run without its tools: a graph invoked without
+    `context=GraphContext(...)` fails with one clear error, not an AttributeError mid-node."""
 
     def node(state: AgentState, runtime: Runtime[GraphContext]) -> dict[str, Any]:
         if not isinstance(runtime.context, GraphContext):
@@ -37,6 +37,17 @@ def timed(name: str, fn: Node) -> Node:
                 "the rearag graph runs with its tools: pass context=GraphContext(tools) "
                 "(or RAGAgent.context()) to invoke or stream"
             )
+        return fn(state, runtime)
+
+    return node
+
+
+def accounted(name: str, fn: Node) -> Node:
+    """The node, adding its time to `timings`, its model tokens to `usage` and its new errors
+    to `errors` (per question state, reset by `question_state`, so these are plain fields
+    rather than reducers)."""
+
+    def node(state: AgentState, runtime: Runtime[GraphContext]) -> dict[str, Any]:
         start = time.perf_counter()
         update = fn(state, runtime)
         timings = dict(state.get("timings", {}))
@@ -74,7 +85,7 @@ def _complete(
             pieces.append(item)
             on_piece(item)
     except Exception as exc:  # any backend failure degrades the node, never the graph
-        return Completion(text="".join(pieces), error=f"{exc.__class__.__name__}: {str(exc)[:200]}")
+        return Completion(text="".join(pieces), error=error_text(exc))
     return Completion(text="".join(pieces))
 
 
@@ -91,30 +102,39 @@ def _earlier_turns(state: AgentState, n: int) -> list[Message]:
     return state.get("history", [])[:-1][-n:] if n else []
 
 
+class Rewrite(NamedTuple):
+    """What the rewriter gave: the queries to search, what went wrong, what it cost."""
+
+    queries: list[str]  # the question first, then the written queries that stay on its topic
+    notes: list[str]  # for the state's `errors`
+    completion: Completion | None  # the rewriter's; None when it was not asked
+
+
 def written_queries(
-    tools: Tools, question: str, history: list[Message], feedback: str
-) -> tuple[list[str], list[str], Completion | None]:
-    """(queries, notes, the rewriter's completion or None): the question first, then the
-    rewriter's queries that stay on its topic: as close to the question (or, in a
-    conversation, to the question with the previous user turn) as `rewriter.min_similarity`,
-    by the collection's embedder. A weak model is not asked to rewrite a first question, only
-    to resolve a follow-up or to retry a failed search (`rewriter.standalone`)."""
+    tools: AgentTools, question: str, history: list[Message], feedback: str
+) -> Rewrite:
+    """The question first, then the rewriter's queries that stay on its topic: as close to the
+    question (or, in a conversation, to the question with the previous user turn) as
+    `rewriter.min_similarity`, by the collection's embedder. A weak model is not asked to
+    rewrite a first question, only to resolve a follow-up or to retry a failed search
+    (`rewriter.standalone`)."""
     cfg = tools.settings.rewriter
     if not history and not feedback and not cfg.rewrites_standalone:
-        return [question], [], None  # nothing to resolve, nothing failed yet: search the question
+        # Nothing to resolve, nothing failed yet: search the question.
+        return Rewrite([question], [], None)
     messages = prompts.rewrite_messages(question, history, feedback, cfg.num_queries)
-    done = _complete(tools.rewriter, messages, cfg.max_new_tokens)
-    written = [q for q in prompts.parse_queries(done.text, cfg.num_queries) if q != question]
-    notes = [f"rewrite: {done.error}"] if done.error else []
+    completion = _complete(tools.rewriter, messages, cfg.max_new_tokens)
+    written = [q for q in prompts.parse_queries(completion.text, cfg.num_queries) if q != question]
+    notes = [f"rewrite: {completion.error}"] if completion.error else []
     if not written:
-        return [question], notes, done
+        return Rewrite([question], notes, completion)
     topics = _topics(question, history)
     vectors = tools.encode(topics + written)
     closeness = (vectors[len(topics) :] @ vectors[: len(topics)].T).max(axis=1)
     kept = [q for q, sim in zip(written, closeness, strict=True) if sim >= cfg.min_similarity]
     if len(kept) < len(written):
         notes.append(f"rewrite: kept {len(kept)} of {len(written)} written queries (off topic)")
-    return [question, *kept], notes, done
+    return Rewrite([question, *kept], notes, completion)
 
 
 def _topics(question: str, history: list[Message]) -> list[str]:
@@ -127,21 +147,26 @@ def _topics(question: str, history: list[Message]) -> list[str]:
 def rewrite(state: AgentState, runtime: Runtime[GraphContext]) -> dict[str, Any]:
     tools = runtime.context.tools
     history = _earlier_turns(state, tools.settings.rewriter.history_turns)
-    queries, notes, done = written_queries(
-        tools, state["question"], history, state.get("feedback", "")
-    )
-    return {"queries": queries, "errors": notes, "usage": _usage(done) if done else {}}
+    rewritten = written_queries(tools, state["question"], history, state.get("feedback", ""))
+    usage = _usage(rewritten.completion) if rewritten.completion else {}
+    return {"queries": rewritten.queries, "errors": rewritten.notes, "usage": usage}
 
 
-def fused_search(tools: Tools, queries: list[str]) -> list[Passage]:
-    """Every query's hits fused by reciprocal rank: the `agent.retrieve_k` best passages."""
+def fused_search(tools: AgentTools, queries: list[str]) -> list[Passage]:
+    """The `agent.retrieve_k` best passages for the question and its rewrites.
+
+    Two reciprocal rank fusions, for two reasons: `retriever.search` fuses one query's dense
+    and BM25 rankings (hybrid mode: two scorers, `retriever.candidates` deep); here the
+    queries' rankings are fused, so that a passage several queries find rises above one that
+    a single query finds. Both fuse with `retriever.rrf_k`; each query brings its
+    `agent.retrieve_k` best hits."""
     k = tools.settings.agent.retrieve_k
-    lists, found = [], {}
+    rankings, found = [], {}
     for query in queries:
         hits = tools.retriever.search(query, k=k)
-        lists.append([h.id for h in hits])
+        rankings.append([h.id for h in hits])
         found.update({h.id: h for h in hits})
-    fused = reciprocal_rank_fusion(lists, k=tools.settings.retriever.rrf_k)[:k]
+    fused = reciprocal_rank_fusion(rankings, k=tools.settings.retriever.rrf_k)[:k]
     return [found[i].model_copy(update={"score": s}) for i, s in fused]
 
 
@@ -157,16 +182,13 @@ def rerank(state: AgentState, runtime: Runtime[GraphContext]) -> dict[str, Any]:
         ranked = runtime.context.tools.reranker.rank(query, passages)
     except Exception as exc:
         return {
-            "errors": [f"rerank: {exc.__class__.__name__}: {str(exc)[:200]}"],
+            "errors": [f"rerank: {error_text(exc)}"],
             "rerank_traces": [],
         }
     return {
         "passages": [r.passage() for r in ranked.results],
         "rerank_traces": [w.model_dump() for w in ranked.windows],
-        "usage": {
-            "prompt_tokens": sum(w.prompt_tokens for w in ranked.windows),
-            "completion_tokens": sum(w.completion_tokens for w in ranked.windows),
-        },
+        "usage": ranked.usage.model_dump(exclude={"total_tokens"}),
     }
 
 
@@ -184,11 +206,11 @@ def grade(state: AgentState, runtime: Runtime[GraphContext]) -> dict[str, Any]:
         messages = prompts.grade_messages(
             state["question"], [p.text for p in top], cfg.max_passage_chars
         )
-        done = _complete(tools.grader, messages, cfg.max_new_tokens)
-        usage = _usage(done)
-        if done.error:
-            errors.append(f"grade: {done.error}")
-        said = prompts.parse_grade(done.text)
+        completion = _complete(tools.grader, messages, cfg.max_new_tokens)
+        usage = _usage(completion)
+        if completion.error:
+            errors.append(f"grade: {completion.error}")
+        said = prompts.parse_grade(completion.text)
         if said is not None:
             verdict, by = said, "model"
     update: dict[str, Any] = {
@@ -220,17 +242,17 @@ def generate(state: AgentState, runtime: Runtime[GraphContext]) -> dict[str, Any
     the stream as {"content": text} as soon as it is complete; joined, they are the answer."""
     tools = runtime.context.tools
     cfg = tools.settings.generator
-    shown = state.get("passages", [])[: cfg.passages]
+    sources = state.get("passages", [])[: cfg.passages]  # shown to it, the answer's sources
     question = state["question"]
-    if state["grade"] != "ok" or not shown:
-        return _answer(prompts.ABSTAIN, shown, "abstained")
+    if state["grade"] != "ok" or not sources:
+        return _answer(prompts.ABSTAIN, sources, "abstained")
     text, errors, dropped, usage = "", [], 0, {}
     mode: AnswerMode = "extractive"
     if cfg.writes:
-        checked, done = _draft(state, runtime, shown)
-        text, dropped, usage = checked.text, checked.dropped_citations, _usage(done)
-        if done.error:
-            errors.append(f"generate: {done.error}")
+        checked, completion = _draft(state, runtime, sources)
+        text, dropped, usage = checked.text, checked.dropped_citations, _usage(completion)
+        if completion.error:
+            errors.append(f"generate: {completion.error}")
         if checked.leaked:
             errors.append("generate: the draft repeated the system prompt; withheld from there")
         if not text:
@@ -246,8 +268,8 @@ def generate(state: AgentState, runtime: Runtime[GraphContext]) -> dict[str, Any
     if text:
         mode = "generated"
     else:
-        text = _extract(question, shown, tools)
-    update = _answer(text, shown, mode)
+        text = _extract(question, sources, tools)
+    update = _answer(text, sources, mode)
     update["invalid_citations"] = dropped
     update["errors"] = errors
     update["usage"] = usage
@@ -255,7 +277,7 @@ def generate(state: AgentState, runtime: Runtime[GraphContext]) -> dict[str, Any
 
 
 def _draft(
-    state: AgentState, runtime: Runtime[GraphContext], shown: list[Passage]
+    state: AgentState, runtime: Runtime[GraphContext], sources: list[Passage]
 ) -> tuple[grounding.Checked, Completion]:
     """The generator model's draft, checked; when the run streams, its tokens go out as
     {"token": piece} and its checked sentences as {"content": text} as they arrive."""
@@ -264,11 +286,11 @@ def _draft(
     options = context.generation
     messages = prompts.generate_messages(
         state["question"],
-        [p.text for p in shown],
+        [p.text for p in sources],
         _earlier_turns(state, cfg.history_turns),
         cfg.max_passage_chars,
     )
-    grounder = grounding.Grounder(shown, state["question"], cfg.min_support)
+    grounder = grounding.Grounder(sources, state["question"], cfg.min_support)
     sent = 0
 
     def send(sentences: list[str]) -> None:
@@ -283,7 +305,7 @@ def _draft(
         runtime.stream_writer({"token": piece})
         send(grounder.feed(piece))
 
-    done = _complete(
+    completion = _complete(
         context.tools.generator,
         messages,
         options.max_new_tokens or cfg.max_new_tokens,
@@ -292,15 +314,15 @@ def _draft(
         on_piece=on_piece if context.stream_tokens else None,
     )
     if not grounder.draft:  # nothing streamed: the backend answered in one piece
-        send(grounder.feed(done.text))
+        send(grounder.feed(completion.text))
     send(grounder.finish())
-    return grounder.checked, done
+    return grounder.checked, completion
 
 
-def _extract(question: str, shown: list[Passage], tools: Tools) -> str:
+def _extract(question: str, sources: list[Passage], tools: AgentTools) -> str:
     """The best sentences of the passages for the question, each cited; later ones only when
     they are on the question's topic (the grader's similarity bar)."""
-    best = evidence.score_sentences(question, shown, tools.encode)
+    best = evidence.score_sentences(question, sources, tools.encode)
     bar = tools.settings.grader.min_similarity
     picked = [
         s
@@ -308,19 +330,19 @@ def _extract(question: str, shown: list[Passage], tools: Tools) -> str:
         if i == 0 or s.similarity >= bar
     ]
     if not picked:  # passages without a sentence of four words: quote the top one
-        return f"{prompts.clean_passage(shown[0].text, 300)} [1]"
+        return f"{prompts.clean_passage(sources[0].text, 300)} [1]"
     return " ".join(f"{s.text.rstrip()} [{s.passage + 1}]" for s in picked)
 
 
-def _answer(text: str, shown: list[Passage], mode: AnswerMode) -> dict[str, Any]:
+def _answer(text: str, sources: list[Passage], mode: AnswerMode) -> dict[str, Any]:
     citations = [
-        Citation(number=n, **shown[n - 1].model_dump(exclude={"source", "title"}))
-        for n in grounding.cited(text, len(shown))
+        Citation(number=n, **sources[n - 1].model_dump(exclude={"source", "title"}))
+        for n in grounding.cited(text, len(sources))
     ]
     return {
         "answer": text,
         "citations": citations,
-        "sources": shown,
+        "sources": sources,
         "abstained": mode == "abstained",
         "mode": mode,
         "invalid_citations": 0,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 from rearag.core.sanitize import clean_passage
+from rearag.core.text import DANGLING_WORDS
 from rearag.tools.llm import Message
 
 REWRITE_SYSTEM = (
@@ -66,13 +67,6 @@ _CODE = re.compile(
     r"^\s*(import|from\s+\S+\s+import|def|class|return|\$|>>>|#include)\b"
     r"|[{};=`]|\w\(\)|\w\.\w+\("
 )
-_DANGLING = frozenset(
-    re.findall(
-        r"\w+",
-        "a an the of to in on at for with and or but is are was were be by as from that this "
-        "which who what how its their his her your my our",
-    )
-)
 
 
 def parse_queries(text: str, n: int) -> list[str]:
@@ -90,7 +84,7 @@ def parse_queries(text: str, n: int) -> list[str]:
             or line.endswith(":")
             or _ROLE.match(line)
             or _CODE.search(line)
-            or words[-1].lower().strip(".,;!?") in _DANGLING
+            or words[-1].lower().strip(".,;!?") in DANGLING_WORDS
             or line.lower().startswith(
                 ("here are", "sure", "search queries", "latest question", "conversation")
             )

@@ -17,7 +17,13 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.types import Durability
 
 from rearag.agent.graph import build_graph, load_tools
-from rearag.agent.state import AgentInput, GenerationOptions, GraphContext, Tools, question_state
+from rearag.agent.state import (
+    AgentInput,
+    AgentTools,
+    GenerationOptions,
+    GraphContext,
+    question_state,
+)
 from rearag.agent.threads import (
     ONCE_PREFIX,
     keep_latest,
@@ -42,7 +48,7 @@ class RAGAgent:
         settings: Settings | None = None,
         *,
         collection: str | None = None,
-        tools: Tools | None = None,
+        tools: AgentTools | None = None,
         checkpointer: Any = None,
     ) -> None:
         self.settings = settings or load_settings()
@@ -122,18 +128,13 @@ class RAGAgent:
         history: list[Message] | None = None,
         generation: GenerationOptions | None = None,
     ) -> Answer:
-        """`history`: earlier turns ({"role", "content"}) kept by a stateless caller, such as
+        """The answer `stream` ends with: one path for a question, whether its steps are
+        watched (`rearag ask`, the server) or not (MCP, the LangChain tool, `eval qa`).
+        `history`: earlier turns ({"role", "content"}) kept by a stateless caller, such as
         an OpenAI client that resends the conversation; a thread keeps its own instead.
         `generation`: this question's max_new_tokens, temperature and stop for the draft."""
-        state_in, config = self._prepare(question, thread_id, history)
-        with self._run_on(config, thread_id):
-            final = self.graph.invoke(
-                state_in,
-                config,
-                context=self.context(generation=generation),
-                durability=self._durability(thread_id),
-            )
-        return Answer.from_state(final, thread_id)
+        *_, (_, last) = self.stream(question, thread_id, history=history, generation=generation)
+        return last["answer"]
 
     def stream(
         self,
@@ -150,21 +151,25 @@ class RAGAgent:
         for the answer's text as each sentence passes the check: joined, the content pieces
         are the start of the final answer's text."""
         state_in, config = self._prepare(question, thread_id, history)
+        final: dict[str, Any] = {}
         with self._run_on(config, thread_id):
             for mode, chunk in self.graph.stream(
                 state_in,
                 config,
                 context=self.context(tokens=tokens, generation=generation),
-                stream_mode=["updates", "custom"],
+                stream_mode=["updates", "custom", "values"],
                 durability=self._durability(thread_id),
             ):
-                if mode == "custom":
+                if mode == "values":
+                    # The output after each step, the last one final: what `invoke` returns,
+                    # without reading the checkpoint back.
+                    final = chunk
+                elif mode == "custom":
                     for kind, text in chunk.items():  # {"token": piece} or {"content": piece}
                         yield kind, {"text": text}
-                    continue
-                for node, update in chunk.items():
-                    yield node, update or {}
-            final = self.graph.get_state(config).values
+                else:
+                    for node, update in chunk.items():
+                        yield node, update or {}
         # Outside the run: a caller that stops once it has the answer keeps the turn.
         yield "answer", {"answer": Answer.from_state(final, thread_id)}
 

@@ -31,7 +31,7 @@ class AgentOutput(TypedDict, total=False):
     abstained: bool
     mode: AnswerMode
     invalid_citations: int
-    errors: list[str]  # nodes append through nodes.timed
+    errors: list[str]  # nodes append through nodes.accounted
     timings: dict[str, float]  # seconds per node, summed over loops
     usage: dict[str, int]  # prompt_tokens, completion_tokens: summed over the model calls
 
@@ -76,7 +76,7 @@ def question_state(question: str, history: Sequence[Message] = ()) -> AgentInput
 
 
 @dataclass
-class Tools:
+class AgentTools:
     """Every tool the nodes call, each configured from its own settings section."""
 
     settings: Settings
@@ -103,7 +103,7 @@ class GenerationOptions:
 class GraphContext:
     """What one run of the graph gets besides its state (LangGraph's `context=`)."""
 
-    tools: Tools
+    tools: AgentTools
     # Send the draft's pieces to the stream's "custom" mode as {"token": piece}, and its
     # checked sentences, as they are verified, as {"content": text}.
     stream_tokens: bool = False

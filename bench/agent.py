@@ -14,10 +14,8 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import tempfile
-from pathlib import Path
 
-import offline  # noqa: F401  (sets the offline, one-thread environment before imports)
+import common  # first: the offline, one-thread environment before any model library
 from langgraph.checkpoint.memory import InMemorySaver
 
 from rearag.agent.graph import NODES
@@ -26,15 +24,9 @@ from rearag.core.config import load_settings
 from rearag.tools.ingest import ingest
 from rearag.tools.store import Store
 
-RESULTS = Path(__file__).parent / "results" / "agent.md"
-CORPUS = Path(__file__).resolve().parents[1] / "demos" / "corpus"
-QUESTIONS = [
-    "How do I use a Chroma server instead of the embedded store?",
-    "What does the parser do when the model output is garbage?",
-    "How many calls does the sliding window make for 100 passages?",
-    "Where are chat conversations stored?",
-    "Which policy needs a local model?",
-]
+RESULTS = common.RESULTS / "agent.md"
+CORPUS = common.DEMO_CORPUS
+QUESTIONS = common.DEMO_QUESTIONS
 
 
 def main() -> None:
@@ -42,7 +34,7 @@ def main() -> None:
     parser.add_argument("--questions", type=int, default=3)
     parser.add_argument("--llm-nodes", action="store_true", help="grade and write with the model")
     args = parser.parse_args()
-    home = Path(os.environ.get("REARAG_HOME") or tempfile.mkdtemp(prefix="rearag-bench-"))
+    home = common.bench_home()
     forced = (
         {"rewriter.standalone": True, "grader.use_model": True, "generator.mode": "generate"}
         if args.llm_nodes
@@ -82,10 +74,7 @@ def main() -> None:
         median = statistics.median(per_node[node])
         lines.append(f"| {node} | {median:.2f} | {median / total:.0%} |")
     lines += [f"| **total** | {total:.2f} | 100% |", ""]
-    text = "\n".join(lines)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(text + "\n")
-    print(text)
+    common.write_results(RESULTS, "\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import common  # first: the offline, one-thread environment before any model library
 import numpy as np
 import onnxruntime as ort
 from transformers import AutoTokenizer
@@ -26,8 +27,8 @@ from transformers import AutoTokenizer
 from rearag.core.config import load_settings
 from rearag.tools.onnx_embedder import FILES, META, exported
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-RESULTS = Path(__file__).parent / "results" / "onnx_profile.md"
+DATA = common.DATA
+RESULTS = common.RESULTS / "onnx_profile.md"
 BATCH = 32
 
 
@@ -96,8 +97,7 @@ def main() -> None:
         "norms and GELU stay fp32 and take what they took, which caps the int8 speed-up well",
         "below what its products gain.",
     ]
-    RESULTS.write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    common.write_results(RESULTS, "\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -21,8 +21,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-
+import common  # first: the offline, one-thread environment before any model library
 import ir_measures
 import numpy as np
 import onnx
@@ -36,8 +35,8 @@ from rearag.eval.beir import load_beir, qrels_of
 from rearag.tools.embedder import local_model_path
 from rearag.tools.onnx_embedder import FILES, META, exported
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-RESULTS = Path(__file__).parent / "results" / "onnx_quant.md"
+DATA = common.DATA
+RESULTS = common.RESULTS / "onnx_quant.md"
 BATCH_SIZES = (4, 8, 16, 32, 64)
 
 # Which MatMuls stay fp32: a predicate on the node name of rearag's optimised BERT export.
@@ -200,8 +199,7 @@ def write(rows, base_scores, base_speed, by_batch, args) -> None:
         "Read the ratios: the machine is shared. The retrieval goal is a drop of at most 0.005",
         "nDCG@10; bench/retrieval.py measures the chosen backends through the whole pipeline.",
     ]
-    RESULTS.write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    common.write_results(RESULTS, "\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -12,22 +12,20 @@ depend on relevance.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-import offline  # noqa: F401  (sets the offline, one-thread environment before imports)
+import common  # first: the offline, one-thread environment before any model library
 import torch
 
 from rearag.policies.registry import get_policy
 from rearag.tools.local_llm import TransformersBackend, bundled_model_dir, load_causal_lm
 
-RESULTS = Path(__file__).parent / "results" / "rerank.md"
+RESULTS = common.RESULTS / "rerank.md"
 MODEL = "smollm2-135m-instruct"
 
 
@@ -91,21 +89,15 @@ def decode_tokens_per_s(model, tokenizer, tokens: int = 48) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--dataset",
-        type=Path,
-        default=Path(__file__).resolve().parents[2] / "shared/data/cranfield",
-    )
+    parser = common.beir_parser(__doc__)
     parser.add_argument("--windows", type=int, default=8)
     parser.add_argument("--max-new-tokens", type=int, default=96)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 4, 8])
     args = parser.parse_args()
-    if not (args.dataset / "corpus.jsonl").is_file():
-        sys.exit(f"error: {args.dataset}/corpus.jsonl not found: pass --dataset BEIR_FOLDER")
+    common.check_beir(args.dataset)
 
-    home = Path(os.environ.get("REARAG_HOME") or tempfile.mkdtemp(prefix="rearag-bench-"))
+    home = common.bench_home()
     path = str(bundled_model_dir(MODEL, home / "models"))
     model, tokenizer = load_causal_lm(path)
     policy = get_policy("rearag-reasoning")
@@ -176,10 +168,7 @@ def main() -> None:
         "decode throughput can pass the batch-1 bound; prefill of ~2k-token prompts is",
         "compute-bound and gains nothing from batching.",
     ]
-    text = "\n".join(lines) + "\n"
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(text)
-    print(text)
+    common.write_results(RESULTS, "\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -3,8 +3,8 @@
 
     .venv/bin/python bench/rerank_strategies.py [--queries 50] [--time-scale 0.05]
 
-The "model" is bench/sim_llm.py, a local OpenAI-compatible server that ranks each window from
-the qrels with seeded noise and takes a modelled time (overhead + per prompt token + per
+The "model" is tests/fakes/sim_llm.py, a local OpenAI-compatible server that ranks each window
+from the qrels with seeded noise and takes a modelled time (overhead + per prompt token + per
 generated token). The real `Reranker` (litellm backend, `concurrency` parallel requests)
 drives it over HTTP, one query at a time, as a chat user would wait for it. What is measured
 is the strategies' cost (calls, sequential rounds, generated tokens, wall time) and how much
@@ -29,19 +29,19 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import offline  # noqa: F401  (sets the offline, one-thread environment before imports)
+import common  # first: the offline, one-thread environment before any model library
 
 # isort: split
 import ir_measures
 from ir_measures import nDCG
-from sim_llm import Judgments, Latency, SimLLM, serve
 
 from rearag.core.config import Settings, load_settings
 from rearag.eval.beir import BeirDataset, corpus_texts, corpus_titles, load_beir, qrels_of
 from rearag.policies.reranker import Reranker, WindowTrace
 from rearag.tools.bm25 import BM25Index
+from tests.fakes.sim_llm import Judgments, Latency, SimLLM, serve
 
-RESULTS = Path(__file__).parent / "results" / "rerank_strategies.md"
+RESULTS = common.RESULTS / "rerank_strategies.md"
 STRATEGIES = ("sliding", "partition", "window")
 NDCG10 = nDCG @ 10
 
@@ -196,12 +196,7 @@ def row(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--dataset",
-        type=Path,
-        default=Path(__file__).resolve().parents[2] / "shared/data/cranfield",
-    )
+    parser = common.beir_parser(__doc__)
     parser.add_argument("--queries", type=int, default=50, help="judged queries, sampled")
     parser.add_argument("--seed", type=int, default=0, help="query sample and ranker noise")
     parser.add_argument("--depths", type=int, nargs="+", default=[20, 50, 100])
@@ -227,15 +222,12 @@ def main() -> None:
     args = parser.parse_args()
     if args.queries < 2:
         sys.exit("error: --queries must be at least 2 (the p90 wall needs two)")
-    if not (args.dataset / "corpus.jsonl").is_file():
-        sys.exit(f"error: {args.dataset}/corpus.jsonl not found: pass --dataset BEIR_FOLDER")
+    common.check_beir(args.dataset)
     began = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="rearag-sim-") as tmp:
         report = benchmark(args, Path(tmp))
     report += f"\nTotal real run time: {time.perf_counter() - began:.0f} s.\n"
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(report)
-    print(report)
+    common.write_results(args.out, report)
 
 
 def benchmark(args: argparse.Namespace, tmp: Path) -> str:
@@ -312,7 +304,7 @@ def _report(
         "# Reranking strategies: SIMULATION",
         "",
         "**Simulated model, simulated time.** The reranker is rearag's own `Reranker` "
-        "(litellm backend over HTTP), but the model it calls is `bench/sim_llm.py`: it ranks "
+        "(litellm backend over HTTP), but the model it calls is `tests/fakes/sim_llm.py`: it ranks "
         "each window by the Cranfield qrels, swaps adjacent items with probability p "
         "(seeded per query and window) and sleeps a modelled latency. The numbers compare "
         "strategies under one imperfect ranker; they are not the quality of any real model.",

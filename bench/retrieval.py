@@ -12,7 +12,6 @@ backend quality also on squad-dev (BEIR layout beside it: one gold paragraph per
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import os
@@ -22,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import offline  # noqa: F401  (sets the offline, one-thread environment before imports)
+import common  # first: the offline, one-thread environment before any model library
 
 from rearag.core.config import SearchMode, Settings, load_settings
 from rearag.eval.beir import load_beir, qrels_of
@@ -33,12 +32,7 @@ from rearag.tools.loaders import load_file
 from rearag.tools.retriever import Retriever
 from rearag.tools.store import Store
 
-RESULTS = Path(__file__).parent / "results" / "retrieval.md"
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+RESULTS = common.RESULTS / "retrieval.md"
 
 
 def subset_corpus(dataset: Path, docs: int, out: Path) -> Path:
@@ -198,7 +192,7 @@ def latencies(
         "rows": {
             label: {
                 "p50_ms": 1000 * statistics.median(v),
-                "p95_ms": 1000 * percentile(v, 0.95),
+                "p95_ms": 1000 * common.percentile(v, 0.95),
                 "ratio": statistics.median(v) / base,
             }
             for label, v in rows.items()
@@ -207,12 +201,7 @@ def latencies(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--dataset",
-        type=Path,
-        default=Path(__file__).resolve().parents[1].parent / "shared/data/cranfield",
-    )
+    parser = common.beir_parser(__doc__)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--throughput-docs", type=int, default=150)
     parser.add_argument("--small-docs", type=int, default=700)
@@ -221,11 +210,10 @@ def main() -> None:
     parser.add_argument(
         "--squad",
         type=Path,
-        default=Path(__file__).resolve().parents[1].parent / "shared/data/squad-dev",
+        default=common.SQUAD,
     )
     args = parser.parse_args()
-    if not (args.dataset / "corpus.jsonl").is_file():
-        sys.exit(f"error: {args.dataset}/corpus.jsonl not found: pass --dataset BEIR_FOLDER")
+    common.check_beir(args.dataset)
 
     home = Path(tempfile.mkdtemp(prefix="rearag-bench-"))
     settings = load_settings(home=home)
@@ -303,10 +291,7 @@ def main() -> None:
         "The raw baseline is `collection.query` with a precomputed query embedding; every rearag",
         "mode but bm25 embeds the query first (the 'query embedding' row), which dominates.",
     ]
-    text = "\n".join(lines) + "\n"
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(text)
-    print(text)
+    common.write_results(RESULTS, "\n".join(lines))
 
 
 if __name__ == "__main__":

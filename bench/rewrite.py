@@ -14,11 +14,10 @@ import argparse
 import os
 import random
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
-import offline  # noqa: F401  (sets the offline, one-thread environment before imports)
+import common  # first: the offline, one-thread environment before any model library
 
 from rearag.agent.graph import load_tools
 from rearag.agent.nodes import fused_search, written_queries
@@ -26,17 +25,16 @@ from rearag.core.config import load_settings
 from rearag.eval.beir import load_beir
 from rearag.eval.retrieval import dataset_retriever
 
-RESULTS = Path(__file__).parent / "results" / "rewrite.md"
-SQUAD = Path(__file__).resolve().parents[1].parent / "shared/data/squad-dev"
+RESULTS = common.RESULTS / "rewrite.md"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", type=Path, default=SQUAD)
+    parser.add_argument("--dataset", type=Path, default=common.SQUAD)
     parser.add_argument("--questions", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    home = Path(os.environ.get("REARAG_HOME") or tempfile.mkdtemp(prefix="rearag-bench-"))
+    home = common.bench_home()
     # The rewriter is asked even for first questions here, which the weak default skips.
     settings = load_settings(home=home, **{"rewriter.standalone": True})
     dataset = load_beir(args.dataset)
@@ -100,10 +98,7 @@ def main() -> None:
             f"| {name} | {' | '.join(f'{x:.3f}' for x in recall)} | "
             f"{statistics.mean(ranks):.3f} | {statistics.mean(counts[name]):.2f} |"
         )
-    text = "\n".join(lines)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(text + "\n")
-    print(text)
+    common.write_results(RESULTS, "\n".join(lines))
 
 
 if __name__ == "__main__":

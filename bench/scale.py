@@ -22,27 +22,24 @@ Writes bench/results/scale.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import json
 import os
 import re
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 import zlib
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import common  # first: the offline, one-thread environment before any model library
 import numpy as np
-import offline  # noqa: F401  (sets the offline, one-thread environment before imports)
 import psutil
 
 from rearag.core.config import SearchMode, Settings, load_settings
@@ -50,8 +47,9 @@ from rearag.tools.embedder import RearagEmbeddingFunction
 from rearag.tools.ingest import ingest
 from rearag.tools.retriever import Retriever
 from rearag.tools.store import Store
+from tests.fakes.chroma import ServerDidNotStart, chroma_server
 
-RESULTS = Path(__file__).parent / "results" / "scale.md"
+RESULTS = common.RESULTS / "scale.md"
 CHUNKING = {"ingest.chunk_tokens": 24, "ingest.chunk_overlap": 6}
 COMMAND = "python bench/scale.py " + " ".join(sys.argv[1:])
 
@@ -70,11 +68,6 @@ class HashingEmbedder(RearagEmbeddingFunction):
                 out[row, h % self.DIM] += 1.0 if h & 0x80000000 else -1.0
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         return out / np.maximum(norms, 1e-9)
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def wiki_records(docs: int) -> list[dict[str, str]]:
@@ -145,32 +138,6 @@ class Timers:
                 self.seconds[label] = self.seconds.get(label, 0.0) + time.perf_counter() - start
 
         return timed
-
-
-@contextmanager
-def chroma_server(data: Path) -> Iterator[tuple[int, int]]:
-    """(port, pid) of a `chroma run` server on loopback, stopped on exit."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    chroma = Path(sys.executable).with_name("chroma")
-    cmd = [str(chroma), "run", "--path", str(data), "--host", "127.0.0.1", "--port", str(port)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1)
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                sys.exit("error: the chroma server did not start")
-            time.sleep(0.2)
-    try:
-        yield port, proc.pid
-    finally:
-        proc.terminate()
-        proc.wait(timeout=60)
 
 
 def open_store(settings: Settings, name: str, embedder: str) -> Store:
@@ -273,7 +240,10 @@ def search_latency(
             start = time.perf_counter()
             retriever.search(query, k=10, mode=mode)
             times[mode.value].append(time.perf_counter() - start)
-    return {m: (1000 * statistics.median(v), 1000 * percentile(v, 0.95)) for m, v in times.items()}
+    return {
+        m: (1000 * statistics.median(v), 1000 * common.percentile(v, 0.95))
+        for m, v in times.items()
+    }
 
 
 def real_embedder(
@@ -320,7 +290,11 @@ def main() -> None:
             results["embedded"] = run_target("embedded", settings, records, args, work, me)
             print(f"embedded: {results['embedded']}", file=sys.stderr)
         if "server" in args.targets:
-            with chroma_server(work / "server-data") as (port, pid):
+            with contextlib.ExitStack() as server:
+                try:
+                    port, pid = server.enter_context(chroma_server(work / "server-data"))
+                except ServerDidNotStart as exc:
+                    sys.exit(f"error: {exc}")
                 settings = load_settings(
                     **{
                         "home": work / "server",
@@ -406,10 +380,7 @@ def write_report(
             f"{g['read_back_s']:.1f} s + tokenize and index {g['tokenize_index_s']:.1f} s; "
             f"from the saved tokens: {g['from_tokens_s']:.1f} s"
         )
-    text = "\n".join(lines) + "\n"
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(text)
-    print(text)
+    common.write_results(RESULTS, "\n".join(lines))
 
 
 if __name__ == "__main__":

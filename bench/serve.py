@@ -25,39 +25,28 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
+import common  # first: the offline, one-thread environment before any model library
 import httpx
-import offline  # noqa: F401  (sets the offline, one-thread environment before imports)
 
 from rearag.agent import prompts
 from rearag.core.config import load_settings
 from rearag.tools.ingest import ingest
 from rearag.tools.store import Store
+from tests.fakes.cli import RAGBIN
+from tests.fakes.net import free_port
+from tests.fakes.openai_server import Script, serve
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-from openai_server import Script, serve  # noqa: E402  (the tests' scripted LLM server)
-
-RESULTS = Path(__file__).parent / "results"
-CORPUS = ROOT / "demos" / "corpus"
-RAGBIN = Path(sys.executable).with_name("rearag")
+RESULTS = common.RESULTS
+CORPUS = common.DEMO_CORPUS
 COLLECTION = "bench-serve"
-QUESTIONS = [
-    "How do I use a Chroma server instead of the embedded store?",
-    "What does the parser do when the model output is garbage?",
-    "How many calls does the sliding window make for 100 passages?",
-    "Where are chat conversations stored?",
-    "Which policy needs a local model?",
-]
+QUESTIONS = common.DEMO_QUESTIONS
 
 
 ASKED = re.compile(r"\(client (\d+), question (\d+)\)")
@@ -173,12 +162,6 @@ def run_stream(url: str, runs: int) -> dict:
     return {"runs": runs, "first": first, "total": total}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=8)
@@ -188,7 +171,7 @@ def main() -> None:
     parser.add_argument("--word-delay", type=float, default=0.03)
     args = parser.parse_args()
     scripted = args.llm == "scripted"
-    home = Path(os.environ.get("REARAG_HOME") or tempfile.mkdtemp(prefix="rearag-bench-"))
+    home = common.bench_home()
     env = {**os.environ, "REARAG_HOME": str(home), "REARAG_CONFIG": ""}
     if scripted:
         script = Script(default=scripted_reply)
@@ -282,11 +265,7 @@ def main() -> None:
     ]
     failures = [f for r in rows for f in r["failures"]]
     lines += ["", *(f"- {f}" for f in failures[:20]), ""] if failures else [""]
-    text = "\n".join(lines)
-    out = RESULTS / ("serve.md" if scripted else "serve-local.md")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text)
-    print(text)
+    common.write_results(RESULTS / ("serve.md" if scripted else "serve-local.md"), "\n".join(lines))
     if failures:
         sys.exit(1)
 

@@ -24,10 +24,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import offline  # noqa: F401  (sets the offline, one-thread environment before imports)
+import common  # first: the offline, one-thread environment before any model library
 
-RESULTS = Path(__file__).parent / "results" / "train.md"
-DATASET = Path(__file__).resolve().parents[2] / "shared" / "data" / "cranfield"
+RESULTS = common.RESULTS / "train.md"
+DATASET = common.CRANFIELD
 
 
 def one(window: int, steps: int, generations: int, dataset: Path) -> dict:
@@ -161,9 +161,7 @@ def main() -> None:
         + "\n".join(lines)
         + "\n"
     )
-    print(text)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(text)
+    common.write_results(RESULTS, text)
 
 
 if __name__ == "__main__":

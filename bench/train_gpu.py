@@ -25,18 +25,18 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-# Every core, not the single thread `offline` gives the CPU benchmarks: tokenizing, data
+# Every core, not the single thread `common` gives the CPU benchmarks: tokenizing, data
 # loading and whatever of the evaluation stays on the CPU use them.
 os.environ.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
-import offline  # noqa: F401  (the offline environment, before the model libraries)
+import common  # the offline environment, before the model libraries
 
 if TYPE_CHECKING:
     from rearag.core.config import Settings
     from rearag.rl.data import DataManifest
 
-REPO = Path(__file__).resolve().parents[1]
-DATASET = REPO.parent / "shared" / "data" / "cranfield"
-RESULTS = REPO / "bench" / "results" / "train_gpu.md"
+REPO = common.REPO
+DATASET = common.CRANFIELD
+RESULTS = common.RESULTS / "train_gpu.md"
 CONFIG = REPO / "rl" / "configs" / "grpo_gpu.toml"
 BASE = "local:smollm2-135m-instruct"
 # Windows of 10 of the hybrid top 30, cut to 300 characters: the prompt the bundled model gets
@@ -292,9 +292,8 @@ def main() -> None:
         fail(str(exc))
     minutes = (time.perf_counter() - began) / 60
     text += f"\nWall time, start to table: {minutes:.1f} min.\n"
-    print("\n" + text)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(text)
+    print()
+    common.write_results(RESULTS, text)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ from pydantic import BaseModel, ValidationError
 
 from rearag.core.config import RerankerConfig, SearchMode, Settings, first_error, load_settings
 from rearag.core.errors import ConfigError, InvalidInputError
-from rearag.core.types import Passage
+from rearag.core.types import Passage, Usage
 from rearag.policies import strategies
 from rearag.policies.parser import Status
 from rearag.policies.policy import Policy
@@ -90,6 +90,14 @@ class RankedResults(BaseModel):
     @property
     def status_counts(self) -> dict[str, int]:
         return dict(Counter(w.status for w in self.windows))
+
+    @property
+    def usage(self) -> Usage:
+        """The tokens the model read and wrote, summed over the windows."""
+        return Usage(
+            prompt_tokens=sum(w.prompt_tokens for w in self.windows),
+            completion_tokens=sum(w.completion_tokens for w in self.windows),
+        )
 
 
 class Reranker:

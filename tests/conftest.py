@@ -2,26 +2,20 @@
 
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
 
 import pytest
+from fakes.offline import go_offline
 
-for key, value in {
-    "HF_HUB_OFFLINE": "1",
-    "TRANSFORMERS_OFFLINE": "1",
-    "LITELLM_LOCAL_MODEL_COST_MAP": "True",
-    "ANONYMIZED_TELEMETRY": "False",
-    "OMP_NUM_THREADS": "1",
-    "TOKENIZERS_PARALLELISM": "false",
-}.items():
-    os.environ.setdefault(key, value)
+go_offline()
+
+from fakes.chroma import chroma_server as running_chroma_server  # noqa: E402
+from fakes.cli import RAGBIN  # noqa: E402, F401 (`from conftest import RAGBIN` still works)
+from fakes.docs import write_docs  # noqa: E402
 
 from rearag.core.config import Settings, load_settings  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-RAGBIN = Path(sys.executable).with_name("rearag")
 
 
 @pytest.fixture
@@ -41,28 +35,16 @@ def settings(home: Path) -> Settings:
     return load_settings()
 
 
-def write_docs(folder: Path) -> Path:
-    """A small folder of documents about distinct topics."""
-    folder.mkdir(parents=True)
-    (folder / "volcano.md").write_text(
-        "# Volcanoes\n\nA volcano is a rupture in the crust of a planet where lava, volcanic ash "
-        "and gases escape from a magma chamber below the surface.\n"
-    )
-    (folder / "bread.txt").write_text(
-        "Sourdough bread is leavened by a culture of wild yeast and lactic acid bacteria. "
-        "Bakers feed the starter with flour and water before mixing the dough.\n"
-    )
-    (folder / "chess.html").write_text(
-        "<html><head><title>Chess openings</title><style>p {color: red}</style></head>"
-        "<body><h1>Openings</h1><p>The Sicilian Defence answers 1.e4 with 1...c5, fighting "
-        "for the centre from the flank.</p><script>var x = 1;</script></body></html>"
-    )
-    return folder
-
-
 @pytest.fixture
 def docs(tmp_path: Path) -> Path:
     return write_docs(tmp_path / "docs")
+
+
+@pytest.fixture
+def chroma_server(tmp_path: Path):
+    """The port of a `chroma run` server on loopback, stopped after the test."""
+    with running_chroma_server(tmp_path / "server-data") as (port, _):
+        yield port
 
 
 @pytest.fixture(scope="session")

@@ -20,15 +20,9 @@ from pydantic import BaseModel
 from tqdm import tqdm
 
 from rearag.core.errors import NotFoundError
+from rearag.core.text import describe
 from rearag.tools.chunking import iter_chunks
-from rearag.tools.loaders import (
-    SkipFile,
-    SourceDoc,
-    describe,
-    discover,
-    load_file,
-    source_name,
-)
+from rearag.tools.loaders import SkipFile, SourceDoc, discover, load_file, source_name
 from rearag.tools.store import Store
 
 

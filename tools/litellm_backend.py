@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from rearag.core.text import error_text
 from rearag.tools.llm import Completion, Message
 
 # Import must never reach the network for the model price list.
@@ -115,7 +116,7 @@ class LiteLLMBackend:
                     pieces.append(piece)
                     yield piece
         except Exception as exc:
-            error = f"stream broke: {exc.__class__.__name__}: {str(exc)[:200]}"
+            error = f"stream broke: {error_text(exc)}"
         yield Completion(
             text="".join(pieces),
             prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
@@ -166,7 +167,7 @@ class LiteLLMBackend:
                     if attempt < self.max_retries:
                         time.sleep(self.backoff_s * 2**attempt * (1 + random.random() / 4))
                 except Exception as exc:  # auth, bad request, unknown model: retrying won't help
-                    errors.append(f"{model}: {exc.__class__.__name__}: {str(exc)[:200]}")
+                    errors.append(f"{model}: {error_text(exc)}")
                     break
         return Completion(error="; ".join(errors[-3:]))
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from pydantic import BaseModel, field_validator
 
 from rearag.core.errors import NotFoundError
+from rearag.core.text import describe, lone_surrogate
 
 # "" is a name without a suffix: README, AUTHORS, copyright, changelog.gz in Debian's doc trees.
 TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".rst", ""}
@@ -62,7 +63,7 @@ class SourceDoc(BaseModel):
     def _storable(cls, value: str) -> str:
         # JSON escapes and PDF strings can hold lone surrogates, which no hash or store takes.
         # Each becomes one "?", so character offsets stay right.
-        if value.isascii():
+        if lone_surrogate(value) is None:
             return value
         return value.encode("utf-8", "replace").decode("utf-8")
 
@@ -74,14 +75,6 @@ class Loaded(BaseModel):
 
 class SkipFile(Exception):
     """A file is unusable; the message is the reason shown to the user."""
-
-
-def describe(exc: Exception) -> str:
-    """An exception as a short line for a skip reason: its type, and its message if any."""
-    message = " ".join(str(exc).split())
-    if len(message) > 200:
-        message = message[:200] + "…"
-    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 
 def check_paths_exist(paths: Iterable[Path]) -> None:

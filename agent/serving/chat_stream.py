@@ -12,12 +12,11 @@ from starlette.types import Receive, Scope, Send
 
 from rearag.agent.answer_text import message_text
 from rearag.agent.rag import describe_step
-from rearag.agent.serving.errors import api_error
+from rearag.agent.serving.errors import api_error, error_body
 from rearag.agent.serving.openai_api import (
     ChatCompletionChunk,
     ChunkChoice,
     completion_id,
-    error_body,
 )
 from rearag.agent.serving.worker import Event
 

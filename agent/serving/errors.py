@@ -1,6 +1,7 @@
 """What an HTTP client is told when something goes wrong: every error's status and code, in
 one place. The error types live in `rearag.core.errors`; this maps them, by type and never by
-their text, to OpenAI's error shape. Logs name the failing step and the exception's class,
+their text, to a status and to OpenAI's error shape (which its clients turn into typed
+exceptions). Logs name the failing step and the exception's class,
 never its text (it may quote a question, a document or a key)."""
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from rearag.agent.serving.openai_api import ErrorResponse, error_body
 from rearag.core.errors import (
     BackendError,
     ModelNotServed,
@@ -50,6 +51,34 @@ ERROR_DOCS = {
     502: "a model backend failed",
     504: "no answer within serve.request_timeout_s",
 }
+
+
+ERROR_TYPES = {
+    401: "authentication_error",
+    404: "not_found_error",
+    500: "server_error",
+    502: "server_error",
+    504: "timeout_error",
+}
+
+
+def error_body(status: int, message: str, code: str, param: str | None = None) -> dict[str, Any]:
+    """OpenAI's error shape, which its clients turn into typed exceptions."""
+    kind = ERROR_TYPES.get(status, "invalid_request_error")
+    return {"error": {"message": message, "type": kind, "param": param, "code": code}}
+
+
+class ErrorDetail(BaseModel):
+    message: str
+    type: str
+    param: str | None
+    code: str
+
+
+class ErrorResponse(BaseModel):
+    """Every error's body (OpenAI's shape)."""
+
+    error: ErrorDetail
 
 
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

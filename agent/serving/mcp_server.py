@@ -34,6 +34,7 @@ from rearag.agent.rag import RAGAgent
 from rearag.agent.serving.registry import AgentRegistry, Loaded
 from rearag.core.config import SearchMode, Settings
 from rearag.core.errors import RearagError
+from rearag.core.text import describe
 from rearag.core.types import Answer, Passage
 from rearag.policies.reranker import RankedResults
 from rearag.tools.store import collection_counts
@@ -92,9 +93,8 @@ def _loading(what: str) -> Iterator[None]:
             raise
         except Exception as exc:
             log.exception("loading models for %s failed", what)
-            detail = " ".join(str(exc).split())[:300]
             raise ToolError(
-                f"loading models for {what} failed: {exc.__class__.__name__}: {detail} "
+                f"loading models for {what} failed: {describe(exc)} "
                 "(check the model settings; the server's stderr has the traceback)"
             ) from None
 

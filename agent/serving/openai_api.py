@@ -1,5 +1,5 @@
-"""The OpenAI shapes of `rearag serve`: chat completions (request, response, stream chunks),
-models and errors.
+"""The OpenAI shapes of `rearag serve`: chat completions (request, response, stream chunks)
+and models (errors are in errors.py).
 
 A chat request's fields either take effect or are answered: `max_tokens` /
 `max_completion_tokens`, `temperature` and `stop` go to the generator; a field that would
@@ -26,33 +26,6 @@ from rearag.agent.serving.request import ApiRequest
 from rearag.agent.state import GenerationOptions
 from rearag.core.errors import UnsupportedField
 from rearag.core.types import Answer, Usage
-
-ERROR_TYPES = {
-    401: "authentication_error",
-    404: "not_found_error",
-    500: "server_error",
-    502: "server_error",
-    504: "timeout_error",
-}
-
-
-def error_body(status: int, message: str, code: str, param: str | None = None) -> dict[str, Any]:
-    """OpenAI's error shape, which its clients turn into typed exceptions."""
-    kind = ERROR_TYPES.get(status, "invalid_request_error")
-    return {"error": {"message": message, "type": kind, "param": param, "code": code}}
-
-
-class ErrorDetail(BaseModel):
-    message: str
-    type: str
-    param: str | None
-    code: str
-
-
-class ErrorResponse(BaseModel):
-    """Every error's body (OpenAI's shape)."""
-
-    error: ErrorDetail
 
 
 class ContentPart(BaseModel):

@@ -124,13 +124,13 @@ def rerank_response(body: RerankRequest, ranked: RankedResults) -> RerankRespons
         )
         for r in ranked.top_k(body.top_n or n)
     ]
-    tokens_in = sum(w.prompt_tokens for w in ranked.windows)
-    tokens_out = sum(w.completion_tokens for w in ranked.windows)
+    usage = ranked.usage
+    tokens = {"input_tokens": usage.prompt_tokens, "output_tokens": usage.completion_tokens}
     return RerankResponse(
         id=str(uuid.uuid4()),
         results=results,
-        meta={"tokens": {"input_tokens": tokens_in, "output_tokens": tokens_out}},
-        usage={"total_tokens": tokens_in + tokens_out},
+        meta={"tokens": tokens},
+        usage={"total_tokens": usage.total_tokens},
         rearag=RerankExtras(policy=ranked.policy, model=ranked.model, windows=ranked.windows),
     )
 

@@ -33,7 +33,8 @@ def agent_of(ctx: typer.Context, collection: str | None, strategy: str | None = 
 
 
 def run_question(agent: RAGAgent, question: str, thread: str | None, show_steps: bool) -> Answer:
-    """Run the graph; with `show_steps`, print each step and the answer's tokens as drafted."""
+    """The answer, by the path `RAGAgent.ask` takes (its `stream` to the end); with
+    `show_steps`, each step and the answer's tokens as drafted are printed on the way."""
     from rearag.agent.rag import describe_step
 
     answer, drafting = None, False
@@ -59,6 +60,10 @@ def run_question(agent: RAGAgent, question: str, thread: str | None, show_steps:
 
 
 def print_answer(answer: Answer) -> None:
+    """The answer for a person at the terminal, not `agent.answer_text.message_text` (what
+    chat clients get, as plain text): here the note that an extractive answer is quoted can be
+    dimmed, and every source the generator was shown is listed, the cited ones starred; a chat
+    message names only the sources it cites."""
     out.print()
     if answer.mode == "extractive":
         out.print("[dim](extracted from the sources)[/dim]", highlight=False)

@@ -14,6 +14,7 @@ from rich.console import Console
 
 from rearag.core.config import RerankStrategy, SearchMode, Settings, load_settings
 from rearag.core.errors import InvalidInputError
+from rearag.core.text import lone_surrogate
 from rearag.policies.registry import POLICIES
 
 out = Console(soft_wrap=True)  # long lines stay whole for pipes and copy-paste
@@ -75,18 +76,10 @@ def check_text_arguments(ctx: typer.Context) -> None:
         for param in current.command.params:
             value = current.params.get(param.name or "")
             values = value if isinstance(value, list | tuple) else [value]
-            if any(isinstance(v, str) and not _is_utf8(v) for v in values):
+            if any(isinstance(v, str) and lone_surrogate(v) for v in values):
                 what = f"the {param.name}" if param.param_type_name == "argument" else param.opts[0]
                 raise InvalidInputError(f"{what} is not valid UTF-8 text")
         current = current.parent
-
-
-def _is_utf8(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def print_json(data: Any) -> None:

@@ -8,19 +8,11 @@ re-joins results by id.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, computed_field
-
-# How an answer cites the passages shown to its generator: [1], [2], … (1-based).
-CITATION = re.compile(r"\[(\d{1,3})\]")
-# Where an answer's sentences end: at . ! ? before a space, unless a citation follows; or after
-# a citation followed by a new sentence ("… chamber. [1] It rises …"). The generator's check
-# and the QA evaluation split answers the same way.
-ANSWER_SENTENCE = re.compile(r"(?<=[.!?])\s+(?!\[\d)|(?<=\])\s+(?=[A-Z\"(])|\n+")
 
 # How an answer was produced: written by the generator model and checked against the passages,
 # extracted from the passages (the best sentences, cited) when the model's draft was unusable or

@@ -19,11 +19,14 @@ is ingested into a collection of its own (fingerprinted, so a second run embeds 
 Citation precision, over the answered questions of every kind: of all (sentence, cited number)
 pairs in the answers, the share whose cited passage supports the sentence. A passage supports a
 sentence when at least half of the sentence's content words (normalised tokens of three or more
-characters, not in `STOP_WORDS`, citation markers removed) occur among the passage's normalised
-tokens; a sentence without content words claims nothing and is supported. A number with no
-entry in `answer.citations` is unsupported. Answers without citations add no pair.
+characters, not in rearag.core.text's `METRIC_STOP_WORDS`, citation markers removed) occur among
+the passage's normalised tokens; a sentence without content words claims nothing and is
+supported. A number with no entry in `answer.citations` is unsupported. Answers without
+citations add no pair.
 
-Every question asked becomes a row of a JSONL file, written as the run goes.
+The metrics of one answer are in rearag/eval/qa_metrics.py; this module loads the questions,
+asks them, scores each answer into a row and aggregates the rows. Every question asked becomes
+a row of a JSONL file, written as the run goes.
 """
 
 from __future__ import annotations
@@ -32,7 +35,6 @@ import json
 import math
 import random
 import re
-import string
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -45,24 +47,19 @@ from tqdm import tqdm
 
 from rearag.core.config import Settings
 from rearag.core.errors import InvalidInputError, NotFoundError
-from rearag.core.types import ANSWER_SENTENCE, CITATION, Answer
+from rearag.core.types import Answer
 from rearag.eval.beir import corpus_collection, corpus_titles
+from rearag.eval.qa_metrics import (
+    answer_text,
+    citation_pairs,
+    contains_answer,
+    exact_match,
+    f1_score,
+    is_attributed,
+)
 from rearag.eval.retrieval import ingested_store
 
 Kind = Literal["answerable", "unanswerable", "cross-article"]
-
-# fmt: off
-STOP_WORDS = frozenset({
-    "the", "and", "for", "are", "was", "were", "has", "have", "had", "with", "from", "this",
-    "that", "these", "those", "which", "who", "whom", "whose", "what", "when", "where", "why",
-    "how", "its", "into", "onto", "than", "then", "also", "not", "but", "all", "any", "can",
-    "could", "would", "should", "may", "might", "will", "been", "being", "their", "there", "they",
-    "them", "his", "her", "our", "your", "about", "after", "before", "over", "under", "between",
-    "during", "such", "some", "most", "more", "other", "each", "only", "very",
-})
-# fmt: on
-
-_PUNCTUATION = frozenset(string.punctuation)
 
 
 class Asker(Protocol):
@@ -157,65 +154,6 @@ class QAReport(BaseModel):
 # Scoring --------------------------------------------------------------------------------------
 
 
-def normalize(text: str) -> str:
-    """SQuAD: lower case, no punctuation, no articles, single spaces."""
-    text = "".join(ch for ch in text.lower() if ch not in _PUNCTUATION)
-    text = re.sub(r"\b(a|an|the)\b", " ", text)
-    return " ".join(text.split())
-
-
-def f1_score(prediction: str, truth: str) -> float:
-    pred, gold = normalize(prediction).split(), normalize(truth).split()
-    common = Counter(pred) & Counter(gold)
-    same = sum(common.values())
-    if same == 0:
-        return 0.0
-    precision, recall = same / len(pred), same / len(gold)
-    return 2 * precision * recall / (precision + recall)
-
-
-def answer_text(answer: Answer) -> str:
-    """What is scored: the answer without its citation markers."""
-    return CITATION.sub(" ", answer.answer)
-
-
-def contains_answer(text: str, answers: Sequence[str]) -> bool:
-    """Whether normalised `text` holds a normalised gold answer, on word boundaries."""
-    haystack = f" {normalize(text)} "
-    return any(f" {gold} " in haystack for gold in map(normalize, answers) if gold)
-
-
-def is_attributed(answer: Answer, item: QAItem) -> bool:
-    """A citation is the gold paragraph, or a passage holding a gold answer."""
-    return any(
-        (item.gold is not None and c.metadata.get("doc_id") == item.gold)
-        or contains_answer(c.text, item.answers)
-        for c in answer.citations
-    )
-
-
-def content_words(text: str) -> set[str]:
-    tokens = normalize(CITATION.sub(" ", text)).split()
-    return {t for t in tokens if len(t) >= 3 and t not in STOP_WORDS}
-
-
-def supports(passage: str, sentence: str) -> bool:
-    """At least half of the sentence's content words occur in the passage."""
-    words = content_words(sentence)
-    return 2 * len(words & set(normalize(passage).split())) >= len(words)
-
-
-def citation_pairs(answer: Answer) -> tuple[int, int]:
-    """(supported, all) (sentence, cited number) pairs of an answer."""
-    passages = {c.number: c.text for c in answer.citations}
-    supported = total = 0
-    for sentence in ANSWER_SENTENCE.split(answer.answer):
-        for number in dict.fromkeys(int(n) for n in CITATION.findall(sentence)):
-            total += 1
-            supported += number in passages and supports(passages[number], sentence)
-    return supported, total
-
-
 def score(question: Question, answer: Answer, seconds: float) -> QARow:
     item = question.item
     row = QARow(
@@ -240,11 +178,11 @@ def score(question: Question, answer: Answer, seconds: float) -> QARow:
         row.supported_pairs, row.citation_pairs = citation_pairs(answer)
     if question.kind == "answerable":
         predicted = "" if answer.abstained else answer_text(answer)  # SQuAD 2.0: no answer
-        row.exact_match = max(float(normalize(predicted) == normalize(a)) for a in item.answers)
+        row.exact_match = max(exact_match(predicted, a) for a in item.answers)
         row.f1 = max(f1_score(predicted, a) for a in item.answers)
         if not answer.abstained:
             row.contains = contains_answer(predicted, item.answers)
-            row.attributed = is_attributed(answer, item)
+            row.attributed = is_attributed(answer, item.answers, item.gold)
     return row
 
 

@@ -81,8 +81,9 @@ def evaluate_rerank(
             for (qid, _), ranked in zip(chunk, reranker.rank_many(requests), strict=True):
                 after[qid] = [r.doc_id for r in ranked.results]
                 statuses.update(w.status for w in ranked.windows)
-                tokens[0] += sum(w.prompt_tokens for w in ranked.windows)
-                tokens[1] += sum(w.completion_tokens for w in ranked.windows)
+                usage = ranked.usage
+                tokens[0] += usage.prompt_tokens
+                tokens[1] += usage.completion_tokens
                 rounds += max((w.round for w in ranked.windows), default=0)
                 cached += sum(w.cached for w in ranked.windows)
             bar.update(len(chunk))

@@ -1,0 +1,319 @@
+"""The graph's nodes one at a time on fake tools (tests/fakes/agent_tools.py): a retriever over
+a fixed list of passages, the first-stage reranker (no model) and LLM backends with scripted
+replies, each misbehaving the way small models do. The evidence and topic checks use the
+bundled MiniLM embedder (their thresholds are about its similarities); no Chroma, no LLM, no
+network."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fakes.agent_tools import (
+    BREAD,
+    CHESS,
+    CITED,
+    QUESTION,
+    VOLCANO,
+    FakeLLM,
+    FakeRetriever,
+    capable_settings,
+    counted,
+    graded,
+    make_tools,
+    run,
+)
+
+from rearag.agent import nodes, prompts
+from rearag.agent.state import AgentState, question_state
+from rearag.core.config import Settings, load_settings
+from rearag.core.sanitize import clean_passage
+from rearag.core.types import Passage
+
+
+@pytest.fixture
+def settings(home) -> Settings:
+    """Settings for capable models: the fake LLMs stand in for models rearag trusts."""
+    return capable_settings()
+
+
+def test_rewrite_keeps_the_question_and_drops_junk_lines(settings):
+    reply = "Here are the search queries:\n1. lava magma chamber\n<|im_start|>\nvolcano eruptions"
+    tools = make_tools(settings, rewriter=FakeLLM(reply))
+    update = run(nodes.rewrite, question_state(QUESTION), tools)
+    # The question itself is always the first query, then up to `num_queries` written ones.
+    [(messages, max_new_tokens)] = tools.rewriter.calls
+    assert update == {
+        "queries": [QUESTION, "lava magma chamber", "volcano eruptions"],
+        "errors": [],
+        "usage": {"prompt_tokens": counted(messages, "").prompt_tokens, "completion_tokens": 12},
+    }
+    assert messages[0]["content"] == prompts.REWRITE_SYSTEM
+    assert max_new_tokens == settings.rewriter.max_new_tokens
+
+
+def test_rewrite_drops_code_echoes_fragments_and_off_topic_queries(settings):
+    # What the bundled model wrote for questions about a folder of pip and libffi docs.
+    reply = (
+        "import subprocess\n"
+        "The function is\n"
+        "user: Where does lava come from? | assistant: I could not find the answer\n"
+        "sourdough bread recipe with wild yeast\n"
+        "lava source magma chamber volcano"
+    )
+    tools = make_tools(settings, rewriter=FakeLLM(reply))
+    tools.settings = load_settings(**{"rewriter.num_queries": 5, "rewriter.standalone": True})
+    update = run(nodes.rewrite, question_state(QUESTION), tools)
+    assert update["queries"] == [QUESTION, "lava source magma chamber volcano"]
+    assert update["errors"] == ["rewrite: kept 1 of 2 written queries (off topic)"]
+
+
+def test_query_lines_that_are_code_echoes_or_fragments():
+    reply = (
+        "import subprocess\nffi_closure_alloc() return value\nos.path.join(a, b)\nx = 1\n"
+        "assistant: I could not find it\nThe function is\n"
+        "O(n) notation meaning\nNormans (people) origin\nquery 2: lava flows"
+    )
+    assert prompts.parse_queries(reply, 5) == [
+        "O(n) notation meaning",
+        "Normans (people) origin",
+        "lava flows",
+    ]
+
+
+def test_rewrite_of_a_follow_up_is_on_topic_with_the_earlier_question(settings):
+    earlier = [
+        {"role": "user", "content": "Tell me about volcanoes"},
+        {"role": "assistant", "content": "A volcano is a rupture in the crust [1]."},
+    ]
+    state = question_state("and what comes out of it?", earlier)
+    tools = make_tools(settings, rewriter=FakeLLM("what erupts from a volcano"))
+    update = run(nodes.rewrite, state, tools)
+    assert update["queries"] == ["and what comes out of it?", "what erupts from a volcano"]
+
+
+def test_a_weak_rewriter_only_resolves_follow_ups_and_retries(home):
+    settings = load_settings(**{"reranker.policy": "first-stage"})  # the bundled model
+    tools = make_tools(settings, rewriter=FakeLLM("volcano lava magma"))
+    assert run(nodes.rewrite, question_state(QUESTION), tools)["queries"] == [QUESTION]
+    assert tools.rewriter.calls == []  # a first question is searched as asked
+    retry = {**question_state(QUESTION), "feedback": "the passages did not answer: lava"}
+    assert run(nodes.rewrite, retry, tools)["queries"] == [QUESTION, "volcano lava magma"]
+    earlier = [{"role": "user", "content": "Tell me about volcanoes"}]
+    follow_up = question_state("and its lava?", [*earlier, {"role": "assistant", "content": "…"}])
+    assert run(nodes.rewrite, follow_up, tools)["queries"][0] == "and its lava?"
+    assert len(tools.rewriter.calls) == 2
+
+
+def test_rewrite_failure_falls_back_to_the_question(settings):
+    tools = make_tools(settings, rewriter=FakeLLM(RuntimeError("down")))
+    update = run(nodes.rewrite, question_state(QUESTION), tools)
+    assert update["queries"] == [QUESTION] and update["errors"] == ["rewrite: RuntimeError: down"]
+
+
+def test_retrieve_fuses_the_queries_and_carries_metadata(settings):
+    retriever = FakeRetriever([], {"lava": [VOLCANO, BREAD], "magma": [CHESS, VOLCANO]})
+    tools = make_tools(settings, retriever=retriever)
+    update = run(nodes.retrieve, {"queries": ["lava", "magma"], "attempts": 1}, tools)
+    assert retriever.queries == ["lava", "magma"]
+    assert update["attempts"] == 2
+    passages = update["passages"]
+    # Found by both queries, the volcano passage comes first; then the other first hit.
+    assert [p.id for p in passages] == [VOLCANO.id, CHESS.id, BREAD.id]
+    assert passages[0].score > passages[1].score > passages[2].score > 0
+    assert passages[0].source == "docs/volcano.md" and passages[0].title == "Volcanoes"
+    assert passages[0].metadata == VOLCANO.metadata
+
+
+def test_rerank_keeps_metadata_and_falls_back_on_failure(settings):
+    state: AgentState = {"question": QUESTION, "queries": ["lava"], "passages": [BREAD, VOLCANO]}
+    update = run(nodes.rerank, state, make_tools(settings))
+    assert [p.id for p in update["passages"]] == [BREAD.id, VOLCANO.id]  # first-stage order
+    assert update["passages"][1].metadata == VOLCANO.metadata
+
+    class Broken:
+        def rank(self, query: str, passages: list[Passage]) -> Any:
+            raise RuntimeError("no model")
+
+    update = run(nodes.rerank, state, make_tools(settings, reranker=Broken()))
+    assert update == {"errors": ["rerank: RuntimeError: no model"], "rerank_traces": []}
+    # No "passages" in the update: the state keeps the first-stage order.
+
+
+@pytest.mark.parametrize(("reply", "grade"), [("Yes.", "ok"), ("no", "insufficient")])
+def test_a_trusted_grader_model_judges_passing_evidence(settings, reply, grade):
+    state = graded([VOLCANO, BREAD], queries=["lava", "magma"])
+    update = run(nodes.grade, state, make_tools(settings, grader=FakeLLM(reply)))
+    assert update["grade"] == grade and update["grade_by"] == "model"
+    assert update["evidence"] >= settings.grader.min_similarity
+    if grade == "insufficient":
+        assert update["feedback"] == "the passages did not answer: lava; magma"
+
+
+def test_weak_evidence_is_insufficient_without_asking_the_model(settings):
+    tools = make_tools(settings, grader=FakeLLM("yes"))
+    update = run(nodes.grade, graded([BREAD, CHESS], queries=["lava"]), tools)
+    assert update["grade"] == "insufficient" and update["grade_by"] == "score"
+    assert update["evidence"] < settings.grader.min_similarity
+    assert tools.grader.calls == []  # its verdict could not change the outcome
+
+
+def test_a_weak_grader_model_is_not_asked(home):
+    # The bundled model answered "no" to every grade; by default it is not trusted to judge.
+    settings = load_settings(**{"reranker.policy": "first-stage"})
+    assert not settings.grader.asks_model
+    tools = make_tools(settings, grader=FakeLLM("no"))
+    update = run(nodes.grade, graded([VOLCANO, BREAD]), tools)
+    assert update["grade"] == "ok" and update["grade_by"] == "score"
+    assert tools.grader.calls == []
+
+
+@pytest.mark.parametrize("reply", ["maybe", RuntimeError("timeout")])
+def test_grade_falls_back_to_the_evidence_score(settings, reply):
+    # Neither yes nor no, or no reply at all: the evidence score decides.
+    tools = make_tools(settings, grader=FakeLLM(reply))
+    update = run(nodes.grade, graded([VOLCANO]), tools)
+    assert update["grade"] == "ok" and update["grade_by"] == "score"
+    assert update["errors"] == ([] if reply == "maybe" else ["grade: RuntimeError: timeout"])
+
+
+def test_grade_without_passages(settings):
+    tools = make_tools(settings)
+    update = run(nodes.grade, graded([]), tools)
+    assert update["grade"] == "insufficient" and update["grade_by"] == "score"
+    assert update["feedback"].startswith("no passages found")
+    assert tools.grader.calls == []
+
+
+def test_grader_settings_reach_its_prompt_and_call(home):
+    settings = load_settings(
+        **{"reranker.policy": "first-stage", "grader.max_passage_chars": 40},
+        **{"grader.max_new_tokens": 2, "grader.passages": 1, "grader.use_model": True},
+    )
+    tools = make_tools(settings)
+    run(nodes.grade, graded([VOLCANO, BREAD]), tools)
+    [(messages, max_new_tokens)] = tools.grader.calls
+    assert max_new_tokens == 2
+    prompt = messages[1]["content"]
+    assert f"<passage>{clean_passage(VOLCANO.text, 40)}</passage>" in prompt
+    assert "magma" not in prompt and "Sourdough" not in prompt  # one passage judged
+
+
+def test_after_grade_loop_is_bounded(settings):
+    tools = make_tools(settings)
+    assert settings.agent.max_retrievals == 2
+    assert run(nodes.after_grade, {"grade": "ok", "attempts": 1}, tools) == "generate"
+    assert run(nodes.after_grade, {"grade": "insufficient", "attempts": 1}, tools) == "rewrite"
+    assert run(nodes.after_grade, {"grade": "insufficient", "attempts": 2}, tools) == "generate"
+
+
+def test_generate_a_cited_answer(settings):
+    tools = make_tools(settings)
+    update = run(nodes.generate, graded([VOLCANO, BREAD]), tools)
+    assert update["answer"] == CITED and update["mode"] == "generated"
+    assert not update["abstained"]
+    [citation] = update["citations"]
+    assert citation.number == 1 and citation.id == VOLCANO.id
+    assert citation.source == "docs/volcano.md" and citation.title == "Volcanoes"
+    assert update["sources"] == [VOLCANO, BREAD]
+    assert update["invalid_citations"] == 0 and update["errors"] == []
+    assert update["history"] == [{"role": "assistant", "content": CITED}]
+    [(messages, max_new_tokens)] = tools.generator.calls
+    assert messages[0]["content"] == prompts.GENERATE_SYSTEM
+    assert max_new_tokens == settings.generator.max_new_tokens
+
+
+def test_a_citation_counts_only_where_the_cited_passage_supports_the_sentence(settings):
+    reply = (
+        "Lava comes from a magma chamber [1][7][2]. "  # [7] names nothing, [2] is about bread
+        "Sourdough is leavened by wild yeast [1]. "  # true, but passage 1 does not say it
+        "Volcanic ash and gases escape too."  # uncited, supported by passage 1
+    )
+    tools = make_tools(settings, generator=FakeLLM(reply))
+    update = run(nodes.generate, graded([VOLCANO, BREAD]), tools)
+    assert update["answer"] == (
+        "Lava comes from a magma chamber [1]. Volcanic ash and gases escape too [1]."
+    )
+    assert update["invalid_citations"] == 3 and update["mode"] == "generated"
+    assert [c.number for c in update["citations"]] == [1]
+    assert update["errors"] == ["generate: 1 sentence(s) without support in the passages removed"]
+
+
+def test_a_looping_draft_is_said_once(settings):
+    loop = "Lava comes from a magma chamber [1]. " * 12
+    tools = make_tools(settings, generator=FakeLLM(loop))
+    update = run(nodes.generate, graded([VOLCANO, BREAD]), tools)
+    assert update["answer"] == CITED
+
+
+@pytest.mark.parametrize(
+    ("reply", "problem"),
+    [
+        # An echo of the prompt: its [2] is the instruction's, not a citation.
+        (f"Question: {QUESTION} {prompts.GENERATE_INSTRUCTION} [2]", "no sentence"),
+        ("Lava comes from the sun [1].", "no sentence"),  # unsupported
+        ("The first answer is correct. " * 12, "no sentence"),
+        ("", "no sentence"),
+        (f"Sure: {prompts.GENERATE_SYSTEM} [1]", "repeated the system prompt"),
+    ],
+)
+def test_an_unusable_draft_gives_way_to_an_extractive_answer(settings, reply, problem):
+    tools = make_tools(settings, generator=FakeLLM(reply))
+    update = run(nodes.generate, graded([BREAD, VOLCANO]), tools)
+    # The sentence of the passages that best answers the question, cited.
+    assert update["answer"] == f"{VOLCANO.text} [2]"
+    assert update["mode"] == "extractive" and not update["abstained"]
+    assert [c.number for c in update["citations"]] == [2]
+    assert any(problem in e for e in update["errors"])
+    assert update["errors"][-1].endswith("answering with sentences extracted from them instead")
+
+
+def test_a_weak_generator_model_is_not_asked_to_write(home):
+    settings = load_settings(**{"reranker.policy": "first-stage"})
+    assert not settings.generator.writes  # the bundled model: extract
+    tools = make_tools(settings)
+    two = Passage(
+        id="v2",
+        text="Magma is molten rock stored in a chamber under a volcano. It rises through "
+        "cracks and erupts as lava. Volcanoes are found along plate boundaries.",
+    )
+    update = run(nodes.generate, graded([BREAD, two]), tools)
+    assert tools.generator.calls == []
+    assert update["mode"] == "extractive" and update["errors"] == []
+    # The best sentences, on the question's topic, each cited; the off-topic one is left out.
+    assert update["answer"].startswith("It rises through cracks and erupts as lava. [2]")
+    assert "Sourdough" not in update["answer"]
+    assert [c.number for c in update["citations"]] == [2]
+
+
+@pytest.mark.parametrize("passages", [[VOLCANO], []])
+def test_generate_abstains_when_the_evidence_is_insufficient(settings, passages):
+    tools = make_tools(settings)
+    grade = "insufficient" if passages else "ok"
+    update = run(nodes.generate, graded(passages, grade=grade), tools)
+    assert update["answer"] == prompts.ABSTAIN and update["abstained"]
+    assert update["mode"] == "abstained"
+    assert update["citations"] == [] and update["sources"] == passages
+    assert tools.generator.calls == []
+
+
+@pytest.mark.parametrize("turns", [0, 1])
+def test_generator_shows_its_own_history_turns(home, turns):
+    settings = load_settings(
+        **{"reranker.policy": "first-stage", "generator.history_turns": turns},
+        **{"rewriter.history_turns": 6, "generator.mode": "generate"},
+    )
+    earlier = [
+        {"role": "user", "content": "Tell me about bread"},
+        {"role": "assistant", "content": "Sourdough uses wild yeast [1]."},
+    ]
+    tools = make_tools(settings)
+    run(
+        nodes.generate,
+        graded([VOLCANO], history=question_state(QUESTION, earlier)["history"]),
+        tools,
+    )
+    prompt = tools.generator.calls[0][0][1]["content"]
+    assert "Tell me about bread" not in prompt
+    assert ("Sourdough uses wild yeast" in prompt) == (turns == 1)
+    assert ("Conversation so far" in prompt) == (turns == 1)

@@ -1,0 +1,177 @@
+"""Conversation threads in checkpoints.sqlite: one checkpoint per thread by default, a failed
+run undone, and `rearag threads list|delete|prune` as a user runs them. The agent runs on the
+fake tools of tests/fakes/agent_tools.py (no Chroma, no LLM)."""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import uuid
+from pathlib import Path
+
+import pytest
+from fakes.agent_tools import QUESTION, make_tools
+from fakes.cli import assert_one_line_error, rearag
+
+from rearag.agent.rag import RAGAgent
+from rearag.agent.threads import checkpoints_path, prune_threads, sqlite_checkpointer
+from rearag.core.config import Settings
+from rearag.core.errors import BackendError
+
+
+def agent_on(settings: Settings, keep: str = "latest") -> RAGAgent:
+    settings = settings.model_copy(
+        update={"agent": settings.agent.model_copy(update={"keep_checkpoints": keep})}
+    )
+    return RAGAgent(
+        settings, tools=make_tools(settings), checkpointer=sqlite_checkpointer(settings)
+    )
+
+
+def stored(settings: Settings, table: str = "checkpoints") -> dict[str, int]:
+    """Rows per thread in checkpoints.sqlite."""
+    with sqlite3.connect(checkpoints_path(settings)) as conn:
+        rows = conn.execute(f"SELECT thread_id, COUNT(*) FROM {table} GROUP BY thread_id")
+        return dict(rows.fetchall())
+
+
+def history(agent: RAGAgent, thread_id: str) -> list[str]:
+    state = agent.graph.get_state({"configurable": {"thread_id": thread_id}}).values
+    return [turn["content"] for turn in state.get("history", [])]
+
+
+def test_one_checkpoint_per_thread_and_the_conversation_goes_on(settings):
+    agent = agent_on(settings)
+    first = agent.ask(QUESTION, thread_id="t1").answer
+    assert stored(settings) == {"t1": 1}
+    [*_, (_, last)] = agent.stream("and where is the magma?", thread_id="t1")
+    second = last["answer"].answer
+    third = agent.ask("and the ash?", thread_id="t1").answer
+    agent.ask(QUESTION, thread_id="t2")
+    agent.ask("a question without a thread")  # no one can continue it: nothing kept
+    assert stored(settings) == {"t1": 1, "t2": 1} and stored(settings, "writes") == {}
+    turns = [QUESTION, first, "and where is the magma?", second, "and the ash?", third]
+    assert history(agent, "t1") == turns
+    # After a restart, the next turn is rewritten with the earlier ones.
+    again = agent_on(settings)
+    again.ask("and how hot is it?", thread_id="t1")
+    rewrite_prompt = again.tools.rewriter.calls[-1][0][1]["content"]
+    assert "and the ash?" in rewrite_prompt and third in rewrite_prompt
+    assert history(again, "t1")[:6] == turns and stored(settings) == {"t1": 1, "t2": 1}
+
+
+def test_keep_all_keeps_every_step_until_pruned(settings):
+    agent = agent_on(settings, keep="all")
+    agent.ask(QUESTION, thread_id="t1")
+    first = stored(settings)["t1"]
+    agent.ask("and where is the magma?", thread_id="t1")
+    total = stored(settings)["t1"]
+    assert first > 1 and total > first  # a checkpoint per step
+    agent.checkpointer.conn.close()
+    report = prune_threads(settings)
+    assert report.checkpoints_removed == total - 1 and report.threads_removed == 0
+    assert stored(settings) == {"t1": 1} and stored(settings, "writes") == {}
+    assert report.bytes_after < report.bytes_before
+    # The pruned thread goes on from its history.
+    again = agent_on(settings, keep="all")
+    again.ask("and the ash?", thread_id="t1")
+    assert "and where is the magma?" in again.tools.rewriter.calls[-1][0][1]["content"]
+    assert history(again, "t1")[0::2] == [QUESTION, "and where is the magma?", "and the ash?"]
+
+
+def test_a_failed_run_leaves_the_thread_as_it_was(settings):
+    agent = agent_on(settings)
+    answer = agent.ask(QUESTION, thread_id="t1").answer
+
+    def down(query: str, k: int = 10):
+        raise BackendError("the store is down")
+
+    search, agent.tools.retriever.search = agent.tools.retriever.search, down
+    with pytest.raises(BackendError):
+        agent.ask("a question that fails", thread_id="t1")
+    with pytest.raises(BackendError):
+        list(agent.stream("a streamed one that fails", thread_id="t1"))
+    agent.tools.retriever.search = search
+    # A stream given up before its answer (a client gone) is undone too ...
+    events = agent.stream("a question no one waits for", thread_id="t1")
+    next(events)
+    events.close()
+    assert history(agent, "t1") == [QUESTION, answer] and stored(settings) == {"t1": 1}
+    # ... but not one given up once it has the answer.
+    for node, _ in agent.stream("and the magma?", thread_id="t1"):
+        if node == "answer":
+            break
+    assert history(agent, "t1")[::2] == [QUESTION, "and the magma?"]
+
+
+@pytest.fixture
+def filled(settings) -> Settings:
+    """checkpoints.sqlite as an older version left it: every step kept, and a question asked
+    without a thread kept too."""
+    agent = agent_on(settings, keep="all")
+    for thread, turns in (("volcanoes", 2), ("bread", 1)):
+        for _ in range(turns):
+            agent.ask(QUESTION, thread_id=thread)
+    agent.ask(QUESTION, thread_id=f"once-{uuid.uuid4()}")
+    agent.checkpointer.conn.close()
+    return settings
+
+
+@pytest.mark.slow  # the CLI in subprocesses
+def test_threads_cli(filled):
+    before = stored(filled)
+    listed = rearag("threads", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    threads = {t["thread_id"]: t for t in json.loads(listed.stdout)}
+    assert set(threads) == set(before) and len(threads) == 3
+    volcanoes = threads["volcanoes"]
+    assert volcanoes["messages"] == 4 and volcanoes["checkpoints"] == before["volcanoes"]
+    assert set(volcanoes) == {"thread_id", "messages", "checkpoints", "last_active"}
+    assert re.search(r"^volcanoes +4 message\(s\) ", rearag("threads", "list").stdout, re.M)
+
+    assert_one_line_error(rearag("threads", "delete", "bread", "volcano"), "did you mean volcanoes")
+    assert set(stored(filled)) == set(before)  # none deleted when one is unknown
+    deleted = rearag("threads", "delete", "bread", "--json")
+    assert deleted.returncode == 0 and json.loads(deleted.stdout) == {"deleted": ["bread"]}
+
+    pruned = rearag("threads", "prune", "--json")
+    assert pruned.returncode == 0, pruned.stderr
+    report = json.loads(pruned.stdout)
+    assert report["checkpoints_removed"] == sum(before.values()) - before["bread"] - 1
+    assert report["threads_removed"] == 1  # the one without a thread id
+    assert report["bytes_after"] < report["bytes_before"]
+    assert stored(filled) == {"volcanoes": 1}
+    # The thread goes on after the pruning.
+    agent = agent_on(filled)
+    agent.ask("and where is the magma?", thread_id="volcanoes")
+    assert len(history(agent, "volcanoes")) == 6
+
+    assert rearag("threads", "prune", "--older-than", "1").stdout.startswith("0 checkpoint(s)")
+    old = rearag("threads", "prune", "--older-than", "0", "--json")
+    assert json.loads(old.stdout)["threads_removed"] == 1 and stored(filled) == {}
+
+
+@pytest.mark.slow  # the CLI in subprocesses
+def test_threads_cli_without_a_checkpoints_file(home: Path):
+    assert json.loads(rearag("threads", "list", "--json").stdout) == []
+    assert rearag("threads", "list").stdout.strip() == "no threads"
+    assert_one_line_error(rearag("threads", "delete", "nope"), "no thread 'nope'")
+    assert json.loads(rearag("threads", "prune", "--json").stdout)["checkpoints_removed"] == 0
+    assert not home.exists() or not (home / "checkpoints.sqlite").exists()
+
+
+@pytest.mark.slow  # the CLI in subprocesses
+def test_threads_cli_on_a_damaged_checkpoints_file(home: Path):
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "checkpoints.sqlite").write_bytes(b"not sqlite at all" * 100)
+    for command in (["list"], ["delete", "t1"], ["prune"]):
+        assert_one_line_error(rearag("threads", *command), "move it aside")
+    assert (home / "checkpoints.sqlite").read_bytes() == b"not sqlite at all" * 100  # kept
+
+
+def test_an_agent_on_a_damaged_checkpoints_file_is_one_clear_error(settings):
+    settings.home.mkdir(parents=True, exist_ok=True)
+    checkpoints_path(settings).write_bytes(b"not sqlite at all" * 100)
+    with pytest.raises(BackendError, match="move it aside"):
+        RAGAgent(settings, tools=make_tools(settings))

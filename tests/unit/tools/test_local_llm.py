@@ -1,0 +1,93 @@
+"""Local transformers models: the bundled SmolLM2-135M (GGUF → plain float model, cached,
+trainable, and really run), and streaming on a tiny random model."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from rearag.core.config import load_settings
+from rearag.core.errors import RearagError
+from rearag.policies import Reranker
+from rearag.tools.local_llm import bundled_model_dir, load_causal_lm, model_path
+
+NAME = "smollm2-135m-instruct"
+
+
+@pytest.mark.slow  # converts and runs the bundled 135M model
+def test_conversion_is_cached_and_the_model_is_trainable(models_home):
+    folder = bundled_model_dir(NAME, models_home / "models")
+    stamp = (folder / "model.safetensors").stat().st_mtime_ns
+    start = time.perf_counter()
+    assert bundled_model_dir(NAME, models_home / "models") == folder
+    assert time.perf_counter() - start < 1.0  # no second conversion
+    assert (folder / "model.safetensors").stat().st_mtime_ns == stamp
+    config = json.loads((folder / "config.json").read_text())
+    assert "quantization_config" not in config
+
+    model, tokenizer = load_causal_lm(str(folder))
+    assert not getattr(model, "is_quantized", False)
+    assert (
+        model.get_output_embeddings().weight.data_ptr()
+        == model.get_input_embeddings().weight.data_ptr()
+    )  # tied, as in the original
+    # One optimiser step changes the weights: the plain model can be fine-tuned.
+    import torch
+
+    model.train()
+    batch = tokenizer(["Passage [1] is relevant."], return_tensors="pt")
+    loss = model(**batch, labels=batch["input_ids"]).loss
+    loss.backward()
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    assert grads and all(torch.isfinite(g).all() for g in grads)
+    model.zero_grad()
+    model.eval()
+
+
+@pytest.mark.slow  # converts and runs the bundled 135M model
+def test_bundled_model_generates_and_reranks(models_home, monkeypatch):
+    monkeypatch.setenv("REARAG_HOME", str(models_home))
+    settings = load_settings()
+    rr = Reranker(
+        "rearag-reasoning", "local:smollm2-135m-instruct", settings=settings, max_new_tokens=24
+    )
+    c = rr.backend.generate(
+        [[{"role": "user", "content": "What is the capital of France?"}]], max_new_tokens=12
+    )[0]
+    assert "Paris" in c.text and c.completion_tokens > 0
+    ranked = rr.rank(
+        "wing lift at high speed",
+        [
+            "The lift of swept wings at supersonic speed was measured.",
+            "Heat conduction in composite slabs.",
+            "Boundary layers on flat plates.",
+        ],
+    )
+    assert sorted(r.original_rank for r in ranked.results) == [1, 2, 3]
+    [window] = ranked.windows
+    assert window.prompt_tokens > 100 and 0 < window.completion_tokens <= 24
+    assert window.status in {"ok", "wrong_format", "repetition", "missing_documents"}
+
+
+@pytest.mark.slow  # converts and runs the bundled 135M model
+def test_unknown_or_missing_models_are_clear_errors(models_home):
+    with pytest.raises(RearagError, match="no bundled model"):
+        model_path("local:gpt-5", models_home / "models", models_home / "policies")
+    with pytest.raises(RearagError, match="no trained policy"):
+        model_path("policy:mine", models_home / "models", models_home / "policies")
+    with pytest.raises(RearagError, match="cannot load model"):
+        load_causal_lm(str(models_home / "no-such-model"))
+
+
+def test_local_streaming_matches_generate(tiny_backend):
+    messages = [{"role": "user", "content": "Say something."}]
+    *pieces, done = tiny_backend.stream(messages, 12)
+    [whole] = tiny_backend.generate([messages], 12)
+    assert len(pieces) > 1 and "".join(pieces).strip() == whole.text.strip()
+    assert done.text == "".join(pieces) and done.error is None
+    assert (done.prompt_tokens, done.completion_tokens) == (
+        whole.prompt_tokens,
+        whole.completion_tokens,
+    )
