@@ -16,7 +16,8 @@ models trained on web text read as the tag it encodes):
 - Llama 2's `[INST]` and `<<SYS>>`, Mistral's `[SYSTEM_PROMPT]`, sentencepiece's `<s>`,
   `<unk>`, `<pad>`, Gemma's `<start_of_turn>`, `<end_of_turn>`, `<bos>`, `<eos>`, Qwen's
   `<tool_call>`, `<tool_response>`, and the code tokens the bundled SmolLM2 tokenizer parses
-  as single tokens (`<filename>`, `<repo_name>`, …: tests/unit/core/test_sanitize.py checks them all).
+  as single tokens (`<filename>`, `<repo_name>`, …: tests/unit/core/test_sanitize.py checks
+  them all).
 Other markup (`<div>`, `<b>`) and comparisons (`a < b and c > d`) pass unchanged.
 """
 
