@@ -15,9 +15,9 @@ from rearag.core.text import ANSWER_SENTENCE, CITATION, supports_added_terms, te
 from rearag.core.types import Passage
 
 
-def cited(text: str, passages: int) -> list[int]:
-    """The passage numbers `text` cites that exist among the first `passages`, ascending."""
-    return sorted({n for n in map(int, CITATION.findall(text)) if 1 <= n <= passages})
+def cited(text: str, n_passages: int) -> list[int]:
+    """The passage numbers `text` cites that exist among the `n_passages` shown, ascending."""
+    return sorted({n for n in map(int, CITATION.findall(text)) if 1 <= n <= n_passages})
 
 
 # Words of our own prompt: a sentence made of these and the question's words is an echo.

@@ -131,6 +131,8 @@ def run_load(url: str, clients: int, questions: int, scripted: bool, tag: str) -
         "requests": len(latencies),
         "failures": failures,
         "p50": statistics.median(latencies),
+        # Rank round(0.95 n), 1-based, as this report has always used (common.percentile
+        # rounds the 0-based rank instead); kept so its numbers compare with earlier runs.
         "p95": latencies[max(0, round(0.95 * len(latencies)) - 1)],
         "max": latencies[-1],
         "throughput": len(latencies) / wall,

@@ -129,8 +129,8 @@ def add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RearagError)
     async def _user_error(request: Request, exc: RearagError) -> JSONResponse:
-        err = api_error(exc, request.url.path, 0)
-        return error_response(err.status, err.message, err.code, err.param)
+        status, code = error_status(exc)
+        return error_response(status, str(exc), code, getattr(exc, "param", None))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -4,8 +4,9 @@ both apply.
 Agents share one checkpointer and, through the loader's cache, the local models. Loads take
 turns under one lock (a call meanwhile waits): they share weights, and two loads of one model
 at once would load it twice. `rearag serve` loads every served collection at start
-(`warm_up`), so a missing one stops it before it listens; `rearag mcp` loads each on its first
-call, so a bad setting is a tool error, not a dead server.
+(`warm_up`), so a missing one stops it before it listens, with the store's own error; `rearag
+mcp` loads each on its first call, so a bad setting is a tool error, not a dead server, and a
+missing collection's error lists the ones that exist.
 """
 
 from __future__ import annotations
@@ -64,32 +65,40 @@ class AgentRegistry:
             self.agent(name)
 
     def agent(self, collection: str | None) -> Loaded[RAGAgent]:
-        name = collection or self.default
-        if self.served is not None and name not in self.served:
+        """The agent of `collection`; None means the default. A server names what it serves
+        (an empty name is not among it); MCP first names the collections that exist."""
+        if self.served is not None and collection is not None and collection not in self.served:
             raise ModelNotServed(
-                f"model {name[:100]!r} is not served here: use one of {', '.join(self.served)}"
+                f"model {collection[:100]!r} is not served here: use one of "
+                + ", ".join(self.served)
             )
+        name = collection or self.default
         with self._lock:
             if name in self._agents:
                 return Loaded(self._agents[name], None)
-            existing = list_collections(make_client(self.settings))
-            if name not in existing:
-                available = ", ".join(existing) or "none (create one: `rearag ingest PATH -c NAME`)"
-                raise NotFoundError(f"collection {name!r} does not exist; available: {available}")
+            if self.served is None:
+                existing = list_collections(make_client(self.settings))
+                if name not in existing:
+                    available = (
+                        ", ".join(existing) or "none (create one: `rearag ingest PATH -c NAME`)"
+                    )
+                    raise NotFoundError(
+                        f"collection {name!r} does not exist; available: {available}"
+                    )
             loaded = _timed(f"collection {name}", lambda: self._new_agent(name))
             self._agents[name] = loaded.value
             return loaded
 
     def reranker(self) -> Loaded[Reranker]:
-        """The `[reranker]` policy: a loaded agent's (they are alike), else one of its own."""
+        """The `[reranker]` policy: a loaded agent's (they are alike; nothing to load), else
+        one of its own."""
         with self._lock:
+            if self._reranker is None and self._agents:
+                self._reranker = next(iter(self._agents.values())).tools.reranker
+                return Loaded(self._reranker, 0.0)
             if self._reranker is not None:
                 return Loaded(self._reranker, None)
-            agents = list(self._agents.values())
-            loaded = _timed(
-                "the reranker",
-                lambda: agents[0].tools.reranker if agents else Reranker(settings=self.settings),
-            )
+            loaded = _timed("the reranker", lambda: Reranker(settings=self.settings))
             self._reranker = loaded.value
             return loaded
 
@@ -103,7 +112,10 @@ class AgentRegistry:
         if self._checkpointer is None:
             self._checkpointer = sqlite_checkpointer(self.settings)
         agent = RAGAgent(self.settings, collection=collection, checkpointer=self._checkpointer)
-        agent.tools.encode(["warm-up"])  # the embedder loads on first use: now, not mid-call
+        if self.served is None:
+            # Loaded on a call (MCP): the embedder too, so the call that reports the load time
+            # holds all of it. A server loads it on its first request, as it always has.
+            agent.tools.encode(["warm-up"])
         return agent
 
 

@@ -14,6 +14,8 @@ from rearag.agent.serving.http_protocol import HeaderDeadlineProtocol
 from rearag.core.config import SERVE_STATE_ENV, Settings
 
 log = logging.getLogger("rearag.serve")
+# What each of `--workers N` processes imports (uvicorn's "module:factory").
+WORKER_APP = "rearag.agent.serving.server:app_from_env"
 
 
 def app_from_env() -> FastAPI:
@@ -52,7 +54,7 @@ def run_server(settings: Settings, collections: list[str], workers: int = 1) -> 
     )
     log_start(cfg.host, cfg.port, collections, f"{auth}, {workers} workers")
     uvicorn.run(
-        "rearag.agent.serving.server:app_from_env",
+        WORKER_APP,
         factory=True,
         host=cfg.host,
         port=cfg.port,

@@ -291,7 +291,9 @@ class ServeConfig(Section):
     api_key: str | None = Field(None, description="when set, requests need Bearer KEY")
     max_body_bytes: int = Field(1_000_000, ge=1024, description="larger bodies get 413")
     request_timeout_s: float = Field(300.0, gt=0, description="slower requests get 504")
-    max_documents: int = Field(100, ge=1, description="passages per /v1/rerank request")
+    max_documents: int = Field(
+        100, ge=1, description="passages per rerank request (HTTP /v1/rerank, MCP rerank)"
+    )
     max_connections: int = Field(
         200, ge=1, description="open connections and requests at once; more get 503"
     )

@@ -51,6 +51,8 @@ def rearag_imports(path: Path) -> set[str]:
             names = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             names = [node.module]
+            if node.module == "rearag.agent":  # `from rearag.agent import serving`
+                names += [f"rearag.agent.{alias.name}" for alias in node.names]
         else:
             continue
         for name in names:
@@ -104,6 +106,8 @@ def test_the_walker_sees_lazy_imports(tmp_path):
         "    from rearag.agent.serving.app import create_app\n"
     )
     assert rearag_imports(module) == {"agent", "rl", "serving"}
+    module.write_text("from rearag.agent import serving\n")
+    assert rearag_imports(module) == {"agent", "serving"}
 
 
 def test_the_graph_does_not_import_its_serving():

@@ -121,3 +121,10 @@ def test_describe_is_one_line_and_error_text_is_the_message_as_raised():
     assert error_text(ValueError("bad\n  value")) == "ValueError: bad\n  value"
     assert error_text(RuntimeError()) == "RuntimeError: "
     assert error_text(ValueError("x" * 250)) == "ValueError: " + "x" * 200
+
+
+def test_the_metric_rule_needs_half_of_the_content_words():
+    rollo = "Rollo led the Norse raiders and pirates."
+    assert supports_content_words(rollo, "Rollo led the Norse [1].")  # 3 of 3
+    # {rollo, swore, fealty, charles}: only rollo is in the passage, 1 of 4.
+    assert not supports_content_words(rollo, "Rollo swore fealty to Charles.")

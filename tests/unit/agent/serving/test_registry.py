@@ -44,3 +44,9 @@ def test_settings_are_read_on_first_use_and_again_after_a_failure(settings):
     with pytest.raises(NotFoundError):
         agents.settings  # noqa: B018
     assert agents.settings is settings and agents.settings is settings and len(calls) == 2
+
+
+def test_an_empty_model_name_is_not_a_served_collection(settings):
+    # None means "the default"; a name, even "", must be one served.
+    with pytest.raises(ModelNotServed, match="model '' is not served here"):
+        AgentRegistry(lambda: settings, served=["docs"]).agent("")
