@@ -18,8 +18,6 @@ from rearag.core.errors import InvalidInputError, RearagError
 from rearag.tools.ingest import ingest
 from rearag.tools.store import Store
 
-pytestmark = pytest.mark.slow  # ingests with the real embedder
-
 
 def test_cited_answer(api):
     agent, seen = agent_with(api, GOOD)

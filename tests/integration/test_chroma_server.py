@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import chromadb
-import pytest
 
 from rearag.core.config import load_settings
 from rearag.tools.ingest import ingest
 from rearag.tools.retriever import Retriever
 from rearag.tools.store import Store
 
-pytestmark = pytest.mark.slow  # starts a Chroma server and loads the real embedder
 # The chroma_server fixture (tests/conftest.py): a `chroma run` server, tests/fakes/chroma.py.
 
 

@@ -13,15 +13,12 @@ import time
 from pathlib import Path
 
 import httpx
-import pytest
 from fakes.cli import RAGBIN
 from fakes.serving import free_port, scripted_env, start_server
 
 from rearag.core.config import Settings
 from rearag.tools.ingest import ingest
 from rearag.tools.store import Store
-
-pytestmark = pytest.mark.slow  # real `rearag` processes and the real embedder
 
 MODES = ("bm25", "dense", "hybrid")
 LIGHTHOUSE = "Lighthouses guide ships along rocky coasts at night with a bright rotating lamp."

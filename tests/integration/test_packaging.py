@@ -9,10 +9,7 @@ import sysconfig
 import zipfile
 from pathlib import Path
 
-import pytest
 from conftest import REPO
-
-pytestmark = pytest.mark.slow  # builds a wheel and installs it in a fresh venv
 
 SUBPACKAGES = ("agent", "tools", "policies", "rl")
 

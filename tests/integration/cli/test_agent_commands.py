@@ -14,8 +14,6 @@ from fakes.docs import write_docs
 from fakes.openai_server import Script, serve
 from fakes.scripted_agent import GOOD, router
 
-pytestmark = pytest.mark.slow  # the CLI in subprocesses; ingests with the real embedder
-
 
 @pytest.fixture
 def cli_env(home, docs):

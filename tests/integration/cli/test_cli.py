@@ -10,8 +10,6 @@ from pathlib import Path
 import pytest
 from fakes.cli import RAGBIN, assert_one_line_error, rearag
 
-pytestmark = pytest.mark.slow  # the CLI in subprocesses; ingests with the real embedder
-
 
 def command_paths() -> list[tuple[str, ...]]:
     """Every command and group of the CLI, read from its own command tree."""

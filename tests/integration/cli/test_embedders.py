@@ -13,8 +13,6 @@ from fakes.cli import assert_one_line_error, rearag
 from fakes.docs import write_docs
 from fakes.embedding_server import EmbeddingServer, api_base, serve_embeddings
 
-pytestmark = pytest.mark.slow  # the real embedder, the CLI in subprocesses
-
 QUERIES = ["wild yeast starter", "magma chamber below the surface", "chess openings"]
 
 

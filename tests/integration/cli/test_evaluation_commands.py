@@ -18,8 +18,6 @@ from rearag.core.errors import RearagError
 from rearag.eval.beir import load_beir
 from rearag.eval.retrieval import evaluate_retrieval
 
-pytestmark = pytest.mark.slow  # ingests a BEIR corpus with the real embedder, runs the CLI
-
 
 @pytest.fixture
 def beir(tmp_path: Path) -> Path:

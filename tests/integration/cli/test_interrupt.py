@@ -16,8 +16,6 @@ from rearag.core.config import load_settings
 from rearag.tools.retriever import Retriever
 from rearag.tools.store import Store
 
-pytestmark = pytest.mark.slow  # ingests with the real embedder in a subprocess
-
 TOPICS = ["rivers", "comets", "violins", "glaciers", "bridges", "orchids", "tides", "lenses"]
 # Enough documents that the ingest is still running when the signal arrives, even on an idle
 # machine (48 once finished inside the test's wait and the Ctrl-C found nothing to stop).

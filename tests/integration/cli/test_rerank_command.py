@@ -9,8 +9,6 @@ import pytest
 from fakes.cli import assert_one_line_error, rearag
 from fakes.rankers import reverse_ranker
 
-pytestmark = pytest.mark.slow  # ingests with the real embedder, runs the CLI
-
 
 @pytest.mark.slow  # ingests with the real embedder, runs the CLI
 def test_rerank_cli_over_a_collection(server, home, docs):

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from fakes.scripted_agent import GOOD, agent_with
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, ToolMessage
@@ -17,8 +16,6 @@ from langgraph.prebuilt import ToolNode, tools_condition
 from rearag.agent.graph import build_graph
 from rearag.agent.serving.langchain_tool import as_tool
 from rearag.agent.state import AgentInput, AgentState, question_state
-
-pytestmark = pytest.mark.slow  # ingests with the real embedder
 
 
 class ScriptedChatModel(GenericFakeChatModel):

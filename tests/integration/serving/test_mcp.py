@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import pytest
 from fakes.cli import RAGBIN
 from fakes.openai_server import Script, serve
 from fakes.serving import echo_router, ingest_docs, scripted_env
@@ -19,8 +18,6 @@ from mcp import ClientSession, StdioServerParameters, stdio_client
 from rearag.core.config import load_settings
 from rearag.tools.ingest import ingest
 from rearag.tools.store import Store
-
-pytestmark = pytest.mark.slow
 
 TOOLS = {"collections", "search", "rerank", "ask"}
 

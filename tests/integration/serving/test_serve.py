@@ -30,8 +30,6 @@ from fakes.serving import (
 
 from rearag.agent import prompts
 
-pytestmark = pytest.mark.slow
-
 TIMEOUT_S = 8  # serve.request_timeout_s, roomy for a loaded machine; SLOW answers take longer
 RUPTURE = "A volcano is a rupture in the crust"  # passage 1, echoed by the generator
 

@@ -31,8 +31,6 @@ from fakes.serving import (
 
 from rearag.agent import prompts
 
-pytestmark = pytest.mark.slow
-
 MODEL = "serve-docs"
 TIMEOUT_S = 6  # serve.request_timeout_s
 SLOW_S = TIMEOUT_S + 3  # a SLOW question outlives its request

@@ -23,8 +23,6 @@ from rearag.core.config import load_settings
 from rearag.tools.ingest import ingest
 from rearag.tools.store import Store
 
-pytestmark = pytest.mark.slow
-
 KEY = "sk-web-0123456789"
 MODEL = "web-docs"
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")

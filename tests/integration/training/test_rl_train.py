@@ -26,8 +26,6 @@ from rearag.rl.grpo import plan_grpo, train_grpo
 from rearag.rl.registry import lineage, list_policies, load_manifest
 from rearag.rl.sft import train_sft
 
-pytestmark = pytest.mark.slow
-
 TOPICS = {
     "volcano": ["Lava erupts from a volcano.", "Magma chambers feed eruptions.", "Ash clouds."],
     "bread": ["Sourdough uses wild yeast.", "Bakers knead bread dough.", "Rye bread is dark."],
