@@ -1,10 +1,14 @@
 """GRPO cost on this machine: seconds per step, rollout tokens per second and peak memory for
-the bundled SmolLM2-135M at several window sizes.
+the bundled SmolLM2-135M, for the CPU recipe before issue 23 and the one after it.
 
-    .venv/bin/python bench/train.py [--windows 5 10 20] [--steps 3] [--generations 4]
+    .venv/bin/python bench/train.py [--recipes before after] [--steps 3]
 
-Each window size runs in its own process (so peak RSS is its own) with rearag's GRPO defaults
-for that window (max_completion_length = 64 + 6 * window) and the real TRL trainer on
+- before: `rearag-reasoning` (think, then answer), windows of 5 passages of 400 characters,
+  4 generations, fp32, 64 + 6 x window new tokens.
+- after: `rearag-direct` (the answer at once), windows of 4 passages of 200 characters,
+  8 generations, bf16 autocast where the CPU has AMX (rl/runs.device_args), 48 new tokens.
+
+Each recipe runs in its own process (so peak RSS is its own) with the real TRL trainer on
 synthetic windows cut from the Cranfield corpus (speed does not depend on relevance; labels are
 random). Rollout time is measured around the trainer's generation call; the rest of a step is
 the policy's forward/backward pass. The first step is reported apart (it pays for warm-up).
@@ -30,7 +34,27 @@ RESULTS = common.RESULTS / "train.md"
 DATASET = common.CRANFIELD
 
 
-def one(window: int, steps: int, generations: int, dataset: Path) -> dict:
+RECIPES = {
+    "before": {
+        "policy": "rearag-reasoning",
+        "window": 5,
+        "chars": 400,
+        "generations": 4,
+        "bf16": False,
+        "max_completion_length": 64 + 6 * 5,
+    },
+    "after": {
+        "policy": "rearag-direct",
+        "window": 4,
+        "chars": 200,
+        "generations": 8,
+        "bf16": None,  # rearag's device default
+        "max_completion_length": 48,
+    },
+}
+
+
+def one(name: str, steps: int, dataset: Path) -> dict:
     from datasets import Dataset
     from transformers import AutoTokenizer
     from trl import GRPOConfig, GRPOTrainer
@@ -41,9 +65,11 @@ def one(window: int, steps: int, generations: int, dataset: Path) -> dict:
     from rearag.rl.rewards import reward_functions
     from rearag.tools.local_llm import bundled_model_dir
 
+    recipe = RECIPES[name]
+    window, generations = recipe["window"], recipe["generations"]
     settings = load_settings()
     path = str(bundled_model_dir("smollm2-135m-instruct", settings.models_dir))
-    policy = get_policy("rearag-reasoning")
+    policy = get_policy(recipe["policy"])
     corpus = [json.loads(line)["text"] for line in (dataset / "corpus.jsonl").open()]
     queries = [json.loads(line)["text"] for line in (dataset / "queries.jsonl").open()]
     rng = random.Random(0)
@@ -52,7 +78,7 @@ def one(window: int, steps: int, generations: int, dataset: Path) -> dict:
         passages = corpus[i * window : (i + 1) * window]
         rows.append(
             {
-                "prompt": policy.messages(queries[i], passages, 400),
+                "prompt": policy.messages(queries[i], passages, recipe["chars"]),
                 "labels": [rng.choice([0, 0, 1, 2]) for _ in passages],
             }
         )
@@ -61,6 +87,8 @@ def one(window: int, steps: int, generations: int, dataset: Path) -> dict:
         **default_grpo(window, gpu=False),
         "num_generations": generations,
         "per_device_train_batch_size": generations,
+        "max_completion_length": recipe["max_completion_length"],
+        **({} if recipe["bf16"] is None else {"bf16": recipe["bf16"]}),
         "max_steps": steps,
         "save_strategy": "no",
         "shuffle_dataset": False,
@@ -106,6 +134,10 @@ def one(window: int, steps: int, generations: int, dataset: Path) -> dict:
     text = tok.apply_chat_template(rows[0]["prompt"], add_generation_prompt=True, tokenize=False)
     prompt_tokens = len(tok(text, add_special_tokens=False)["input_ids"])
     return {
+        "recipe": name,
+        "policy": recipe["policy"],
+        "generations": generations,
+        "bf16": grpo["bf16"],
         "window": window,
         "prompt_tokens": prompt_tokens,
         "first_step_s": step_times[0],
@@ -121,45 +153,52 @@ def one(window: int, steps: int, generations: int, dataset: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--windows", type=int, nargs="+", default=[5, 10, 20])
+    parser.add_argument("--recipes", nargs="+", choices=RECIPES, default=list(RECIPES))
     parser.add_argument("--steps", type=int, default=3)
-    parser.add_argument("--generations", type=int, default=4)
     parser.add_argument("--dataset", type=Path, default=DATASET)
-    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--one", choices=RECIPES, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(one(args.one, args.steps, args.generations, args.dataset)))
+        print(json.dumps(one(args.one, args.steps, args.dataset)))
         return
     rows = []
-    for window in args.windows:
-        cmd = [sys.executable, __file__, "--one", str(window), "--steps", str(args.steps)]
-        cmd += ["--generations", str(args.generations), "--dataset", str(args.dataset)]
+    for name in args.recipes:
+        cmd = [sys.executable, __file__, "--one", name, "--steps", str(args.steps)]
+        cmd += ["--dataset", str(args.dataset)]
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
-            sys.exit(f"window {window} failed:\n{proc.stderr[-3000:]}")
+            sys.exit(f"recipe {name} failed:\n{proc.stderr[-3000:]}")
         rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
-        print(f"window {window}: {rows[-1]}", file=sys.stderr)
+        print(f"{name}: {rows[-1]}", file=sys.stderr)
     header = (
-        "| window | prompt tokens | s/step (median) | first step s | rollout s | rollout share "
-        "| completion tokens/step | rollout tok/s | peak RSS MB |\n"
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+        "| recipe | policy | window | generations | bf16 | prompt tokens | s/step (median) "
+        "| first step s | rollout s | rollout share | completion tokens/step | rollout tok/s "
+        "| peak RSS MB |\n"
+        "|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n"
     )
     lines = [
-        f"| {r['window']} | {r['prompt_tokens']} | {r['step_s']:.1f} | {r['first_step_s']:.1f} "
+        f"| {r['recipe']} | {r['policy']} | {r['window']} | {r['generations']} | {r['bf16']} "
+        f"| {r['prompt_tokens']} | {r['step_s']:.1f} | {r['first_step_s']:.1f} "
         f"| {r['rollout_s']:.1f} "
         f"| {r['rollout_s'] / r['step_s']:.0%} | {r['completion_tokens']:.0f} "
         f"| {r['rollout_tok_s']:.1f} | {r['peak_rss_mb']:.0f} |"
         for r in rows
     ]
+    before = {r["recipe"]: r for r in rows}
+    ratio = ""
+    if {"before", "after"} <= before.keys():
+        b, a = before["before"], before["after"]
+        ratio = (
+            f"\nafter vs before: {b['step_s'] / a['step_s']:.1f}x less time per step, "
+            f"{b['step_s'] / b['generations'] / (a['step_s'] / a['generations']):.1f}x less per "
+            "rollout scored.\n"
+        )
     text = (
         "# GRPO step cost on CPU (bench/train.py)\n\n"
-        f"SmolLM2-135M (bundled), {args.generations} generations per step (one prompt), "
-        f"{args.steps} steps per window size, OMP_NUM_THREADS="
-        f"{__import__('os').environ['OMP_NUM_THREADS']}, rearag's default completion budget "
-        "(64 + 6 x window tokens), temperature 1.0. Medians over steps after the first.\n\n"
-        + header
-        + "\n".join(lines)
-        + "\n"
+        f"SmolLM2-135M (bundled, untrained: speed, not learning), one prompt's group per step, "
+        f"{args.steps} steps per recipe, OMP_NUM_THREADS="
+        f"{__import__('os').environ['OMP_NUM_THREADS']}, temperature 1.0. Medians over steps "
+        "after the first.\n\n" + header + "\n".join(lines) + "\n" + ratio
     )
     common.write_results(RESULTS, text)
 

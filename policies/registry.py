@@ -1,12 +1,26 @@
 """Reranker policies by name."""
 
 from rearag.core.errors import InvalidInputError
-from rearag.policies import first_stage, first_token, rankgpt, rearag_reasoning
+from rearag.policies import (
+    first_stage,
+    first_token,
+    query_likelihood,
+    rankgpt,
+    rearag_direct,
+    rearag_reasoning,
+)
 from rearag.policies.policy import Policy
 
 POLICIES: dict[str, Policy] = {
     p.name: p
-    for p in (rearag_reasoning.POLICY, rankgpt.POLICY, first_token.POLICY, first_stage.POLICY)
+    for p in (
+        rearag_reasoning.POLICY,
+        rearag_direct.POLICY,
+        rankgpt.POLICY,
+        first_token.POLICY,
+        query_likelihood.POLICY,
+        first_stage.POLICY,
+    )
 }
 
 

@@ -20,6 +20,7 @@ model returns.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -37,10 +38,13 @@ from rearag.policies.registry import get_policy
 from rearag.policies.strategies import Plan, Window
 from rearag.policies.window_cache import WindowCache, model_identity
 from rearag.tools.backends import load_backend
-from rearag.tools.llm import Completion, LLMBackend, Logits, TokenCounting
+from rearag.tools.llm import Completion, Likelihood, LLMBackend, Logits, TokenCounting
 
 if TYPE_CHECKING:
     from rearag.tools.retriever import Retriever
+
+log = logging.getLogger("rearag.reranker")
+_told: set[str] = set()  # models whose skipped reranking was already reported
 
 Document = str | bytes | Passage
 # (query, documents, doc_ids or None): one query's reranking request for `rank_many`.
@@ -123,6 +127,18 @@ class Reranker:
         except ValidationError as exc:
             raise ConfigError(f"invalid reranker option: {first_error(exc)}") from None
         self.policy: Policy = get_policy(self.config.policy)
+        if not self.config.calls_model:
+            # The defaults name a model measured unable to rank: loading and calling it would
+            # cost seconds per question and return the input order or worse.
+            if self.config.model not in _told:
+                _told.add(self.config.model)
+                log.warning(
+                    "reranker: %s was measured unable to rank passages, so the first-stage "
+                    "order is kept without calling it; name a [reranker] model or policy, or "
+                    "set use_model = true, to rerank with a model",
+                    self.config.model,
+                )
+            self.policy = get_policy("first-stage")
         if self.policy.max_window and self.config.window > self.policy.max_window:
             raise ConfigError(
                 f"policy {self.policy.name} reads at most {self.policy.max_window} passages a "
@@ -134,10 +150,11 @@ class Reranker:
         self.cache = (
             WindowCache(settings.home / "cache" / "windows.sqlite") if self.config.cache else None
         )
-        if self.policy.kind == "logits" and not isinstance(self.backend, Logits):
+        needs = {"logits": Logits, "likelihood": Likelihood}.get(self.policy.kind)
+        if needs is not None and not isinstance(self.backend, needs):
             raise ConfigError(
                 f"policy {self.policy.name} needs a local model (local:, hf:, policy:); "
-                f"{self.config.model} cannot return logits"
+                f"{self.config.model} cannot return {self.policy.kind} scores"
             )
 
     @property
@@ -189,6 +206,8 @@ class Reranker:
             _State.start(q, docs, ids, meta)
             for (q, docs, ids), meta in zip(requests, metas, strict=True)
         ]
+        if self.policy.kind == "likelihood":
+            return self._rank_pointwise(states)
         cfg = self.config
         plans = {
             i: strategies.plan(cfg.strategy, s.order, cfg.window, cfg.step, cfg.pivot)
@@ -208,6 +227,26 @@ class Reranker:
                         states[i].windows.append(trace)
                     rounds[i] = _advance(plans[i], ranked, states[i])
             number += 1
+        return [s.finish(self.policy.name, self.config.model) for s in states]
+
+    def _rank_pointwise(self, states: list[_State]) -> list[RankedResults]:
+        """Every passage scored alone (no windows to slide: a passage's score does not depend
+        on its neighbours); the list is sorted by score, ties in first-stage order."""
+        began = time.perf_counter()
+        jobs = [(s, i) for s in states for i in range(len(s.docs))]
+        max_chars = self.config.max_passage_chars
+        assert isinstance(self.backend, Likelihood)  # checked in __init__
+        scores = iter(
+            self.backend.answer_logprobs(
+                [self.policy.passage_messages(s.docs[i], max_chars) for s, i in jobs],
+                [s.query for s, _ in jobs],
+            )
+        )
+        seconds = (time.perf_counter() - began) / max(1, len(states))
+        for s in states:
+            row = [next(scores) for _ in s.docs]
+            s.order = sorted(range(len(row)), key=lambda i: -row[i])
+            s.windows.append(WindowTrace(start=0, end=len(row), status="ok", seconds=seconds))
         return [s.finish(self.policy.name, self.config.model) for s in states]
 
     def _run_windows(

@@ -1,6 +1,12 @@
 """Training data for the reranker policy (REARANK's recipe): first-stage retrieval for every
 judged query, then many windows per query, each a random subset of `window` candidates from
-the top `depth`, kept in first-stage order, with their relevance labels.
+the top `depth` with their relevance labels, kept in first-stage order or shuffled.
+
+Shuffled windows are what make relevance learnable: in first-stage order "keep the order" is
+already good and any swap risks a loss, so a policy's safest answer is the identity; shuffled,
+no position can be right more often than chance and only reading the passages pays. Each row
+also keeps its passages' first-stage ranks (`ranks`), so the same held-out windows can be
+evaluated in first-stage order too.
 
 A row's `prompt` is the policy's own chat prompt (`Policy.messages`, the builder the reranker
 uses at inference); `labels` are what the rewards read. Queries are assigned to train or test
@@ -17,7 +23,7 @@ import json
 import random
 import time
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ValidationError
 from tqdm import tqdm
@@ -25,6 +31,9 @@ from tqdm import tqdm
 from rearag.core.config import SearchMode, Settings
 from rearag.core.errors import InvalidInputError, NotFoundError
 from rearag.policies.registry import get_policy
+
+if TYPE_CHECKING:
+    from rearag.eval.beir import BeirSplit
 
 Split = Literal["train", "test"]
 SPLITS: tuple[Split, ...] = ("train", "test")
@@ -48,6 +57,8 @@ class DataManifest(BaseModel):
     seed: int
     min_relevant: int
     max_passage_chars: int
+    beir_split: str = "test"  # the judged split (qrels/SPLIT.tsv) the queries came from
+    shuffled: bool = False
     splits: dict[str, SplitStats]
     fingerprint: str
     seconds: float
@@ -97,6 +108,8 @@ def build_data(
     min_relevant: int = 1,
     max_passage_chars: int | None = None,
     max_queries: int | None = None,
+    beir_split: BeirSplit = "test",
+    shuffle: bool = False,
     progress: bool = True,
 ) -> DataManifest:
     """Write `out/train` and `out/test` (Hugging Face datasets) and `out/manifest.json`."""
@@ -113,7 +126,7 @@ def build_data(
         raise InvalidInputError(f"policy {policy} does not generate text, so it cannot be trained")
     first_stage = SearchMode.of(first_stage)
     if not splits or not set(splits) <= set(SPLITS):
-        raise InvalidInputError(f"--split must be train or test, not {', '.join(splits) or 'none'}")
+        raise InvalidInputError(f"--part must be train or test, not {', '.join(splits) or 'none'}")
     if not 2 <= window <= depth:
         raise InvalidInputError("--window must be at least 2 and at most --depth")
     if (
@@ -130,14 +143,14 @@ def build_data(
         raise InvalidInputError(f"{out} is not empty: choose another --out, or delete it first")
     max_chars = max_passage_chars or settings.reranker.max_passage_chars
     began = time.perf_counter()
-    dataset = load_beir(root)
+    dataset = load_beir(root, beir_split)
     queries = [
         (qid, text)
         for qid, text in dataset.queries.items()
         if split_of(qid, test_fraction, seed) in splits
     ][:max_queries]
     if not queries:
-        raise InvalidInputError("no judged query falls in the requested split: check --split")
+        raise InvalidInputError("no judged query falls in the requested part: check --part")
     retriever = dataset_retriever(dataset, settings, progress=progress)
     rng = random.Random(seed)
     rows: dict[str, list[dict[str, Any]]] = {s: [] for s in splits}
@@ -151,6 +164,8 @@ def build_data(
         if len(ranking) < 2:
             continue
         for picked in sample_windows(labels, window, samples_per_query, min_relevant, rng):
+            if shuffle:
+                rng.shuffle(picked)
             passages = [texts[ranking[i]] for i in picked]
             rows[split_of(qid, test_fraction, seed)].append(
                 {
@@ -159,6 +174,7 @@ def build_data(
                     "doc_ids": [ranking[i] for i in picked],
                     "passages": passages,
                     "labels": [labels[i] for i in picked],
+                    "ranks": [i + 1 for i in picked],  # 1-based first-stage ranks
                     "prompt": the_policy.messages(text, passages, max_chars),
                 }
             )
@@ -170,7 +186,7 @@ def build_data(
         )
     staging = out.with_name(f".{out.name}.{time.time_ns()}")
     staging.mkdir(parents=True)
-    digest = hashlib.sha256(f"{policy}|{max_chars}".encode())
+    digest = hashlib.sha256(f"{policy}|{max_chars}|{beir_split}|{shuffle}".encode())
     stats = {}
     for split, split_rows in rows.items():
         datasets.Dataset.from_list(split_rows).save_to_disk(str(staging / split))
@@ -193,6 +209,8 @@ def build_data(
         seed=seed,
         min_relevant=min_relevant,
         max_passage_chars=max_chars,
+        beir_split=beir_split,
+        shuffled=shuffle,
         splits=stats,
         fingerprint=digest.hexdigest()[:16],
         seconds=time.perf_counter() - began,
@@ -228,6 +246,60 @@ def load_split(path: Path, split: Split | None = None) -> tuple[Any, DataManifes
     if not (root / name / "dataset_info.json").is_file():
         raise NotFoundError(
             f"{root} has no {name} split (it holds {', '.join(manifest.splits)}): rebuild "
-            f"it with --split {name}"
+            f"it with --part {name}"
         )
     return load_from_disk(str(root / name)), manifest
+
+
+def held_out_queries(data: Path, root: Path, beir_split: BeirSplit) -> set[str]:
+    """The judged queries of `root` that the training data at `data` kept out of training:
+    every query of another dataset or split, and this one's test part."""
+    from rearag.eval.beir import load_beir
+
+    _, manifest = load_split(data, "train")
+    queries = load_beir(root, beir_split).queries
+    if Path(manifest.source) != root.resolve() or manifest.beir_split != beir_split:
+        return set(queries)
+    return {q for q in queries if split_of(q, manifest.test_fraction, manifest.seed) == "test"}
+
+
+def data_paths(data: Path | list[Path]) -> list[Path]:
+    return [data] if isinstance(data, Path) else list(data)
+
+
+def load_train(paths: list[Path]) -> tuple[Any, DataManifest]:
+    """The train splits of one or more data folders as one dataset, and the manifest of the
+    first (its `splits` summed, its `source` and `fingerprint` joined). The folders must share
+    the policy: a row's prompt is that policy's."""
+    from datasets import concatenate_datasets
+
+    if not paths:
+        raise InvalidInputError("give at least one --data folder")
+    loaded = [load_split(p, "train") for p in paths]
+    manifests = [m for _, m in loaded]
+    policies = {m.policy for m in manifests}
+    if len(policies) > 1:
+        raise InvalidInputError(
+            f"the --data folders were built for different policies ({', '.join(sorted(policies))})"
+            ": rebuild them with one --policy"
+        )
+    columns = ["query_id", "query", "passages", "labels", "prompt"]
+    dataset = concatenate_datasets([d.select_columns(columns) for d, _ in loaded])
+    first = manifests[0]
+    merged = first.model_copy(
+        update={
+            "source": " + ".join(m.source for m in manifests),
+            "fingerprint": "+".join(m.fingerprint for m in manifests),
+            "splits": {
+                "train": SplitStats(
+                    rows=len(dataset),
+                    queries=sum(m.splits["train"].queries for m in manifests),
+                    mean_relevant=sum(
+                        m.splits["train"].mean_relevant * m.splits["train"].rows for m in manifests
+                    )
+                    / max(1, len(dataset)),
+                )
+            },
+        }
+    )
+    return dataset, merged

@@ -1,11 +1,17 @@
-"""Held-out evaluation of a trained policy on test-split windows.
+"""Held-out evaluation of a trained policy on test-part windows, built so it cannot fool itself.
 
-Rows of the table: the input (first-stage) order; the best *constant* permutation, chosen on
-the train split and applied to every test window (a policy that only learned a position prior
-scores like it); then every model along the policy's lineage (base → warm-up → trained), each
-run through the same `Reranker` as at inference. Columns: window nDCG@10, rank reward (the
-normalised gain GRPO optimises), format-valid rate, and how many distinct permutations the
-model produced.
+Each window is scored in two orders: as stored (shuffled, when the data was built with
+`--shuffle`: no position can be right more often than chance) and in first-stage order (what
+the reranker sees in the graph). Rows of each table: the input order; the best *constant*
+permutation, chosen on the train part in the same order and applied to every test window (a
+policy that only learned a position prior scores like it); then every model along the policy's
+lineage (base → warm-up → trained) and any other ranker to compare (`compare`: a policy with
+its model, e.g. query likelihood), each run through the same `Reranker` as at inference.
+
+Per system: window nDCG@10, rank reward (the normalised gain GRPO optimises), the paired
+bootstrap 95 % interval of its nDCG@10 gain over the input order and over the constant, how
+often the first input passage stays first, the format-valid rate and how many distinct
+permutations it produced. A system is better only when both intervals are above zero.
 """
 
 from __future__ import annotations
@@ -14,38 +20,54 @@ import itertools
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
 from tqdm import tqdm
 
 from rearag.core.config import Settings
 from rearag.core.errors import InvalidInputError
+from rearag.eval.stats import Interval, paired_bootstrap
 from rearag.policies.reranker import Reranker
 from rearag.rl.data import load_split
 from rearag.rl.registry import lineage, load_manifest, write_manifest
 from rearag.rl.rewards import rank_gain, window_ndcg
 
 EXHAUSTIVE_UP_TO = 7  # 7! = 5040 permutations; larger windows use a local search
+WindowOrder = Literal["stored", "first-stage"]
 
 
 class SystemScore(BaseModel):
     system: str
     model: str | None = None
+    policy: str | None = None
     ndcg_10: float
     rank_reward: float
+    vs_input: Interval  # nDCG@10 gain over the input order, per window
+    vs_constant: Interval  # … and over the best constant permutation
+    first_kept: float  # share of windows whose first input passage stays first
     format_valid: float | None = None
     distinct_permutations: int
     windows: int
     seconds_per_window: float | None = None
+
+    @property
+    def better(self) -> bool:
+        return self.vs_input.above_zero and self.vs_constant.above_zero
+
+
+class OrderScores(BaseModel):
+    order: str  # "shuffled", "first-stage" (or "stored" for data kept in first-stage order)
+    windows: int
+    constant_permutation: list[int]  # 1-based, as a model would write it
+    systems: list[SystemScore]
 
 
 class TrainEvalResult(BaseModel):
     name: str
     data: str
     windows: int
-    constant_permutation: list[int]  # 1-based, as a model would write it
-    systems: list[SystemScore]
+    orders: list[OrderScores]
 
 
 def mean_ndcg(labels: list[list[int]], order: list[int]) -> float:
@@ -79,15 +101,36 @@ def spread(rows: list[dict[str, Any]], limit: int | None) -> list[dict[str, Any]
     return mixed[:limit] if limit else mixed
 
 
-def _score(
-    system: str, rows: list[dict[str, Any]], orders: list[list[int]], **extra: Any
+def in_first_stage_order(row: dict[str, Any]) -> dict[str, Any]:
+    """The row's window with its passages (and labels, ids) sorted by first-stage rank. Rows
+    built before ranks were kept are in first-stage order already."""
+    ranks = row.get("ranks")
+    if not ranks:
+        return row
+    idx = sorted(range(len(ranks)), key=lambda i: ranks[i])
+    fields = ("passages", "labels", "doc_ids", "ranks")
+    return {**row, **{f: [row[f][i] for i in idx] for f in fields if f in row}}
+
+
+def score_system(
+    system: str,
+    rows: list[dict[str, Any]],
+    orders: list[list[int]],
+    constant: list[list[int]],
+    **extra: Any,
 ) -> SystemScore:
+    labels = [r["labels"] for r in rows]
+    ndcg = [window_ndcg(lab, o) for lab, o in zip(labels, orders, strict=True)]
+    identity = [window_ndcg(lab, list(range(len(lab)))) for lab in labels]
+    fixed = [window_ndcg(lab, o) for lab, o in zip(labels, constant, strict=True)]
     return SystemScore(
         system=system,
-        ndcg_10=sum(window_ndcg(r["labels"], o) for r, o in zip(rows, orders, strict=True))
+        ndcg_10=sum(ndcg) / len(rows),
+        rank_reward=sum(rank_gain(lab, o) for lab, o in zip(labels, orders, strict=True))
         / len(rows),
-        rank_reward=sum(rank_gain(r["labels"], o) for r, o in zip(rows, orders, strict=True))
-        / len(rows),
+        vs_input=paired_bootstrap(ndcg, identity),
+        vs_constant=paired_bootstrap(ndcg, fixed),
+        first_kept=sum(o[0] == 0 for o in orders) / len(rows),
         distinct_permutations=len({tuple(o) for o in orders}),
         windows=len(rows),
         **extra,
@@ -108,7 +151,7 @@ def run_model(
     statuses: Counter[str] = Counter()
     began = time.perf_counter()
     rerankers: dict[int, Reranker] = {}
-    for row in tqdm(rows, desc=model, unit="window", disable=not progress):
+    for row in tqdm(rows, desc=f"{policy} {model}", unit="window", disable=not progress):
         n = len(row["labels"])
         if n not in rerankers:
             rerankers[n] = Reranker(
@@ -137,10 +180,13 @@ def evaluate_policy(
     limit: int | None = None,
     max_new_tokens: int | None = None,
     models: list[str] | None = None,
+    compare: list[tuple[str, str]] | None = None,
+    orders: tuple[WindowOrder, ...] = ("stored", "first-stage"),
     progress: bool = True,
 ) -> TrainEvalResult:
-    """Score the policy `name` (and its lineage, or `models`) on the test split of `data`
-    (the data folder or its `test` folder); the result is also stored in its manifest."""
+    """Score the policy `name` (and its lineage, or `models`; and each `(policy, model)` of
+    `compare`) on the test part of `data` (the data folder or its `test` folder); the result is
+    also stored in its manifest, under the data folder."""
     if (limit is not None and limit < 1) or (max_new_tokens is not None and max_new_tokens < 1):
         raise InvalidInputError("--limit and --max-new-tokens must be at least 1")
     manifest = load_manifest(settings, name)
@@ -152,47 +198,57 @@ def evaluate_policy(
             f"{folder} was built for policy {data_manifest.policy}; {name} was trained with "
             f"{manifest.policy}"
         )
-    rows = spread(list(test), limit)
-    if not rows:
+    test_rows = spread(list(test), limit)
+    if not test_rows:
         raise InvalidInputError(f"{folder}/test has no rows to evaluate")
     n = data_manifest.window
-    train_labels = [r["labels"] for r in train if len(r["labels"]) == n]
-    constant = best_constant_permutation(train_labels, n) if train_labels else list(range(n))
-    systems = [
-        _score("input order", rows, [list(range(len(r["labels"]))) for r in rows]),
-        _score(
-            "best constant (train)",
-            rows,
-            [constant if len(r["labels"]) == n else list(range(len(r["labels"]))) for r in rows],
-        ),
-    ]
     budget = max_new_tokens or 64 + 6 * n  # the training completion budget
-    refs = models or lineage(settings, name)
-    for ref in refs:
+    systems: list[tuple[str, str, str]] = []  # (kind, policy, model)
+    for ref in models or lineage(settings, name):
         kind = "base"
         if ref.startswith("policy:"):
             method = load_manifest(settings, ref.removeprefix("policy:")).method
             kind = {"sft": "warm-up", "grpo": "trained"}[method]
-        orders, valid, seconds = run_model(
-            settings, ref, manifest.policy, rows, data_manifest.max_passage_chars, budget, progress
-        )
-        systems.append(
-            _score(
-                kind,
-                rows,
-                orders,
-                model=ref,
-                format_valid=valid,
-                seconds_per_window=seconds,
+        systems.append((kind, manifest.policy, ref))
+    systems += [(policy, policy, model) for policy, model in compare or []]
+    scored = []
+    # Data kept in first-stage order has one order to score.
+    for order in orders if data_manifest.shuffled else ("stored",):
+        view = in_first_stage_order if order == "first-stage" else dict
+        rows = [view(r) for r in test_rows]
+        train_labels = [view(r)["labels"] for r in train if len(r["labels"]) == n]
+        constant = best_constant_permutation(train_labels, n) if train_labels else list(range(n))
+        fixed = [constant if len(r["labels"]) == n else list(range(len(r["labels"]))) for r in rows]
+        table = [
+            score_system("input order", rows, [list(range(len(r["labels"]))) for r in rows], fixed),
+            score_system("best constant (train)", rows, fixed, fixed),
+        ]
+        for kind, policy, model in systems:
+            ranked, valid, seconds = run_model(
+                settings, model, policy, rows, data_manifest.max_passage_chars, budget, progress
+            )
+            table.append(
+                score_system(
+                    kind,
+                    rows,
+                    ranked,
+                    fixed,
+                    model=model,
+                    policy=policy,
+                    format_valid=valid if policy == manifest.policy else None,
+                    seconds_per_window=seconds,
+                )
+            )
+        label = "shuffled" if data_manifest.shuffled and order == "stored" else order
+        scored.append(
+            OrderScores(
+                order=label if data_manifest.shuffled else "first-stage",
+                windows=len(rows),
+                constant_permutation=[i + 1 for i in constant],
+                systems=table,
             )
         )
-    result = TrainEvalResult(
-        name=name,
-        data=str(folder),
-        windows=len(rows),
-        constant_permutation=[i + 1 for i in constant],
-        systems=systems,
-    )
-    manifest.held_out = result.model_dump()
+    result = TrainEvalResult(name=name, data=str(folder), windows=len(test_rows), orders=scored)
+    manifest.held_out = {**(manifest.held_out or {}), str(folder.resolve()): result.model_dump()}
     write_manifest(settings, manifest)
     return result

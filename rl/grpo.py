@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from rearag.core.config import Settings
 from rearag.core.errors import InvalidInputError, NotFoundError
 from rearag.policies.registry import get_policy
-from rearag.rl.data import DataManifest, SplitStats, load_split
+from rearag.rl.data import DataManifest, SplitStats, data_paths, load_train
 from rearag.rl.registry import PolicyManifest, ensure_new
 from rearag.rl.rewards import reward_functions
 from rearag.rl.runs import (
@@ -53,7 +53,7 @@ class GRPOPlan(BaseModel):
     model: str
     model_path: str
     policy: str
-    data: str
+    data: list[str]
     train: SplitStats
     run_dir: str
     resume_from: str | None
@@ -109,7 +109,7 @@ def read_toml(path: Path | None) -> dict[str, Any]:
 
 def plan_grpo(
     settings: Settings,
-    data: Path,
+    data: Path | list[Path],
     model: str,
     out: str,
     *,
@@ -122,11 +122,12 @@ def plan_grpo(
 ) -> tuple[GRPOPlan, DataManifest]:
     from trl import GRPOConfig
 
-    _, manifest = load_split(data, "train")
+    paths = data_paths(data)
+    _, manifest = load_train(paths)
     if policy and policy != manifest.policy:
         raise InvalidInputError(
-            f"{data} was built for policy {manifest.policy}, not {policy}: rebuild it with "
-            f"`rearag train build-data --policy {policy}`"
+            f"{manifest.source} was built for policy {manifest.policy}, not {policy}: "
+            f"rebuild it with `rearag train build-data --policy {policy}`"
         )
     if steps is not None and steps < 1:
         raise InvalidInputError("--steps must be at least 1")
@@ -187,7 +188,7 @@ def plan_grpo(
         model=model,
         model_path=resolve_model(settings, model),
         policy=manifest.policy,
-        data=str(data.resolve()),
+        data=[str(p.resolve()) for p in paths],
         train=manifest.splits["train"],
         run_dir=str(run_dir),
         resume_from=str(found[-1]) if resume else None,
@@ -203,9 +204,9 @@ def train_grpo(plan: GRPOPlan, settings: Settings, *, progress: bool = True) -> 
     from transformers import AutoTokenizer
     from trl import GRPOConfig, GRPOTrainer
 
-    train, manifest = load_split(Path(plan.data), "train")
+    train, manifest = load_train([Path(p) for p in plan.data])
     if len(train) == 0:
-        raise InvalidInputError(f"{plan.data}: the train split has no rows")
+        raise InvalidInputError(f"{manifest.source}: the train split has no rows")
     funcs, weights = reward_functions(
         get_policy(plan.policy),
         (plan.reward_weights["rank"], plan.reward_weights["tags"], plan.reward_weights["answer"]),
@@ -247,7 +248,7 @@ def train_grpo(plan: GRPOPlan, settings: Settings, *, progress: bool = True) -> 
             method="grpo",
             base_model=plan.model,
             lora=plan.lora is not None,
-            data=str(Path(plan.data).resolve()),
+            data=manifest.source,
             data_fingerprint=manifest.fingerprint,
             steps=steps,
             train_seconds=seconds,

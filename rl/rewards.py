@@ -8,7 +8,8 @@
   windows reward nothing and the policy learns that the first passage is never the best.
   0 when the window has no relevant passage.
 - tags: `<think>…</think><answer>…</answer>` once each, in order, nothing after: 1; both
-  blocks in order but with text around them: 0.5; else 0.
+  blocks in order but with text around them: 0.5; else 0. For a policy without reasoning
+  (`think=False`) the same over `<answer>…</answer>` alone.
 - answer: the `<answer>` is `[i] > [j] > …` over the window's ids: the share of ids covered,
   halved when the list is malformed, repeats an id or names one outside the window.
 
@@ -30,6 +31,7 @@ RewardFn = Callable[..., list[float]]
 _TAGS_EXACT = re.compile(
     r"^\s*<think>(?:(?!</?think>).)*</think>\s*<answer>(.*?)</answer>\s*$", re.S
 )
+_ANSWER_EXACT = re.compile(r"^\s*<answer>((?:(?!</?answer>).)*)</answer>\s*$", re.S)
 _THINK_BLOCK = re.compile(r"<think>.*?</think>", re.S)
 _ANSWER_BLOCK = re.compile(r"<answer>(.*?)</answer>", re.S)
 _CHAIN = re.compile(r"^\s*\[\d+\](?:\s*>\s*\[\d+\])*\s*$")
@@ -58,12 +60,14 @@ def rank_gain(labels: list[int], order: list[int]) -> float:
     return max(-1.0, min(1.0, gain / room))
 
 
-def tag_score(text: str) -> float:
-    if _TAGS_EXACT.match(text):
+def tag_score(text: str, think: bool = True) -> float:
+    if (_TAGS_EXACT if think else _ANSWER_EXACT).match(text):
         return 1.0
-    think = [m.start() for m in _THINK_BLOCK.finditer(text)]
+    thoughts = [m.start() for m in _THINK_BLOCK.finditer(text)]
     answer = [m.start() for m in _ANSWER_BLOCK.finditer(text)]
-    if len(think) == 1 and len(answer) == 1 and think[0] < answer[0]:
+    if not think:
+        return 0.5 if len(answer) == 1 and not thoughts else 0.0
+    if len(thoughts) == 1 and len(answer) == 1 and thoughts[0] < answer[0]:
         return 0.5
     return 0.0
 
@@ -105,7 +109,7 @@ def reward_functions(
         ]
 
     def tags(completions: list[Any], **_: Any) -> list[float]:
-        return [tag_score(completion_text(c)) for c in completions]
+        return [tag_score(completion_text(c), policy.think) for c in completions]
 
     def answer(completions: list[Any], labels: list[list[int]], **_: Any) -> list[float]:
         return [

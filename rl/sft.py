@@ -22,7 +22,8 @@ from tqdm import tqdm
 from rearag.core.config import Settings
 from rearag.core.errors import InvalidInputError
 from rearag.core.sanitize import clean_passage
-from rearag.rl.data import load_split
+from rearag.policies.registry import get_policy
+from rearag.rl.data import data_paths, load_train
 from rearag.rl.registry import PolicyManifest, ensure_new
 from rearag.rl.runs import (
     CURVES,
@@ -52,8 +53,13 @@ def target_order(labels: list[int]) -> list[int]:
     return sorted(range(len(labels)), key=lambda i: -labels[i])
 
 
-def target_text(query: str, passages: list[str], labels: list[int]) -> str:
+def target_text(query: str, passages: list[str], labels: list[int], *, think: bool = True) -> str:
+    """The warm-up's answer for one window: the permutation sorted by label, after one
+    sentence of reasoning for a policy that reasons."""
     order = target_order(labels)
+    ranking = " > ".join(f"[{i + 1}]" for i in order)
+    if not think:
+        return f"<answer>{ranking}</answer>"
     relevant = [i for i in order if labels[i] > 0]
     if relevant:
         best = relevant[0]
@@ -64,7 +70,6 @@ def target_text(query: str, passages: list[str], labels: list[int]) -> str:
         )
     else:
         reason = "No passage addresses the query directly; I keep the given order."
-    ranking = " > ".join(f"[{i + 1}]" for i in order)
     return f"<think>{reason}</think>\n<answer>{ranking}</answer>"
 
 
@@ -86,7 +91,7 @@ def pick_examples(rows: list[dict[str, Any]], count: int, seed: int) -> list[dic
 
 def train_sft(
     settings: Settings,
-    data: Path,
+    data: Path | list[Path],
     model: str,
     out: str,
     *,
@@ -98,7 +103,8 @@ def train_sft(
     seed: int = 0,
     progress: bool = True,
 ) -> SFTResult:
-    """Fine-tune `model` on warm-up examples from the train split; register it as `out`."""
+    """Fine-tune `model` on warm-up examples from the train split(s) of `data` (one folder or
+    several built for the same policy); register it as `out`."""
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import SFTConfig, SFTTrainer
@@ -106,10 +112,11 @@ def train_sft(
     ensure_new(settings, out)
     if examples < 1 or batch_size < 1 or epochs <= 0:
         raise InvalidInputError("--examples, --batch-size and --epochs must be positive")
-    train, manifest = load_split(data, "train")
+    train, manifest = load_train(data_paths(data))
+    think = get_policy(manifest.policy).think
     rows = pick_examples(list(train), examples, seed)
     if not rows:
-        raise InvalidInputError(f"{data}: the train split has no rows")
+        raise InvalidInputError(f"{manifest.source}: the train split has no rows")
     dataset = Dataset.from_list(
         [
             {
@@ -117,7 +124,9 @@ def train_sft(
                 "completion": [
                     {
                         "role": "assistant",
-                        "content": target_text(row["query"], row["passages"], row["labels"]),
+                        "content": target_text(
+                            row["query"], row["passages"], row["labels"], think=think
+                        ),
                     }
                 ],
             }
@@ -164,7 +173,7 @@ def train_sft(
             method="sft",
             base_model=model,
             lora=lora,
-            data=str(data.resolve()),
+            data=" + ".join(str(p.resolve()) for p in data_paths(data)),
             data_fingerprint=manifest.fingerprint,
             steps=trainer.state.global_step,
             train_seconds=seconds,

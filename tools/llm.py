@@ -70,6 +70,16 @@ class Logits(Protocol):
 
 
 @runtime_checkable
+class Likelihood(Protocol):
+    def answer_logprobs(
+        self, messages_batch: list[list[Message]], answers: list[str]
+    ) -> list[float]:
+        """Per prompt, the mean log-probability of each token of `answers[i]` written as the
+        assistant's reply to `messages_batch[i]`. One forward pass, no decoding."""
+        ...
+
+
+@runtime_checkable
 class TokenCounting(Protocol):
     context_length: int
 

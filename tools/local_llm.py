@@ -289,6 +289,44 @@ class TransformersBackend:
                     scores.append([float(row[i]) for i in ids])
         return scores
 
+    def answer_logprobs(
+        self, messages_batch: list[list[Message]], answers: list[str]
+    ) -> list[float]:
+        """Per prompt, the mean log-probability of the tokens of `answers[i]` as the
+        assistant's reply (query likelihood, UPR). One forward pass per batch, no decoding."""
+        import torch
+
+        tok = self.tokenizer
+        scores: list[float] = []
+        with self._lock, _threads(self.threads), torch.inference_mode():
+            for start in range(0, len(messages_batch), self.batch_size):
+                batch = messages_batch[start : start + self.batch_size]
+                prompts = [
+                    tok(self.prompt_text(m), add_special_tokens=False)["input_ids"] for m in batch
+                ]
+                targets = [
+                    tok(a, add_special_tokens=False)["input_ids"] or [tok.eos_token_id]
+                    for a in answers[start : start + len(batch)]
+                ]
+                width = max(len(p) + len(t) for p, t in zip(prompts, targets, strict=True))
+                ids = torch.full((len(batch), width), tok.pad_token_id, dtype=torch.long)
+                mask = torch.zeros_like(ids)
+                for row, (p, t) in enumerate(zip(prompts, targets, strict=True)):
+                    seq = p + t  # left padding, as for generation
+                    ids[row, width - len(seq) :] = torch.tensor(seq)
+                    mask[row, width - len(seq) :] = 1
+                ids, mask = ids.to(self.lm.device), mask.to(self.lm.device)
+                logprobs = torch.log_softmax(
+                    self.lm(input_ids=ids, attention_mask=mask).logits.float(), -1
+                )
+                for row, t in enumerate(targets):
+                    # Position k predicts token k + 1: the answer's tokens are the last len(t).
+                    picked = logprobs[row, width - len(t) - 1 : width - 1].gather(
+                        -1, ids[row, width - len(t) :].unsqueeze(-1)
+                    )
+                    scores.append(float(picked.mean()))
+        return scores
+
 
 def _decoded_length(new: list[int], tok: Any) -> int:
     """How many of the generated tokens `new` are text: those before the first end-of-sequence

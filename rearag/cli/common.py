@@ -52,6 +52,11 @@ RunDirOpt = Annotated[
     Path | None, typer.Option(help="where TREC run files go (default: HOME/runs)")
 ]
 BeirArg = Annotated[Path, typer.Argument(help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/")]
+# rearag.eval.beir.BEIR_SPLITS, spelled out: importing rearag.eval would slow every --help.
+BeirSplitName = StrEnum("BeirSplitName", [(n, n) for n in ("train", "dev", "test")])
+BeirSplitOpt = Annotated[
+    BeirSplitName, typer.Option("--split", help="the judged split to read: qrels/SPLIT.tsv")
+]
 
 
 def stderr_line(message: str) -> None:

@@ -13,6 +13,8 @@ from rearag.cli.agent import agent_of
 from rearag.cli.common import (
     ApiBaseOpt,
     BeirArg,
+    BeirSplitName,
+    BeirSplitOpt,
     FirstStageOpt,
     JsonOpt,
     MaxNewTokensOpt,
@@ -44,6 +46,7 @@ def eval_retrieval(
     mode: Annotated[
         list[EvalMode] | None, typer.Option(help="search mode, repeatable (default: all)")
     ] = None,
+    split: BeirSplitOpt = BeirSplitName.test,
     run_dir: RunDirOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -51,7 +54,9 @@ def eval_retrieval(
     from rearag.eval.retrieval import evaluate_retrieval
 
     modes = list(SearchMode) if not mode or "all" in mode else mode
-    results = evaluate_retrieval(dataset, settings_of(ctx), modes, run_dir, progress=not as_json)
+    results = evaluate_retrieval(
+        dataset, settings_of(ctx), modes, run_dir, split=split.value, progress=not as_json
+    )
     if as_json:
         print_json([r.model_dump() for r in results])
         return
@@ -185,14 +190,28 @@ def eval_rerank(
         bool,
         typer.Option(help="reuse windows already ranked by this model with the same prompt"),
     ] = True,
+    split: BeirSplitOpt = BeirSplitName.test,
+    held_out: Annotated[
+        Path | None,
+        typer.Option(
+            help="training data folder (`train build-data`): evaluate only the queries it "
+            "held out, so no query a policy was trained on is scored"
+        ),
+    ] = None,
     run_dir: RunDirOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Rerank first-stage results of a judged dataset: nDCG@10 before and after."""
+    """Rerank first-stage results of a judged dataset: nDCG@10 before and after, with the
+    paired bootstrap 95 % interval of the difference."""
     from rearag.eval.rerank import evaluate_rerank
     from rearag.policies.reranker import Reranker
 
     settings = settings_of(ctx)
+    query_ids = None
+    if held_out is not None:
+        from rearag.rl.data import held_out_queries
+
+        query_ids = held_out_queries(held_out, dataset, split.value)
     reranker = Reranker(
         policy,
         model,
@@ -210,6 +229,8 @@ def eval_rerank(
         depth=depth,
         max_queries=queries,
         run_dir=run_dir,
+        split=split.value,
+        query_ids=query_ids,
         progress=not as_json,
     )
     if as_json:
@@ -218,13 +239,15 @@ def eval_rerank(
     table = Table(
         title=f"{result.policy} ({result.strategy}) on {dataset} ({result.queries} queries)"
     )
-    columns = ("first stage", "nDCG@10 before", "nDCG@10 after", "windows", "rounds/query")
-    for col in (*columns, "cached", "s/query"):
+    columns = ("first stage", "nDCG@10 before", "nDCG@10 after", "after - before (95 % CI)")
+    for col in (*columns, "top kept", "windows", "rounds/query", "cached", "s/query"):
         table.add_column(col)
     table.add_row(
         f"{result.first_stage} top {result.depth}",
         f"{result.ndcg_10_before:.4f}",
         f"{result.ndcg_10_after:.4f}",
+        str(result.gain),
+        f"{result.top_kept:.0%}",
         ", ".join(f"{k} {v}" for k, v in sorted(result.window_status.items())),
         f"{result.rounds_per_query:.1f}",
         str(result.cached_windows),

@@ -13,6 +13,8 @@ from rich.table import Table
 
 from rearag.cli.common import (
     BeirArg,
+    BeirSplitName,
+    BeirSplitOpt,
     JsonOpt,
     PolicyName,
     out,
@@ -20,6 +22,8 @@ from rearag.cli.common import (
     settings_of,
 )
 from rearag.core.config import SearchMode
+from rearag.core.errors import InvalidInputError
+from rearag.policies.registry import POLICIES
 
 if TYPE_CHECKING:
     from rearag.rl.evaluate import TrainEvalResult
@@ -34,15 +38,29 @@ policies_app = typer.Typer(
 
 
 class SplitName(StrEnum):
-    """rearag.rl.data.SPLITS, spelled out: importing rl.data would load chromadb for --help."""
+    """rearag.rl.data.SPLITS (the parts of built data), spelled out: importing rl.data would
+    load chromadb for --help."""
 
     train = "train"
     test = "test"
 
 
+class EvalOrder(StrEnum):
+    both = "both"
+    shuffled = "shuffled"
+    first_stage = "first-stage"
+
+
 DATA_POLICY = PolicyName("rearag-reasoning")  # build_data's own default
 
 DataOpt = Annotated[Path, typer.Option("--data", help="folder written by `train build-data`")]
+TrainDataOpt = Annotated[
+    list[Path],
+    typer.Option(
+        "--data",
+        help="folder written by `train build-data`; repeatable: the train parts are joined",
+    ),
+]
 StartModelOpt = Annotated[
     str, typer.Option("--model", help="model to start from: local:, hf: or policy:NAME")
 ]
@@ -64,9 +82,18 @@ def build_data_cmd(
     depth: Annotated[int, typer.Option(help="first-stage candidates per query")] = 100,
     window: Annotated[int, typer.Option(help="passages per training window")] = 20,
     samples_per_query: Annotated[int, typer.Option(help="windows sampled per query")] = 50,
-    split: Annotated[
-        list[SplitName] | None, typer.Option(help="split to write, repeatable (default: both)")
+    split: BeirSplitOpt = BeirSplitName.test,
+    part: Annotated[
+        list[SplitName] | None,
+        typer.Option(help="part to write, train or test, repeatable (default: both)"),
     ] = None,
+    shuffle: Annotated[
+        bool,
+        typer.Option(
+            help="shuffle each window's passages (labels follow), so no position prior can "
+            "win and only relevance pays"
+        ),
+    ] = False,
     test_fraction: Annotated[float, typer.Option(help="share of queries held out")] = 0.33,
     seed: Annotated[int, typer.Option(help="split and sampling seed")] = 0,
     min_relevant: Annotated[
@@ -90,12 +117,14 @@ def build_data_cmd(
         depth=depth,
         window=window,
         samples_per_query=samples_per_query,
-        splits=tuple(split or SPLITS),  # type: ignore[arg-type]
+        splits=tuple(part or SPLITS),  # type: ignore[arg-type]
         test_fraction=test_fraction,
         seed=seed,
         min_relevant=min_relevant,
         max_passage_chars=max_passage_chars,
         max_queries=queries,
+        beir_split=split.value,
+        shuffle=shuffle,
         progress=not as_json,
     )
     if as_json:
@@ -113,7 +142,7 @@ def build_data_cmd(
 @train_app.command("sft")
 def sft_cmd(
     ctx: typer.Context,
-    data: DataOpt,
+    data: TrainDataOpt,
     model: StartModelOpt,
     name: OutOpt,
     examples: Annotated[int, typer.Option(help="warm-up examples from the train split")] = 40,
@@ -155,7 +184,7 @@ def sft_cmd(
 @train_app.command("grpo")
 def grpo_cmd(
     ctx: typer.Context,
-    data: DataOpt,
+    data: TrainDataOpt,
     model: StartModelOpt,
     name: OutOpt,
     policy: Annotated[
@@ -225,11 +254,30 @@ def eval_cmd(
     model: Annotated[
         list[str] | None, typer.Option(help="models to compare (default: the policy's lineage)")
     ] = None,
+    compare: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="another ranker to score beside it, POLICY=MODEL, repeatable (e.g. "
+            "query-likelihood=local:smollm2-135m-instruct, first-token=policy:NAME)"
+        ),
+    ] = None,
+    order: Annotated[
+        EvalOrder, typer.Option(help="window orders to score (shuffled data: both by default)")
+    ] = EvalOrder.both,
     as_json: JsonOpt = False,
 ) -> None:
-    """Held-out table: input order, best constant permutation, base, warm-up, trained."""
+    """Held-out tables: input order, best constant permutation, base, warm-up, trained, with
+    paired bootstrap intervals of each gain."""
     from rearag.rl.evaluate import evaluate_policy
 
+    pairs = []
+    for item in compare or []:
+        policy, sep, ref = item.partition("=")
+        if not sep or policy not in POLICIES or not ref:
+            raise InvalidInputError(
+                f"--compare {item!r}: write POLICY=MODEL with POLICY one of {', '.join(POLICIES)}"
+            )
+        pairs.append((policy, ref))
     result = evaluate_policy(
         settings_of(ctx),
         name,
@@ -237,6 +285,12 @@ def eval_cmd(
         limit=limit,
         max_new_tokens=max_new_tokens,
         models=model,
+        compare=pairs,
+        orders={
+            EvalOrder.both: ("stored", "first-stage"),
+            EvalOrder.shuffled: ("stored",),
+            EvalOrder.first_stage: ("first-stage",),
+        }[order],
         progress=not as_json,
     )
     if as_json:
@@ -245,24 +299,46 @@ def eval_cmd(
     print_eval_table(result)
 
 
+EVAL_COLUMNS = (
+    "system",
+    "model",
+    "nDCG@10",
+    "vs input (95 % CI)",
+    "vs constant (95 % CI)",
+    "better",
+    "first kept",
+    "format ok",
+    "perms",
+    "s/window",
+)
+
+
 def print_eval_table(result: TrainEvalResult) -> None:
-    table = Table(title=f"{result.name} on {result.windows} held-out windows")
-    for col in ("system", "model", "nDCG@10", "rank reward", "format ok", "perms", "s/window"):
-        table.add_column(col, no_wrap=col != "model")
-    for s in result.systems:
-        table.add_row(
-            s.system,
-            s.model or "",
-            f"{s.ndcg_10:.4f}",
-            f"{s.rank_reward:+.4f}",
-            "" if s.format_valid is None else f"{s.format_valid:.0%}",
-            str(s.distinct_permutations),
-            "" if s.seconds_per_window is None else f"{s.seconds_per_window:.1f}",
+    # Wider than a pipe's default 80 columns: intervals and model names should not be squeezed.
+    console = Console(width=max(out.width, 180))
+    for scores in result.orders:
+        table = Table(
+            title=f"{result.name}: {scores.windows} held-out windows of {result.data}, "
+            f"{scores.order} order"
         )
-    # Wider than a pipe's default 80 columns: model paths should not be squeezed away.
-    Console(width=max(out.width, 140)).print(table)
-    constant = " > ".join(f"[{i}]" for i in result.constant_permutation)
-    out.print(f"best constant permutation: {constant}", markup=False, highlight=False)
+        for col in EVAL_COLUMNS:
+            table.add_column(col, no_wrap=col != "model")
+        for s in scores.systems:
+            table.add_row(
+                s.system,
+                s.model or "",
+                f"{s.ndcg_10:.4f}",
+                str(s.vs_input),
+                str(s.vs_constant),
+                "yes" if s.better else "no",
+                f"{s.first_kept:.0%}",
+                "" if s.format_valid is None else f"{s.format_valid:.0%}",
+                str(s.distinct_permutations),
+                "" if s.seconds_per_window is None else f"{s.seconds_per_window:.2f}",
+            )
+        console.print(table)
+        constant = " > ".join(f"[{i}]" for i in scores.constant_permutation)
+        out.print(f"best constant permutation (train): {constant}", markup=False, highlight=False)
 
 
 @policies_app.command("list")
@@ -295,13 +371,20 @@ def policies_show(
     if as_json:
         print_json(manifest.model_dump())
         return
+    from pydantic import ValidationError
+
     from rearag.rl.evaluate import TrainEvalResult
 
     for key, value in manifest.model_dump(exclude={"held_out"}).items():
         out.print(f"{key}: {value}", markup=False, highlight=False)
-    if manifest.held_out:
-        print_eval_table(TrainEvalResult.model_validate(manifest.held_out))
-    else:
+    shown = False
+    for result in (manifest.held_out or {}).values():
+        try:
+            print_eval_table(TrainEvalResult.model_validate(result))
+            shown = True
+        except ValidationError:  # an evaluation stored by an older rearag: re-run it
+            continue
+    if not shown:
         out.print(f"held_out: not evaluated (run `rearag train eval {name} --data DIR`)")
 
 

@@ -27,7 +27,7 @@ from pydantic_settings import (
 )
 
 from rearag.core.errors import ConfigError, InvalidInputError, RearagError
-from rearag.core.model_ref import RERANKER_DEFAULTS, is_weak, parse_model_ref
+from rearag.core.model_ref import RERANKER_DEFAULTS, can_rank, is_weak, parse_model_ref
 
 DEFAULT_CONFIG_FILE = Path("rearag.toml")
 
@@ -185,6 +185,19 @@ class RerankerConfig(LLMOptions):
         description="reuse windows already ranked by the same model with the same prompt "
         "($REARAG_HOME/cache/windows.sqlite); evaluations turn it on",
     )
+    use_model: bool | None = Field(
+        None,
+        description="call the model to rerank; unset: yes, unless model and policy are left at "
+        "defaults measured unable to rank (then the first-stage order is kept, without a call)",
+    )
+
+    @property
+    def calls_model(self) -> bool:
+        """Whether reranking calls the model, or keeps the first-stage order unasked."""
+        if self.use_model is not None:
+            return self.use_model
+        named = bool({"model", "policy"} & self.model_fields_set)
+        return named or can_rank(self.model)
 
     @model_validator(mode="after")
     def _size_and_check(self) -> RerankerConfig:

@@ -57,6 +57,17 @@ RERANKER_DEFAULTS: dict[str, dict[str, int]] = {
 }
 
 
+# Models measured unable to rank passages zero-shot (bench/results/train.md: the bundled 135M
+# keeps or shuffles the input order whatever the prompt, and nDCG@10 does not rise): a reranker
+# left at its defaults keeps the first-stage order instead of paying seconds per question for
+# them, unless [reranker] names a model or policy or sets use_model.
+UNABLE_TO_RANK = frozenset({"local:smollm2-135m-instruct"})
+
+
+def can_rank(model: str) -> bool:
+    return model.strip() not in UNABLE_TO_RANK
+
+
 def is_weak(model: str) -> bool:
     """Whether `model` is one rearag does not trust to judge or to write answers."""
     return model.strip() in WEAK_MODELS

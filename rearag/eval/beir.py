@@ -1,4 +1,4 @@
-"""A BEIR-layout dataset (`corpus.jsonl`, `queries.jsonl`, `qrels/test.tsv`), the collection
+"""A BEIR-layout dataset (`corpus.jsonl`, `queries.jsonl`, `qrels/SPLIT.tsv`), the collection
 name a corpus is evaluated in, and TREC run files."""
 
 from __future__ import annotations
@@ -7,6 +7,7 @@ import hashlib
 import json
 import re
 from pathlib import Path
+from typing import Literal
 
 import ir_measures
 from pydantic import BaseModel
@@ -15,9 +16,13 @@ from rearag.core.config import Settings
 from rearag.core.errors import InvalidInputError, NotFoundError
 from rearag.tools.embedder import embedder_identity
 
+BeirSplit = Literal["train", "dev", "test"]
+BEIR_SPLITS: tuple[BeirSplit, ...] = ("train", "dev", "test")
+
 
 class BeirDataset(BaseModel):
     root: Path
+    split: BeirSplit = "test"
     queries: dict[str, str]  # judged queries only
     qrels: dict[str, dict[str, int]]
 
@@ -26,19 +31,28 @@ class BeirDataset(BaseModel):
         return self.root / "corpus.jsonl"
 
 
-def load_beir(root: Path) -> BeirDataset:
-    """Queries that have judgments, and the judgments, of a BEIR folder (test split)."""
+def load_beir(root: Path, split: BeirSplit = "test") -> BeirDataset:
+    """Queries that have judgments in `qrels/SPLIT.tsv`, and those judgments, of a BEIR
+    folder. Splits share the corpus; their queries never overlap (BEIR's layout)."""
+    if split not in BEIR_SPLITS:
+        raise InvalidInputError(f"unknown split {split!r}: use one of {', '.join(BEIR_SPLITS)}")
     corpus, queries_file, qrels_file = (
         root / "corpus.jsonl",
         root / "queries.jsonl",
-        root / "qrels" / "test.tsv",
+        root / "qrels" / f"{split}.tsv",
     )
-    for f in (corpus, queries_file, qrels_file):
+    for f in (corpus, queries_file):
         if not f.is_file():
             raise NotFoundError(
                 f"{f} not found: a BEIR dataset folder holds corpus.jsonl, queries.jsonl "
-                "and qrels/test.tsv"
+                "and qrels/SPLIT.tsv"
             )
+    if not qrels_file.is_file():
+        found = sorted(p.stem for p in (root / "qrels").glob("*.tsv"))
+        raise NotFoundError(
+            f"{qrels_file} not found: {root} has "
+            + (f"the split(s) {', '.join(found)}: pass --split {found[0]}" if found else "no qrels")
+        )
     qrels: dict[str, dict[str, int]] = {}
     for lineno, line in enumerate(qrels_file.read_text(encoding="utf-8").splitlines(), 1):
         parts = line.split("\t")
@@ -66,7 +80,12 @@ def load_beir(root: Path) -> BeirDataset:
             queries[qid] = text
     if not queries:
         raise InvalidInputError(f"no query in {queries_file} has judgments in {qrels_file}")
-    return BeirDataset(root=root, queries=queries, qrels=qrels)
+    return BeirDataset(root=root, split=split, queries=queries, qrels=qrels)
+
+
+def split_tag(split: BeirSplit) -> str:
+    """What run file names add for a split: nothing for test (BEIR's default), else `.SPLIT`."""
+    return "" if split == "test" else f".{split}"
 
 
 def corpus_collection(corpus: Path, settings: Settings, label: str) -> str:

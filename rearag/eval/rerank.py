@@ -15,8 +15,9 @@ from tqdm import tqdm
 from rearag.core.config import SearchMode, Settings
 from rearag.core.errors import InvalidInputError
 from rearag.core.types import Passage
-from rearag.eval.beir import corpus_texts, load_beir, qrels_of, write_run
+from rearag.eval.beir import BeirSplit, corpus_texts, load_beir, qrels_of, split_tag, write_run
 from rearag.eval.retrieval import dataset_retriever, doc_ranking
+from rearag.eval.stats import Interval, paired_bootstrap
 from rearag.policies.reranker import Reranker
 from rearag.tools.llm import Batched
 
@@ -30,6 +31,8 @@ class RerankEvalResult(BaseModel):
     queries: int
     ndcg_10_before: float
     ndcg_10_after: float
+    gain: Interval  # after - before per query, paired bootstrap 95 % interval
+    top_kept: float  # share of queries whose first-stage top document stays first
     windows: int
     window_status: dict[str, int]
     rounds_per_query: float  # model calls that had to wait for each other
@@ -49,14 +52,22 @@ def evaluate_rerank(
     depth: int = 20,
     max_queries: int | None = None,
     run_dir: Path | None = None,
+    split: BeirSplit = "test",
+    query_ids: set[str] | None = None,
     progress: bool = True,
 ) -> RerankEvalResult:
     first_stage = SearchMode.of(first_stage)
     if depth < 1 or (max_queries is not None and max_queries < 1):
         raise InvalidInputError("--depth and --queries must be at least 1")
-    dataset = load_beir(root)
+    dataset = load_beir(root, split)
     retriever = dataset_retriever(dataset, settings, progress=progress)
-    queries = list(dataset.queries.items())[:max_queries]
+    queries = [
+        (qid, text)
+        for qid, text in dataset.queries.items()
+        if query_ids is None or qid in query_ids
+    ][:max_queries]
+    if not queries:
+        raise InvalidInputError("no judged query is left to evaluate: check --held-out")
     before = {qid: doc_ranking(retriever, text, first_stage, depth) for qid, text in queries}
     texts = corpus_texts(dataset.corpus, {d for docs in before.values() for d in docs})
 
@@ -91,7 +102,7 @@ def evaluate_rerank(
 
     run_dir = run_dir or settings.home / "runs"
     run_dir.mkdir(parents=True, exist_ok=True)
-    stem = f"{retriever.store.name}.{first_stage}-{depth}"
+    stem = f"{retriever.store.name}{split_tag(split)}.{first_stage}-{depth}"
     # Judged queries left out of the run would count as 0 in ir-measures: score only these.
     evaluated = {qid for qid, _ in queries}
     qrels = [q for q in qrels_of(dataset) if q.query_id in evaluated]
@@ -99,6 +110,11 @@ def evaluate_rerank(
     run_file = run_dir / f"{stem}.{reranker.policy.name}.trec"
     run_after = write_run(run_file, after, f"rearag-{reranker.policy.name}")
     ndcg = nDCG @ 10
+    per_query = [
+        {m.query_id: m.value for m in ir_measures.iter_calc([ndcg], qrels, run)}
+        for run in (run_before, run_after)
+    ]
+    judged = sorted(per_query[0])  # ir-measures scores queries that have judgments
     return RerankEvalResult(
         policy=reranker.policy.name,
         model=reranker.config.model,
@@ -108,6 +124,10 @@ def evaluate_rerank(
         queries=len(queries),
         ndcg_10_before=ir_measures.calc_aggregate([ndcg], qrels, run_before)[ndcg],
         ndcg_10_after=ir_measures.calc_aggregate([ndcg], qrels, run_after)[ndcg],
+        gain=paired_bootstrap(
+            [per_query[1].get(q, 0.0) for q in judged], [per_query[0][q] for q in judged]
+        ),
+        top_kept=sum(after[q][:1] == before[q][:1] for q in after) / max(1, len(after)),
         windows=sum(statuses.values()),
         window_status=dict(statuses),
         rounds_per_query=rounds / max(1, len(queries)),

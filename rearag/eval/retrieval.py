@@ -12,7 +12,15 @@ from tqdm import tqdm
 
 from rearag.core.config import SearchMode, Settings
 from rearag.core.errors import InvalidInputError
-from rearag.eval.beir import BeirDataset, corpus_collection, load_beir, qrels_of, write_run
+from rearag.eval.beir import (
+    BeirDataset,
+    BeirSplit,
+    corpus_collection,
+    load_beir,
+    qrels_of,
+    split_tag,
+    write_run,
+)
 from rearag.tools.ingest import ingest
 from rearag.tools.retriever import Retriever
 from rearag.tools.store import Store
@@ -68,10 +76,11 @@ def evaluate_retrieval(
     modes: Sequence[SearchMode | str],
     run_dir: Path | None = None,
     *,
+    split: BeirSplit = "test",
     progress: bool = True,
 ) -> list[RetrievalResult]:
     checked = [SearchMode.of(m) for m in modes]
-    dataset = load_beir(root)
+    dataset = load_beir(root, split)
     retriever = dataset_retriever(dataset, settings, progress=progress)
     name = retriever.store.name
     run_dir = run_dir or settings.home / "runs"
@@ -79,7 +88,7 @@ def evaluate_retrieval(
     qrels = qrels_of(dataset)
     results = []
     for mode in checked:
-        run_file = run_dir / f"{name}.{mode}.trec"
+        run_file = run_dir / f"{name}{split_tag(split)}.{mode}.trec"
         ranked = {
             qid: doc_ranking(retriever, text, mode, DEPTH)
             for qid, text in tqdm(

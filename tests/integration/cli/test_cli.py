@@ -49,9 +49,14 @@ def test_help_on_every_command():
         (["rerank", "q", "--policy", "nope"], "'nope' is not one of 'rearag-", "rearag rerank"),
         (["eval", "retrieval", "x", "--mode", "fuzzy"], "'hybrid', 'all'", "rearag eval retrieval"),
         (
-            ["train", "build-data", "x", "--out", "y", "--split", "dev"],
+            ["train", "build-data", "x", "--out", "y", "--part", "dev"],
             "'dev'",
             "rearag train build-data",
+        ),
+        (
+            ["eval", "rerank", "x", "--split", "validation"],
+            "'validation' is not one of 'train', 'dev', 'test'",
+            "rearag eval rerank",
         ),
         (["serve", "--workers", "0"], "'--workers'", "rearag serve"),
     ],

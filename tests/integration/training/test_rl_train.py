@@ -20,8 +20,8 @@ from rearag.core.config import load_settings
 from rearag.core.errors import RearagError
 from rearag.policies.registry import get_policy
 from rearag.policies.reranker import Reranker
-from rearag.rl.data import build_data, load_split, split_of
-from rearag.rl.evaluate import evaluate_policy
+from rearag.rl.data import build_data, held_out_queries, load_split, split_of
+from rearag.rl.evaluate import evaluate_policy, in_first_stage_order
 from rearag.rl.grpo import plan_grpo, train_grpo
 from rearag.rl.registry import lineage, list_policies, load_manifest
 from rearag.rl.sft import train_sft
@@ -89,6 +89,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory, models_home: Path):
         "model": f"hf:{root / 'tiny'}",
         "data": root / "data",
         "dataset": dataset,
+        "docs": docs,
         "manifest": manifest,
         "toml": root / "grpo.toml",
     }
@@ -108,6 +109,44 @@ def test_build_data_splits_by_query_and_uses_the_policy_prompt(lab):
         # one prompt builder: the row's prompt is exactly what the reranker sends
         assert row["prompt"] == policy.messages(row["query"], row["passages"], 80)
         assert row["labels"] == [label(row["query"], d) for d in row["doc_ids"]]
+
+
+def test_shuffled_windows_keep_labels_aligned_and_first_stage_ranks(lab):
+    shuffled = build_data(
+        lab["dataset"],
+        lab["root"] / "shuffled",
+        lab["settings"],
+        policy="rearag-direct",
+        depth=8,
+        window=4,
+        samples_per_query=6,
+        test_fraction=0.4,
+        max_passage_chars=80,
+        shuffle=True,
+        progress=False,
+    )
+    assert shuffled.shuffled and shuffled.beir_split == "test"
+    rows = list(load_split(lab["root"] / "shuffled", "train")[0])
+    rows += list(load_split(lab["root"] / "shuffled", "test")[0])
+    policy = get_policy("rearag-direct")
+    texts = {d: x if x.startswith(t) else f"{t}\n{x}" for d, (t, x) in lab["docs"].items()}
+    for row in rows:
+        # each passage keeps its own document, label and first-stage rank
+        assert row["passages"] == [texts[d] for d in row["doc_ids"]]
+        assert row["labels"] == [label(row["query"], d) for d in row["doc_ids"]]
+        assert len(set(row["ranks"])) == 4 and all(1 <= r <= 8 for r in row["ranks"])
+        assert row["prompt"] == policy.messages(row["query"], row["passages"], 80)
+    # shuffled: the first-stage order is not the stored order in general
+    assert any(row["ranks"] != sorted(row["ranks"]) for row in rows)
+    ordered = in_first_stage_order(rows[0])
+    assert ordered["ranks"] == sorted(rows[0]["ranks"])
+    assert sorted(zip(ordered["doc_ids"], ordered["labels"], strict=True)) == sorted(
+        zip(rows[0]["doc_ids"], rows[0]["labels"], strict=True)
+    )
+    # the same query split as the unshuffled data: no query is in both train and test
+    test_q = set(load_split(lab["root"] / "shuffled", "test")[0]["query_id"])
+    assert test_q == set(load_split(lab["data"], "test")[0]["query_id"])
+    assert held_out_queries(lab["root"] / "shuffled", lab["dataset"], "test") == test_q
 
 
 def test_build_data_refuses_to_overwrite_and_names_missing_splits(lab):
@@ -178,12 +217,32 @@ def test_warm_up_then_grpo_then_registry(lab):
     assert json.loads(proc.stdout)["base_model"] == "policy:warm"
 
     table = evaluate_policy(
-        settings, "rl", lab["data"] / "test", limit=3, max_new_tokens=8, progress=False
+        settings,
+        "rl",
+        lab["data"] / "test",
+        limit=3,
+        max_new_tokens=8,
+        compare=[("query-likelihood", lab["model"])],
+        progress=False,
     )
-    names = [s.system for s in table.systems]
-    assert names == ["input order", "best constant (train)", "base", "warm-up", "trained"]
-    assert all(0 <= s.ndcg_10 <= 1 and s.windows == 3 for s in table.systems)
-    assert load_manifest(settings, "rl").held_out["windows"] == 3
+    # data in first-stage order: one table
+    assert [o.order for o in table.orders] == ["first-stage"]
+    systems = table.orders[0].systems
+    names = [s.system for s in systems]
+    assert names == [
+        "input order",
+        "best constant (train)",
+        "base",
+        "warm-up",
+        "trained",
+        "query-likelihood",
+    ]
+    assert all(0 <= s.ndcg_10 <= 1 and s.windows == 3 for s in systems)
+    assert systems[0].vs_input.mean == 0 and systems[0].first_kept == 1
+    stored = load_manifest(settings, "rl").held_out
+    assert stored[str(lab["data"].resolve())]["windows"] == 3
+    proc = cli(lab, "policies", "show", "rl")
+    assert "vs constant" in proc.stdout and proc.returncode == 0
 
 
 def test_grpo_plan_errors_are_one_line(lab, tmp_path):

@@ -132,3 +132,44 @@ def test_usage_sums_the_windows_tokens():
     ranked = RankedResults(query="q", policy="p", model="m", results=[], windows=windows)
     assert (ranked.usage.prompt_tokens, ranked.usage.completion_tokens) == (42, 12)
     assert ranked.usage.total_tokens == 54
+
+
+def test_query_likelihood_orders_by_the_mean_log_probability_of_the_query(tiny_backend, settings):
+    """UPR: each passage scored alone; padding in a batch does not change a score."""
+    import torch
+
+    docs = ["lava is molten rock", "a cat", "basalt forms when lava cools quickly on the surface"]
+    ranker = reranker(tiny_backend, "query-likelihood", settings=settings)
+    ranked = ranker.rank("what is lava", docs)
+    tok, lm = tiny_backend.tokenizer, tiny_backend.lm
+
+    def alone(passage: str) -> float:  # one sequence, no padding, computed by hand
+        prompt = tiny_backend.prompt_text(ranker.policy.passage_messages(passage, 400))
+        p = tok(prompt, add_special_tokens=False)["input_ids"]
+        q = tok("what is lava", add_special_tokens=False)["input_ids"]
+        with torch.inference_mode():
+            logp = torch.log_softmax(lm(torch.tensor([p + q])).logits[0].float(), -1)
+        return float(sum(logp[len(p) - 1 + k, t] for k, t in enumerate(q)) / len(q))
+
+    expected = sorted(range(3), key=lambda i: -alone(docs[i]))
+    assert [int(r.doc_id) for r in ranked.results] == expected
+    assert [(w.start, w.end, w.status) for w in ranked.windows] == [(0, 3, "ok")]
+
+
+def test_a_model_measured_unable_to_rank_is_not_called_unless_named(settings, caplog):
+    """Defaults (the bundled 135M): first-stage order, no model loaded, said once."""
+    from rearag.core.config import load_settings
+    from rearag.policies import reranker as module
+
+    module._told.clear()
+    with caplog.at_level("WARNING", logger="rearag.reranker"):
+        kept = Reranker(settings=settings)
+        Reranker(settings=settings)
+    assert kept.backend is None and kept.policy.name == "first-stage"
+    assert [r.doc_id for r in kept.rank("q", DOCS[:3], IDS[:3]).results] == IDS[:3]
+    assert len([r for r in caplog.records if "measured unable to rank" in r.message]) == 1
+    assert Reranker("first-stage", settings=settings).policy.name == "first-stage"
+    named = load_settings(home=settings.home, **{"reranker.policy": "rearag-direct"})
+    assert named.reranker.calls_model
+    forced = load_settings(home=settings.home, **{"reranker.use_model": True})
+    assert forced.reranker.calls_model and not settings.reranker.calls_model

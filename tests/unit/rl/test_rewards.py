@@ -51,6 +51,15 @@ def test_tag_score():
     assert tag_score("[2] > [1]") == 0.0
 
 
+def test_tag_score_of_a_policy_without_reasoning():
+    assert tag_score("<answer>[2] > [1]</answer>", think=False) == 1.0
+    assert tag_score(" <answer>[2] > [1]</answer>\n", think=False) == 1.0
+    assert tag_score("<answer>[2] > [1]</answer> and more", think=False) == 0.5
+    assert tag_score("<think>a</think><answer>[1]</answer>", think=False) == 0.0
+    assert tag_score("<answer>[1]</answer><answer>[2]</answer>", think=False) == 0.0
+    assert tag_score("[2] > [1]", think=False) == 0.0
+
+
 def test_answer_score_gives_partial_credit_for_coverage():
     assert answer_score("<answer>[3] > [1] > [2]</answer>", 3) == 1.0
     assert answer_score("<answer>[3] > [1]</answer>", 4) == 0.5

@@ -36,3 +36,14 @@ def test_warm_up_examples_put_the_best_passage_everywhere():
     picked = pick_examples(rows, 10, seed=0)
     assert len(picked) == 10
     assert {target_order(r["labels"])[0] for r in picked} == set(range(5))
+
+
+def test_a_policy_without_reasoning_is_warmed_up_on_the_answer_alone():
+    direct = get_policy("rearag-direct")
+    labels = [0, 0, 1, 0]
+    text = target_text("q", ["a", "b", "c", "d"], labels, think=direct.think)
+    assert text == "<answer>[3] > [1] > [2] > [4]</answer>"
+    assert direct.parse(text, 4).status == "ok"
+    funcs, _ = reward_functions(direct)
+    rank, tags, answer = (f(completions=[chat(text)], labels=[labels])[0] for f in funcs[:3])
+    assert (rank, tags, answer) == (pytest.approx(1.0), 1.0, 1.0)
