@@ -232,20 +232,7 @@ def train(args: argparse.Namespace, settings: Settings, data: Path, manifest: Da
         f"Held-out, {table.windows} test windows (`rearag train eval {run} --data "
         f"{data}/test --limit {args.eval_windows}`):",
         "",
-        "| system | model | nDCG@10 | rank reward | format valid | distinct permutations "
-        "| s/window |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
-        *(
-            f"| {s.system} | {f'`{s.model}`' if s.model else '—'} | {s.ndcg_10:.4f} "
-            f"| {s.rank_reward:+.4f} | "
-            f"{'—' if s.format_valid is None else f'{s.format_valid:.0%}'} "
-            f"| {s.distinct_permutations} | "
-            f"{'—' if s.seconds_per_window is None else f'{s.seconds_per_window:.1f}'} |"
-            for s in table.systems
-        ),
-        "",
-        "Best constant permutation (train split): "
-        + " > ".join(f"[{i}]" for i in table.constant_permutation),
+        table.markdown(),
     ]
     return "\n".join(lines) + "\n"
 

@@ -7,6 +7,7 @@ from rearag.policies import (
     query_likelihood,
     rankgpt,
     rearag_direct,
+    rearag_direct_first,
     rearag_reasoning,
 )
 from rearag.policies.policy import Policy
@@ -16,6 +17,7 @@ POLICIES: dict[str, Policy] = {
     for p in (
         rearag_reasoning.POLICY,
         rearag_direct.POLICY,
+        rearag_direct_first.POLICY,
         rankgpt.POLICY,
         first_token.POLICY,
         query_likelihood.POLICY,

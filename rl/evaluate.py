@@ -69,6 +69,31 @@ class TrainEvalResult(BaseModel):
     windows: int
     orders: list[OrderScores]
 
+    def markdown(self) -> str:
+        """The tables as Markdown, for results files."""
+        lines = []
+        for scores in self.orders:
+            constant = " > ".join(f"[{i}]" for i in scores.constant_permutation)
+            lines += [
+                f"{scores.windows} held-out windows, {scores.order} order (best constant "
+                f"permutation on train: {constant}):",
+                "",
+                "| system | model | nDCG@10 | vs input (95 % CI) | vs constant (95 % CI) "
+                "| better | first kept | format valid | perms | s/window |",
+                "| --- | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |",
+                *(
+                    f"| {s.system} | {f'`{s.model}`' if s.model else '—'} | {s.ndcg_10:.4f} "
+                    f"| {s.vs_input} | {s.vs_constant} | {'**yes**' if s.better else 'no'} "
+                    f"| {s.first_kept:.0%} "
+                    f"| {'—' if s.format_valid is None else f'{s.format_valid:.0%}'} "
+                    f"| {s.distinct_permutations} "
+                    f"| {'—' if s.seconds_per_window is None else f'{s.seconds_per_window:.2f}'} |"
+                    for s in scores.systems
+                ),
+                "",
+            ]
+        return "\n".join(lines)
+
 
 def mean_ndcg(labels: list[list[int]], order: list[int]) -> float:
     return sum(window_ndcg(lab, order) for lab in labels) / max(1, len(labels))

@@ -85,13 +85,15 @@ def weak_models_note(settings: Settings) -> str | None:
     nodes = {
         name: getattr(settings, name).model
         for name in ("rewriter", "reranker", "grader", "generator")
+        # A reranker that keeps the first-stage order never calls its model (it says so).
+        if name != "reranker" or settings.reranker.calls_model
     }
     weak = sorted({m for m in nodes.values() if is_weak(m)})
     if not weak:
         return None
     return (
-        f"note: {', '.join(weak)} is a very small model: its search queries and rankings are "
-        "checked, the evidence score grades and answers are extracted from the sources; set "
+        f"note: {', '.join(weak)} is a very small model: what it writes is checked, the "
+        "evidence score grades and answers are extracted from the sources; set "
         "generator.model and grader.model to a capable model for written answers"
     )
 

@@ -173,3 +173,15 @@ def test_a_model_measured_unable_to_rank_is_not_called_unless_named(settings, ca
     assert named.reranker.calls_model
     forced = load_settings(home=settings.home, **{"reranker.use_model": True})
     assert forced.reranker.calls_model and not settings.reranker.calls_model
+
+
+def test_first_token_on_the_direct_prompt_reads_digits_after_the_opened_answer(
+    tiny_backend, settings
+):
+    ranker = reranker(tiny_backend, "rearag-direct-first", settings=settings, window=4, step=2)
+    ranked = ranker.rank("subject 3", DOCS[:4])
+    prompt = ranker.policy.messages("subject 3", DOCS[:4], 400)
+    (row,) = tiny_backend.next_token_logits([prompt], "<answer>[", [["1", "2", "3", "4"]])
+    assert [int(r.doc_id) for r in ranked.results] == sorted(range(4), key=lambda i: -row[i])
+    with pytest.raises(RearagError, match="at most 9"):
+        reranker(tiny_backend, "rearag-direct-first", settings=settings, window=10, step=5)
