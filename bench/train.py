@@ -12,7 +12,7 @@ Each recipe runs in its own process (so peak RSS is its own) with the real TRL t
 synthetic windows cut from the Cranfield corpus (speed does not depend on relevance; labels are
 random). Rollout time is measured around the trainer's generation call; the rest of a step is
 the policy's forward/backward pass. The first step is reported apart (it pays for warm-up).
-Writes bench/results/train.md.
+Writes bench/results/train_cost.md.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from pathlib import Path
 
 import common  # first: the offline, one-thread environment before any model library
 
-RESULTS = common.RESULTS / "train.md"
+RESULTS = common.RESULTS / "train_cost.md"
 DATASET = common.CRANFIELD
 
 
