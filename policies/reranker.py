@@ -128,16 +128,19 @@ class Reranker:
             raise ConfigError(f"invalid reranker option: {first_error(exc)}") from None
         self.policy: Policy = get_policy(self.config.policy)
         if not self.config.calls_model:
-            # The defaults name a model measured unable to rank: loading and calling it would
-            # cost seconds per question and return the input order or worse.
+            # The defaults name a model measured unable to rank (or use_model = false):
+            # loading and calling it would cost seconds per question for no better order.
             if self.config.model not in _told:
                 _told.add(self.config.model)
-                log.warning(
-                    "reranker: %s was measured unable to rank passages, so the first-stage "
-                    "order is kept without calling it; name a [reranker] model or policy, or "
-                    "set use_model = true, to rerank with a model",
-                    self.config.model,
-                )
+                if self.config.use_model is False:
+                    log.warning("reranker: use_model = false, so the first-stage order is kept")
+                else:
+                    log.warning(
+                        "reranker: %s was measured unable to rank passages, so the first-stage "
+                        "order is kept without calling it; name a [reranker] model or policy, "
+                        "or set use_model = true, to rerank with a model",
+                        self.config.model,
+                    )
             self.policy = get_policy("first-stage")
         if self.policy.max_window and self.config.window > self.policy.max_window:
             raise ConfigError(

@@ -57,10 +57,11 @@ RERANKER_DEFAULTS: dict[str, dict[str, int]] = {
 }
 
 
-# Models measured unable to rank passages zero-shot (bench/results/train.md: the bundled 135M
-# keeps or shuffles the input order whatever the prompt, and nDCG@10 does not rise): a reranker
-# left at its defaults keeps the first-stage order instead of paying seconds per question for
-# them, unless [reranker] names a model or policy or sets use_model.
+# Models measured unable to improve a first-stage ranking (bench/results/train.md: zero-shot,
+# the bundled 135M writes no ranking with the listwise prompts, its first-token logits are a
+# position prior, and its query likelihood loses to the hybrid order on held-out lists): a
+# reranker left at its defaults keeps the first-stage order instead of paying seconds per
+# question for them, unless [reranker] names a model or policy or sets use_model.
 UNABLE_TO_RANK = frozenset({"local:smollm2-135m-instruct"})
 
 
