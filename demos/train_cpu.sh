@@ -6,8 +6,10 @@
 # The policy is rearag-direct (the permutation at once, no <think>): a window costs its prefill
 # and a dozen tokens, so the run sees thousands of windows instead of dozens.
 #   demos/train_cpu.sh [DATA_ROOT]      (default: ../shared/data, holding the three sets)
-# Knobs (environment): EXAMPLES (warm-up windows, 1200), STEPS (GRPO steps, 60),
-# EVAL_WINDOWS (held-out windows per set, 300), RUN (policy name), REARAG_HOME.
+# Knobs (environment): EXAMPLES (warm-up windows, 1000), STEPS (GRPO steps, 30),
+# EVAL_WINDOWS (held-out windows per set, 150), RUN (policy name), REARAG_HOME.
+# Sized for about 80 min on 2 cores with AMX, estimated from its stages measured apart
+# (bench/results/train.md): build ~7, warm-up ~33, GRPO ~19 (37 s a step), evaluation ~18.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=${1:-../shared/data}
@@ -15,7 +17,7 @@ export REARAG_HOME=${REARAG_HOME:-$PWD/.rearag/train-demo}
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 ANONYMIZED_TELEMETRY=False
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} TOKENIZERS_PARALLELISM=false
 RUN=${RUN:-cpu-$(date +%Y%m%d-%H%M%S)}
-EXAMPLES=${EXAMPLES:-1200} STEPS=${STEPS:-60} EVAL_WINDOWS=${EVAL_WINDOWS:-300}
+EXAMPLES=${EXAMPLES:-1000} STEPS=${STEPS:-30} EVAL_WINDOWS=${EVAL_WINDOWS:-150}
 REARAG=rearag
 [ -x .venv/bin/rearag ] && REARAG=.venv/bin/rearag
 DATA="$REARAG_HOME/data"
