@@ -256,7 +256,13 @@ def held_out_queries(data: Path, root: Path, beir_split: BeirSplit) -> set[str]:
     every query of another dataset or split, and this one's test part."""
     from rearag.eval.beir import load_beir
 
-    _, manifest = load_split(data, "train")
+    folder = data.parent if data.name in SPLITS else data
+    try:
+        manifest = DataManifest.model_validate_json((folder / MANIFEST).read_text())
+    except (OSError, ValidationError):
+        raise NotFoundError(
+            f"{data} is not training data: give the folder `rearag train build-data` wrote"
+        ) from None
     queries = load_beir(root, beir_split).queries
     if Path(manifest.source) != root.resolve() or manifest.beir_split != beir_split:
         return set(queries)
