@@ -30,6 +30,7 @@ from pydantic import BaseModel, ValidationError
 
 from rearag.core.config import RerankerConfig, SearchMode, Settings, first_error, load_settings
 from rearag.core.errors import ConfigError, InvalidInputError
+from rearag.core.sanitize import clean_passage
 from rearag.core.types import Passage, Usage
 from rearag.policies import strategies
 from rearag.policies.parser import Status
@@ -242,7 +243,8 @@ class Reranker:
         scores = iter(
             self.backend.answer_logprobs(
                 [self.policy.passage_messages(s.docs[i], max_chars) for s, i in jobs],
-                [s.query for s, _ in jobs],
+                # The query is read as the model's reply: cut and neutralised like a passage.
+                [clean_passage(s.query, 1000) for s, _ in jobs],
             )
         )
         seconds = (time.perf_counter() - began) / max(1, len(states))

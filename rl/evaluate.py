@@ -22,7 +22,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, computed_field
 from tqdm import tqdm
 
 from rearag.core.config import Settings
@@ -51,6 +51,7 @@ class SystemScore(BaseModel):
     windows: int
     seconds_per_window: float | None = None
 
+    @computed_field  # in --json output and stored results too
     @property
     def better(self) -> bool:
         return self.vs_input.above_zero and self.vs_constant.above_zero
