@@ -39,6 +39,11 @@ class Policy:
         text = self.final_instruction.format(passage=clean_passage(passage, max_chars))
         return [{"role": "user", "content": text}]
 
+    def likelihood_reply(self, query: str) -> str:
+        """The query as a likelihood policy reads it: the model's reply, cut and neutralised
+        like a passage (scoring and training both use this)."""
+        return clean_passage(query, 1000)
+
     def messages(self, query: str, passages: list[str], max_chars: int) -> list[Message]:
         """The chat prompt for one window: the one builder for inference and training."""
         if self.kind in ("none", "likelihood"):

@@ -20,7 +20,6 @@ model returns.
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -30,7 +29,6 @@ from pydantic import BaseModel, ValidationError
 
 from rearag.core.config import RerankerConfig, SearchMode, Settings, first_error, load_settings
 from rearag.core.errors import ConfigError, InvalidInputError
-from rearag.core.sanitize import clean_passage
 from rearag.core.types import Passage, Usage
 from rearag.policies import strategies
 from rearag.policies.parser import Status
@@ -40,12 +38,11 @@ from rearag.policies.strategies import Plan, Window
 from rearag.policies.window_cache import WindowCache, model_identity
 from rearag.tools.backends import load_backend
 from rearag.tools.llm import Completion, Likelihood, LLMBackend, Logits, TokenCounting
+from rearag.tools.retriever import reciprocal_rank_fusion
 
 if TYPE_CHECKING:
     from rearag.tools.retriever import Retriever
 
-log = logging.getLogger("rearag.reranker")
-_told: set[str] = set()  # models whose skipped reranking was already reported
 
 Document = str | bytes | Passage
 # (query, documents, doc_ids or None): one query's reranking request for `rank_many`.
@@ -128,21 +125,9 @@ class Reranker:
         except ValidationError as exc:
             raise ConfigError(f"invalid reranker option: {first_error(exc)}") from None
         self.policy: Policy = get_policy(self.config.policy)
-        if not self.config.calls_model:
-            # The defaults name a model measured unable to rank (or use_model = false):
-            # loading and calling it would cost seconds per question for no better order.
-            if self.config.model not in _told:
-                _told.add(self.config.model)
-                if self.config.use_model is False:
-                    log.warning("reranker: use_model = false, so the first-stage order is kept")
-                else:
-                    log.warning(
-                        "reranker: %s was measured unable to rank passages, so the first-stage "
-                        "order is kept without calling it; name a [reranker] model or policy, "
-                        "or set use_model = true, to rerank with a model",
-                        self.config.model,
-                    )
-            self.policy = get_policy("first-stage")
+        self.rrf_k = settings.retriever.rrf_k
+        if not self.config.use_model:
+            self.policy = get_policy("first-stage")  # the first-stage order, unasked
         if self.policy.max_window and self.config.window > self.policy.max_window:
             raise ConfigError(
                 f"policy {self.policy.name} reads at most {self.policy.max_window} passages a "
@@ -211,7 +196,16 @@ class Reranker:
             for (q, docs, ids), meta in zip(requests, metas, strict=True)
         ]
         if self.policy.kind == "likelihood":
-            return self._rank_pointwise(states)
+            self._rank_pointwise(states)
+        else:
+            self._rank_windows(states)
+        if self.config.fuse_first_stage:
+            for s in states:
+                s.order = fused_with_input(s.order, self.rrf_k)
+        return [s.finish(self.policy.name, self.config.model) for s in states]
+
+    def _rank_windows(self, states: list[_State]) -> None:
+        """Windows of each list, round after round as its strategy plans them."""
         cfg = self.config
         plans = {
             i: strategies.plan(cfg.strategy, s.order, cfg.window, cfg.step, cfg.pivot)
@@ -231,9 +225,8 @@ class Reranker:
                         states[i].windows.append(trace)
                     rounds[i] = _advance(plans[i], ranked, states[i])
             number += 1
-        return [s.finish(self.policy.name, self.config.model) for s in states]
 
-    def _rank_pointwise(self, states: list[_State]) -> list[RankedResults]:
+    def _rank_pointwise(self, states: list[_State]) -> None:
         """Every passage scored alone (no windows to slide: a passage's score does not depend
         on its neighbours); the list is sorted by score, ties in first-stage order."""
         began = time.perf_counter()
@@ -243,8 +236,7 @@ class Reranker:
         scores = iter(
             self.backend.answer_logprobs(
                 [self.policy.passage_messages(s.docs[i], max_chars) for s, i in jobs],
-                # The query is read as the model's reply: cut and neutralised like a passage.
-                [clean_passage(s.query, 1000) for s, _ in jobs],
+                [self.policy.likelihood_reply(s.query) for s, _ in jobs],
             )
         )
         seconds = (time.perf_counter() - began) / max(1, len(states))
@@ -252,7 +244,6 @@ class Reranker:
             row = [next(scores) for _ in s.docs]
             s.order = sorted(range(len(row)), key=lambda i: -row[i])
             s.windows.append(WindowTrace(start=0, end=len(row), status="ok", seconds=seconds))
-        return [s.finish(self.policy.name, self.config.model) for s in states]
 
     def _run_windows(
         self, jobs: list[tuple[_State, Window]], number: int
@@ -343,6 +334,13 @@ def _advance(plan: Plan, ranked: list[list[int]] | None, state: _State) -> list[
     except StopIteration as done:
         state.order = done.value
         return None
+
+
+def fused_with_input(order: list[int], k: int) -> list[int]:
+    """`order` (indexes into the first-stage list) fused with the first-stage order by
+    reciprocal rank fusion; ties keep the first-stage order."""
+    rankings = [[str(i) for i in range(len(order))], [str(i) for i in order]]
+    return [int(i) for i, _ in reciprocal_rank_fusion(rankings, k)]
 
 
 class _State(BaseModel):

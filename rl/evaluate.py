@@ -11,7 +11,8 @@ its model, e.g. query likelihood), each run through the same `Reranker` as at in
 Per system: window nDCG@10, rank reward (the normalised gain GRPO optimises), the paired
 bootstrap 95 % interval of its nDCG@10 gain over the input order and over the constant, how
 often the first input passage stays first, the format-valid rate and how many distinct
-permutations it produced. A system is better only when both intervals are above zero.
+permutations it produced; a warm-up or trained model also against its base model (did the
+training help, not only the model?). A system is better only when both intervals are above zero.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from tqdm import tqdm
 from rearag.core.config import Settings
 from rearag.core.errors import InvalidInputError
 from rearag.eval.stats import Interval, paired_bootstrap
+from rearag.policies.registry import get_policy
 from rearag.policies.reranker import Reranker
 from rearag.rl.data import load_split
 from rearag.rl.registry import lineage, load_manifest, write_manifest
@@ -45,6 +47,7 @@ class SystemScore(BaseModel):
     rank_reward: float
     vs_input: Interval  # nDCG@10 gain over the input order, per window
     vs_constant: Interval  # … and over the best constant permutation
+    vs_base: Interval | None = None  # a trained model's gain over the model it started from
     first_kept: float  # share of windows whose first input passage stays first
     format_valid: float | None = None
     distinct_permutations: int
@@ -80,11 +83,12 @@ class TrainEvalResult(BaseModel):
                 f"permutation on train: {constant}):",
                 "",
                 "| system | model | nDCG@10 | vs input (95 % CI) | vs constant (95 % CI) "
-                "| better | first kept | format valid | perms | s/window |",
-                "| --- | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |",
+                "| vs base (95 % CI) | better | first kept | format valid | perms | s/window |",
+                "| --- | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |",
                 *(
                     f"| {s.system} | {f'`{s.model}`' if s.model else '—'} | {s.ndcg_10:.4f} "
-                    f"| {s.vs_input} | {s.vs_constant} | {'**yes**' if s.better else 'no'} "
+                    f"| {s.vs_input} | {s.vs_constant} | {s.vs_base or '—'} "
+                    f"| {'**yes**' if s.better else 'no'} "
                     f"| {s.first_kept:.0%} "
                     f"| {'—' if s.format_valid is None else f'{s.format_valid:.0%}'} "
                     f"| {s.distinct_permutations} "
@@ -143,12 +147,18 @@ def score_system(
     rows: list[dict[str, Any]],
     orders: list[list[int]],
     constant: list[list[int]],
+    base: list[list[int]] | None = None,
     **extra: Any,
 ) -> SystemScore:
+    """`orders` scored against the input order, the constant and, given, the `base` model's."""
     labels = [r["labels"] for r in rows]
-    ndcg = [window_ndcg(lab, o) for lab, o in zip(labels, orders, strict=True)]
-    identity = [window_ndcg(lab, list(range(len(lab)))) for lab in labels]
-    fixed = [window_ndcg(lab, o) for lab, o in zip(labels, constant, strict=True)]
+
+    def per_window(these: list[list[int]]) -> list[float]:
+        return [window_ndcg(lab, o) for lab, o in zip(labels, these, strict=True)]
+
+    ndcg = per_window(orders)
+    identity = per_window([list(range(len(lab))) for lab in labels])
+    fixed = per_window(constant)
     return SystemScore(
         system=system,
         ndcg_10=sum(ndcg) / len(rows),
@@ -156,6 +166,7 @@ def score_system(
         / len(rows),
         vs_input=paired_bootstrap(ndcg, identity),
         vs_constant=paired_bootstrap(ndcg, fixed),
+        vs_base=paired_bootstrap(ndcg, per_window(base)) if base else None,
         first_kept=sum(o[0] == 0 for o in orders) / len(rows),
         distinct_permutations=len({tuple(o) for o in orders}),
         windows=len(rows),
@@ -219,7 +230,9 @@ def evaluate_policy(
     folder = data.parent if data.name in ("train", "test") else data
     test, data_manifest = load_split(folder, "test")
     train, _ = load_split(folder, "train")
-    if data_manifest.policy != manifest.policy:
+    # A likelihood policy reads only queries and passages: any data serves.
+    reads_prompts = get_policy(manifest.policy).kind != "likelihood"
+    if reads_prompts and data_manifest.policy != manifest.policy:
         raise InvalidInputError(
             f"{folder} was built for policy {data_manifest.policy}; {name} was trained with "
             f"{manifest.policy}"
@@ -234,7 +247,8 @@ def evaluate_policy(
         kind = "base"
         if ref.startswith("policy:"):
             method = load_manifest(settings, ref.removeprefix("policy:")).method
-            kind = {"sft": "warm-up", "grpo": "trained"}[method]
+            # SFT warms a ranking policy up for GRPO; a likelihood policy it trains outright.
+            kind = "warm-up" if method == "sft" and reads_prompts else "trained"
         systems.append((kind, manifest.policy, ref))
     systems += [(policy, policy, model) for policy, model in compare or []]
     scored = []
@@ -249,6 +263,7 @@ def evaluate_policy(
             score_system("input order", rows, [list(range(len(r["labels"]))) for r in rows], fixed),
             score_system("best constant (train)", rows, fixed, fixed),
         ]
+        base: list[list[int]] | None = None
         for kind, policy, model in systems:
             ranked, valid, seconds = run_model(
                 settings, model, policy, rows, data_manifest.max_passage_chars, budget, progress
@@ -259,12 +274,15 @@ def evaluate_policy(
                     rows,
                     ranked,
                     fixed,
+                    base=base if kind in ("warm-up", "trained") else None,
                     model=model,
                     policy=policy,
                     format_valid=valid if policy == manifest.policy else None,
                     seconds_per_window=seconds,
                 )
             )
+            if kind == "base":
+                base = ranked
         label = "shuffled" if data_manifest.shuffled and order == "stored" else order
         scored.append(
             OrderScores(

@@ -66,6 +66,8 @@ def save_policy(
     for extra in extras:
         if extra.is_file():
             shutil.copy2(extra, staging / extra.name)
+        elif extra.is_dir():
+            shutil.copytree(extra, staging / extra.name)
     (staging / MANIFEST).write_text(manifest.model_dump_json(indent=2))
     shutil.rmtree(target, ignore_errors=True)  # a leftover without a manifest
     staging.rename(target)

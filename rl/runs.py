@@ -17,6 +17,7 @@ from rearag.tools.local_llm import model_path
 
 METRICS = "metrics.jsonl"
 CURVES = "curves.png"
+ADAPTER = "adapter"
 
 
 def on_gpu() -> bool:
@@ -139,8 +140,28 @@ def save_trained(
     settings: Settings, manifest: PolicyManifest, model: Any, tokenizer: Any, run_dir: Path
 ) -> Path:
     """Merge LoRA adapters into the weights (so `policy:NAME` loads as a plain model) and
-    register the policy with the run's metrics and curves."""
+    register the policy with the run's metrics and curves. A LoRA run also keeps its adapter
+    alone (`adapter/`, bf16: a few MB a project can ship, where the merged model is hundreds)."""
+    extras = [run_dir / METRICS, run_dir / CURVES]
     if hasattr(model, "merge_and_unload"):
+        save_adapter(model, run_dir / ADAPTER, manifest.base_model)
+        extras.append(run_dir / ADAPTER)
         model = model.merge_and_unload()
     model.config.use_cache = True
-    return save_policy(settings, manifest, model, tokenizer, [run_dir / METRICS, run_dir / CURVES])
+    return save_policy(settings, manifest, model, tokenizer, extras)
+
+
+def save_adapter(model: Any, folder: Path, base_model: str) -> None:
+    """A PEFT model's adapter weights, cast to bf16 (half the size; the adapter is a small
+    correction, merged into float32 weights at load). Its config names the base model by its
+    reference, not by this machine's path to it."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    model.save_pretrained(folder)
+    weights = folder / "adapter_model.safetensors"
+    save_file({k: v.to(torch.bfloat16) for k, v in load_file(weights).items()}, weights)
+    config = folder / "adapter_config.json"
+    config.write_text(
+        json.dumps({**json.loads(config.read_text()), "base_model_name_or_path": base_model})
+    )

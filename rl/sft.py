@@ -6,6 +6,10 @@ prompt (the policy's builder) and, as target, one sentence of reasoning that nam
 passages plus the permutation sorted by relevance label. Examples are picked so the most
 relevant passage sits at every position in turn: otherwise the model memorises one answer.
 The loss is on the completion only (TRL's default for prompt-completion data).
+
+A likelihood policy (UPR) is trained the way query-likelihood models are: each relevant
+(query, passage) pair of the train windows becomes the passage's prompt with the query as the
+reply, so the likelihood the ranker reads rises where it should be high.
 """
 
 from __future__ import annotations
@@ -17,11 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
-from tqdm import tqdm
 
 from rearag.core.config import Settings
 from rearag.core.errors import InvalidInputError
 from rearag.core.sanitize import clean_passage
+from rearag.policies.policy import Policy
 from rearag.policies.registry import get_policy
 from rearag.rl.data import data_paths, load_train
 from rearag.rl.registry import PolicyManifest, ensure_new
@@ -89,6 +93,45 @@ def pick_examples(rows: list[dict[str, Any]], count: int, seed: int) -> list[dic
     return picked
 
 
+def likelihood_examples(
+    rows: list[dict[str, Any]], policy: Policy, max_chars: int, count: int, seed: int
+) -> list[dict[str, Any]]:
+    """Up to `count` prompt-completion pairs, one per distinct relevant (query, passage)."""
+    pairs = {
+        (row["query_id"], passage): row["query"]
+        for row in rows
+        for passage, label in zip(row["passages"], row["labels"], strict=True)
+        if label > 0
+    }
+    picked = sorted(pairs.items())
+    random.Random(seed).shuffle(picked)
+    return [
+        {
+            "prompt": policy.passage_messages(passage, max_chars),
+            "completion": [{"role": "assistant", "content": policy.likelihood_reply(query)}],
+        }
+        for (_, passage), query in picked[:count]
+    ]
+
+
+def ranking_examples(rows: list[dict[str, Any]], policy: Policy) -> list[dict[str, Any]]:
+    """One prompt-completion pair per window: its stored prompt, the label-sorted answer."""
+    return [
+        {
+            "prompt": row["prompt"],
+            "completion": [
+                {
+                    "role": "assistant",
+                    "content": target_text(
+                        row["query"], row["passages"], row["labels"], think=policy.think
+                    ),
+                }
+            ],
+        }
+        for row in rows
+    ]
+
+
 def train_sft(
     settings: Settings,
     data: Path | list[Path],
@@ -100,39 +143,39 @@ def train_sft(
     learning_rate: float = 5e-5,
     batch_size: int = 2,
     lora: bool = False,
+    lora_rank: int = 16,
+    policy: str | None = None,
     seed: int = 0,
     progress: bool = True,
 ) -> SFTResult:
     """Fine-tune `model` on warm-up examples from the train split(s) of `data` (one folder or
-    several built for the same policy); register it as `out`."""
+    several built for the same policy); register it as `out`. `policy` defaults to the one the
+    data was built for; a likelihood policy can train on data built for any policy (it reads
+    only queries, passages and labels)."""
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import SFTConfig, SFTTrainer
 
     ensure_new(settings, out)
-    if examples < 1 or batch_size < 1 or epochs <= 0:
-        raise InvalidInputError("--examples, --batch-size and --epochs must be positive")
+    if examples < 1 or batch_size < 1 or epochs <= 0 or lora_rank < 1:
+        raise InvalidInputError(
+            "--examples, --batch-size, --epochs and --lora-rank must be positive"
+        )
     train, manifest = load_train(data_paths(data))
-    think = get_policy(manifest.policy).think
-    rows = pick_examples(list(train), examples, seed)
-    if not rows:
-        raise InvalidInputError(f"{manifest.source}: the train split has no rows")
-    dataset = Dataset.from_list(
-        [
-            {
-                "prompt": row["prompt"],
-                "completion": [
-                    {
-                        "role": "assistant",
-                        "content": target_text(
-                            row["query"], row["passages"], row["labels"], think=think
-                        ),
-                    }
-                ],
-            }
-            for row in tqdm(rows, desc="warm-up examples", disable=not progress)
-        ]
-    )
+    the_policy = get_policy(policy or manifest.policy)
+    if the_policy.kind == "likelihood":
+        max_chars = settings.reranker.max_passage_chars  # what the ranker will read
+        dataset_rows = likelihood_examples(list(train), the_policy, max_chars, examples, seed)
+    elif the_policy.name != manifest.policy:
+        raise InvalidInputError(
+            f"{manifest.source} was built for policy {manifest.policy}, not {the_policy.name}: "
+            f"rebuild it with `rearag train build-data --policy {the_policy.name}`"
+        )
+    else:
+        dataset_rows = ranking_examples(pick_examples(list(train), examples, seed), the_policy)
+    if not dataset_rows:
+        raise InvalidInputError(f"{manifest.source}: the train split has no usable rows")
+    dataset = Dataset.from_list(dataset_rows)
     path = resolve_model(settings, model)
     tokenizer = AutoTokenizer.from_pretrained(path)
     run_dir = run_folder(settings, "sft", out)
@@ -156,7 +199,7 @@ def train_sft(
         args=config,
         train_dataset=dataset,
         processing_class=tokenizer,
-        peft_config=lora_config({}) if lora else None,
+        peft_config=lora_config({"r": lora_rank, "lora_alpha": 2 * lora_rank}) if lora else None,
         callbacks=[MetricsLog(run_dir / METRICS)],
     )
     if not progress:
@@ -169,7 +212,7 @@ def train_sft(
         settings,
         PolicyManifest(
             name=out,
-            policy=manifest.policy,
+            policy=the_policy.name,
             method="sft",
             base_model=model,
             lora=lora,
@@ -185,7 +228,7 @@ def train_sft(
     return SFTResult(
         name=out,
         folder=str(folder),
-        examples=len(rows),
+        examples=len(dataset_rows),
         steps=trainer.state.global_step,
         final_loss=losses[-1] if losses else None,
         seconds=seconds,

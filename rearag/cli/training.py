@@ -150,10 +150,19 @@ def sft_cmd(
     learning_rate: Annotated[float, typer.Option(help="AdamW learning rate")] = 5e-5,
     batch_size: Annotated[int, typer.Option(help="examples per optimizer step")] = 2,
     lora: LoraOpt = False,
+    lora_rank: Annotated[int, typer.Option(help="LoRA rank (alpha is twice it)")] = 16,
+    policy: Annotated[
+        PolicyName | None,
+        typer.Option(
+            help="policy to train (default: the data's; query-likelihood trains UPR on the "
+            "relevant pairs of any data)"
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option(help="example choice and training seed")] = 0,
     as_json: JsonOpt = False,
 ) -> None:
-    """Supervised warm-up: teach the output format before GRPO (train split only)."""
+    """Supervised warm-up: teach the output format before GRPO, or train a query-likelihood
+    ranker (train split only)."""
     from rearag.rl.sft import train_sft
 
     result = train_sft(
@@ -166,6 +175,8 @@ def sft_cmd(
         learning_rate=learning_rate,
         batch_size=batch_size,
         lora=lora,
+        lora_rank=lora_rank,
+        policy=policy,
         seed=seed,
         progress=not as_json,
     )
@@ -305,6 +316,7 @@ EVAL_COLUMNS = (
     "nDCG@10",
     "vs input (95 % CI)",
     "vs constant (95 % CI)",
+    "vs base (95 % CI)",
     "better",
     "first kept",
     "format ok",
@@ -315,7 +327,7 @@ EVAL_COLUMNS = (
 
 def print_eval_table(result: TrainEvalResult) -> None:
     # Wider than a pipe's default 80 columns: intervals and model names should not be squeezed.
-    console = Console(width=max(out.width, 180))
+    console = Console(width=max(out.width, 210))
     for scores in result.orders:
         table = Table(
             title=f"{result.name}: {scores.windows} held-out windows of {result.data}, "
@@ -330,6 +342,7 @@ def print_eval_table(result: TrainEvalResult) -> None:
                 f"{s.ndcg_10:.4f}",
                 str(s.vs_input),
                 str(s.vs_constant),
+                str(s.vs_base or ""),
                 "yes" if s.better else "no",
                 f"{s.first_kept:.0%}",
                 "" if s.format_valid is None else f"{s.format_valid:.0%}",

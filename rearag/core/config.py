@@ -27,7 +27,12 @@ from pydantic_settings import (
 )
 
 from rearag.core.errors import ConfigError, InvalidInputError, RearagError
-from rearag.core.model_ref import RERANKER_DEFAULTS, can_rank, is_weak, parse_model_ref
+from rearag.core.model_ref import (
+    RERANKER_DEFAULTS,
+    SHIPPED_RANKERS,
+    is_weak,
+    parse_model_ref,
+)
 
 DEFAULT_CONFIG_FILE = Path("rearag.toml")
 
@@ -185,22 +190,24 @@ class RerankerConfig(LLMOptions):
         description="reuse windows already ranked by the same model with the same prompt "
         "($REARAG_HOME/cache/windows.sqlite); evaluations turn it on",
     )
-    use_model: bool | None = Field(
-        None,
-        description="call the model to rerank; unset: yes, unless model and policy are left at "
-        "defaults measured unable to rank (then the first-stage order is kept, without a call)",
+    fuse_first_stage: bool = Field(
+        False,
+        description="fuse the model's order with the first-stage order (reciprocal rank "
+        "fusion, retriever.rrf_k) instead of replacing it: a small model's ranking refines the "
+        "first stage rather than overruling it",
     )
-
-    @property
-    def calls_model(self) -> bool:
-        """Whether reranking calls the model, or keeps the first-stage order unasked."""
-        if self.use_model is not None:
-            return self.use_model
-        named = bool({"model", "policy"} & self.model_fields_set)
-        return named or can_rank(self.model)
+    use_model: bool = Field(
+        True, description="call the model to rerank; false: keep the first-stage order unasked"
+    )
 
     @model_validator(mode="after")
     def _size_and_check(self) -> RerankerConfig:
+        if not {"model", "policy"} & self.model_fields_set:
+            # Model and policy left at defaults measured unable to rank: the ranker that
+            # ships for that model instead (set as unset defaults, like the sizes below).
+            for key, value in SHIPPED_RANKERS.get(self.model.strip(), {}).items():
+                if key not in self.model_fields_set:
+                    self.__dict__[key] = value
         for key, value in RERANKER_DEFAULTS.get(self.model.strip(), {}).items():
             if key not in self.model_fields_set:
                 # Not through setattr: a sized default stays "unset", so a Reranker built for

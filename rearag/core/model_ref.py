@@ -57,16 +57,20 @@ RERANKER_DEFAULTS: dict[str, dict[str, int]] = {
 }
 
 
-# Models measured unable to improve a first-stage ranking (bench/results/train.md: zero-shot,
-# the bundled 135M writes no ranking with the listwise prompts, its first-token logits are a
-# position prior, and its query likelihood loses to the hybrid order on held-out lists): a
-# reranker left at its defaults keeps the first-stage order instead of paying seconds per
-# question for them, unless [reranker] names a model or policy or sets use_model.
-UNABLE_TO_RANK = frozenset({"local:smollm2-135m-instruct"})
-
-
-def can_rank(model: str) -> bool:
-    return model.strip() not in UNABLE_TO_RANK
+# The ranker a reranker left at defaults uses instead of its model, where that model is measured
+# unable to rank with the listwise prompts (bench/results/train.md): the bundled 135M writes no
+# ranking and its first-token logits are a position prior, but its query likelihood, trained by
+# `demos/train_upr_cpu.sh` into the adapter that ships (`local:smollm2-135m-upr`) and fused with
+# the first stage, raised nDCG@10 of held-out hybrid lists on SciFact and SQuAD (intervals above
+# zero) and left Cranfield unchanged. Naming a [reranker] model or policy overrides it.
+SHIPPED_RANKERS: dict[str, dict[str, str | int | bool]] = {
+    "local:smollm2-135m-instruct": {
+        "policy": "query-likelihood",
+        "model": "local:smollm2-135m-upr",
+        "fuse_first_stage": True,
+        "depth": 10,
+    }
+}
 
 
 def is_weak(model: str) -> bool:

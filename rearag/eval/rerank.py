@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections import Counter
 from pathlib import Path
@@ -107,7 +108,9 @@ def evaluate_rerank(
     evaluated = {qid for qid, _ in queries}
     qrels = [q for q in qrels_of(dataset) if q.query_id in evaluated]
     run_before = write_run(run_dir / f"{stem}.trec", before, f"rearag-{first_stage}")
-    run_file = run_dir / f"{stem}.{reranker.policy.name}.trec"
+    # Named for the model too: two models of one policy must not overwrite each other's run.
+    model_tag = re.sub(r"[^A-Za-z0-9._-]+", "-", reranker.config.model)
+    run_file = run_dir / f"{stem}.{reranker.policy.name}.{model_tag}.trec"
     run_after = write_run(run_file, after, f"rearag-{reranker.policy.name}")
     ndcg = nDCG @ 10
     per_query = [

@@ -36,6 +36,8 @@ def test_wheel_in_fresh_venv_does_not_shadow_user_modules(tmp_path: Path):
     for page in ("index.html", "chat.js", "chat.css", "favicon.svg", *VENDORED):
         assert f"rearag/agent/serving/web/{page}" in names
     assert "rearag/rl/configs/grpo_cpu.toml" in names  # `rearag train grpo --config`
+    # the reranker the defaults use ships as an adapter
+    assert "rearag/tools/adapters/smollm2-135m-upr/adapter_model.safetensors" in names
     assert "rearag/rl/configs/accelerate_multi_gpu.yaml" in names
     top_level = {name.split("/")[0] for name in names}
     assert top_level == {

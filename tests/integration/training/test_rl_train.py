@@ -245,6 +245,53 @@ def test_warm_up_then_grpo_then_registry(lab):
     assert "vs constant" in proc.stdout and proc.returncode == 0
 
 
+def test_query_likelihood_trains_on_each_relevant_pair_with_the_query_as_reply(lab):
+    settings = lab["settings"]
+    train, _ = load_split(lab["data"], "train")
+    relevant = {
+        (r["query_id"], p)
+        for r in train
+        for p, g in zip(r["passages"], r["labels"], strict=True)
+        if g > 0
+    }
+    result = train_sft(
+        settings,
+        lab["data"],  # built for rearag-reasoning: UPR reads only queries, passages, labels
+        lab["model"],
+        "upr",
+        policy="query-likelihood",
+        examples=100,
+        epochs=3,
+        learning_rate=1e-3,
+        batch_size=4,
+        lora=True,
+        lora_rank=4,
+        progress=False,
+    )
+    assert result.examples == len(relevant)  # each pair once, however many windows hold it
+    log = (lab["home"] / "runs/sft/upr/metrics.jsonl").read_text().splitlines()
+    losses = [json.loads(x)["loss"] for x in log if "loss" in json.loads(x)]
+    assert losses[-1] < losses[0]
+    assert load_manifest(settings, "upr").policy == "query-likelihood"
+    # LoRA: the adapter is kept beside the merged model, small, naming its base by reference
+    adapter = lab["home"] / "policies/upr/adapter"
+    config = json.loads((adapter / "adapter_config.json").read_text())
+    assert (config["r"], config["base_model_name_or_path"]) == (4, lab["model"])
+    assert (adapter / "adapter_model.safetensors").stat().st_size < 1_000_000
+    ranked = Reranker("query-likelihood", "policy:upr", settings=settings).rank(
+        "facts about tides", ["The moon raises tides.", "Bread rises."]
+    )
+    assert sorted(r.original_rank for r in ranked.results) == [1, 2]
+    table = evaluate_policy(settings, "upr", lab["data"], limit=3, progress=False)
+    systems = [s.system for s in table.orders[0].systems]
+    assert systems == ["input order", "best constant (train)", "base", "trained"]
+
+
+def test_a_generative_warm_up_needs_data_built_for_its_policy(lab):
+    with pytest.raises(RearagError, match="built for policy rearag-reasoning, not rankgpt"):
+        train_sft(lab["settings"], lab["data"], lab["model"], "x", policy="rankgpt", progress=False)
+
+
 def test_grpo_plan_errors_are_one_line(lab, tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text("[grpo]\nnum_generatoins = 4\n")

@@ -98,11 +98,14 @@ def test_weak_model_defaults_apply_only_where_unset(home):
     from rearag.policies.reranker import Reranker
 
     settings = load_settings()  # the bundled 135M model everywhere
-    assert (settings.reranker.window, settings.reranker.max_passage_chars) == (10, 300)
+    named = load_settings(**{"reranker.model": "local:smollm2-135m-instruct"}).reranker
+    assert (named.window, named.max_passage_chars) == (10, 300)
     assert not settings.grader.asks_model and not settings.generator.writes
     assert not settings.rewriter.rewrites_standalone
     # An explicit setting wins; another model gets its own defaults.
-    assert load_settings(**{"reranker.window": 6}).reranker.window == 6
+    assert (
+        load_settings(**{"reranker.window": 6, "reranker.model": named.model}).reranker.window == 6
+    )
     assert RerankerConfig(window=4).step == 2  # a step that fits the window it was given
     other = Reranker(model="litellm:openai/x", settings=settings).config
     assert (other.window, other.step, other.max_new_tokens) == (20, 10, None)

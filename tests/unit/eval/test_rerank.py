@@ -19,3 +19,9 @@ def test_rerank_eval_scores_only_the_evaluated_queries(settings, tmp_path):
         root, settings, rr, first_stage="bm25", depth=3, max_queries=1, progress=False
     )
     assert one.queries == 1 and one.ndcg_10_before == one.ndcg_10_after == 1.0
+    # Regression: runs of two models of one policy were written to one file.
+    other = Reranker("first-stage", "hf:some/other-model", settings=settings)
+    two = evaluate_rerank(
+        root, settings, other, first_stage="bm25", depth=3, max_queries=1, progress=False
+    )
+    assert two.run_file != one.run_file

@@ -159,23 +159,45 @@ def test_query_likelihood_orders_by_the_mean_log_probability_of_the_query(tiny_b
     assert sorted(int(r.doc_id) for r in hostile.results) == [0, 1, 2]
 
 
-def test_a_model_measured_unable_to_rank_is_not_called_unless_named(settings, caplog):
-    """Defaults (the bundled 135M): first-stage order, no model loaded, said once."""
+def test_defaults_rerank_with_the_shipped_ranker_unless_a_model_or_policy_is_named(settings):
+    """The bundled 135M cannot rank with the listwise prompts: left at defaults, the reranker
+    uses its shipped query-likelihood adapter, fused with the first stage."""
     from rearag.core.config import load_settings
-    from rearag.policies import reranker as module
 
-    module._told.clear()
-    with caplog.at_level("WARNING", logger="rearag.reranker"):
-        kept = Reranker(settings=settings)
-        Reranker(settings=settings)
+    shipped = settings.reranker
+    assert (shipped.policy, shipped.model, shipped.fuse_first_stage, shipped.depth) == (
+        "query-likelihood",
+        "local:smollm2-135m-upr",
+        True,
+        10,
+    )
+    named = load_settings(home=settings.home, **{"reranker.policy": "rearag-direct"})
+    assert (named.reranker.model, named.reranker.fuse_first_stage) == (
+        "local:smollm2-135m-instruct",
+        False,
+    )
+    model = load_settings(home=settings.home, **{"reranker.model": "local:smollm2-135m-instruct"})
+    assert model.reranker.policy == "rearag-reasoning"
+    off = load_settings(home=settings.home, **{"reranker.use_model": False})
+    kept = Reranker(settings=off)
     assert kept.backend is None and kept.policy.name == "first-stage"
     assert [r.doc_id for r in kept.rank("q", DOCS[:3], IDS[:3]).results] == IDS[:3]
-    assert len([r for r in caplog.records if "measured unable to rank" in r.message]) == 1
-    assert Reranker("first-stage", settings=settings).policy.name == "first-stage"
-    named = load_settings(home=settings.home, **{"reranker.policy": "rearag-direct"})
-    assert named.reranker.calls_model
-    forced = load_settings(home=settings.home, **{"reranker.use_model": True})
-    assert forced.reranker.calls_model and not settings.reranker.calls_model
+
+
+def test_fusion_keeps_the_first_stage_in_the_order(tiny_backend, settings):
+    """Reciprocal rank fusion of the model's order with the input order: a passage the model
+    moves from last to first lands in the middle; ties keep the input order."""
+    from rearag.policies.reranker import fused_with_input
+
+    assert fused_with_input([3, 0, 1, 2], 60) == [0, 3, 1, 2]
+    assert fused_with_input([1, 0], 60) == [0, 1]  # a tie: the first stage decides
+    assert fused_with_input([0, 1, 2], 60) == [0, 1, 2]
+    plain = reranker(tiny_backend, "query-likelihood", settings=settings)
+    fused = reranker(tiny_backend, "query-likelihood", settings=settings, fuse_first_stage=True)
+    order = [int(r.doc_id) for r in plain.rank("subject 3", DOCS[:4]).results]
+    assert [int(r.doc_id) for r in fused.rank("subject 3", DOCS[:4]).results] == (
+        fused_with_input(order, settings.retriever.rrf_k)
+    )
 
 
 def test_first_token_on_the_direct_prompt_reads_digits_after_the_opened_answer(

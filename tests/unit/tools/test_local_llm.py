@@ -71,6 +71,26 @@ def test_bundled_model_generates_and_reranks(models_home, monkeypatch):
     assert window.status in {"ok", "wrong_format", "repetition", "missing_documents"}
 
 
+@pytest.mark.slow  # merges the shipped adapter into the bundled 135M model and runs it
+def test_the_shipped_adapter_loads_offline_and_ranks_a_window(models_home, monkeypatch):
+    monkeypatch.setenv("REARAG_HOME", str(models_home))
+    settings = load_settings()  # defaults: the shipped query-likelihood ranker
+    plain = Reranker(settings=settings, fuse_first_stage=False)
+    assert plain.config.model == "local:smollm2-135m-upr" and plain.policy.kind == "likelihood"
+    assert (models_home / "models" / "smollm2-135m-upr" / "config.json").is_file()  # cached
+    claim = "Vitamin D supplements reduce the risk of bone fractures in older adults."
+    passages = [
+        "Sourdough bread is leavened by wild yeast and lactobacilli.",
+        "The tides are raised by the moon's gravity.",
+        "In a trial of 2,000 adults over 65, vitamin D supplementation lowered hip and other "
+        "fractures compared with placebo.",
+    ]
+    ranked = plain.rank(claim, passages)
+    assert ranked.results[0].original_rank == 3
+    fused = [r.original_rank for r in Reranker(settings=settings).rank(claim, passages).results]
+    assert fused.index(3) < fused.index(2)  # moved up, short of overruling the first stage
+
+
 @pytest.mark.slow  # converts and runs the bundled 135M model
 def test_unknown_or_missing_models_are_clear_errors(models_home):
     with pytest.raises(RearagError, match="no bundled model"):
