@@ -45,6 +45,7 @@ from rearag.rl.runs import (
 
 class SFTResult(BaseModel):
     name: str
+    policy: str
     folder: str
     examples: int
     steps: int
@@ -227,6 +228,7 @@ def train_sft(
     )
     return SFTResult(
         name=out,
+        policy=the_policy.name,
         folder=str(folder),
         examples=len(dataset_rows),
         steps=trainer.state.global_step,

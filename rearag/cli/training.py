@@ -184,9 +184,11 @@ def sft_cmd(
         print_json(result.model_dump())
         return
     loss = f"{result.final_loss:.3f}" if result.final_loss is not None else "n/a"
+    what = "trained" if POLICIES[result.policy].kind == "likelihood" else "warm-up"
     out.print(
-        f"warm-up {result.name}: {result.examples} examples, {result.steps} steps, last loss "
-        f"{loss}, {result.seconds:.0f} s → use --model policy:{result.name}",
+        f"{what} {result.name}: {result.examples} examples, {result.steps} steps, last loss "
+        f"{loss}, {result.seconds:.0f} s → use --policy {result.policy} --model "
+        f"policy:{result.name}",
         markup=False,
         highlight=False,
     )

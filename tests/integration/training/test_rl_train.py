@@ -381,6 +381,15 @@ def test_json_output_is_only_json(lab):
     assert json.loads(proc.stdout)["name"] == "quiet"  # no trainer log lines on stdout
 
 
+def test_cli_trains_query_likelihood_and_says_how_to_use_it(lab):
+    args = ["train", "sft", "--data", str(lab["data"]), "--model", lab["model"], "--out", "u"]
+    proc = cli(lab, *args, "--policy", "query-likelihood", "--examples", "2", "--lora")
+    assert proc.returncode == 0, proc.stderr
+    last = proc.stdout.strip().splitlines()[-1]  # the trainer's log lines come before it
+    assert last.startswith("trained u: 2 examples")
+    assert last.endswith("use --policy query-likelihood --model policy:u")
+
+
 def test_resume_after_a_killed_run_loses_no_step(lab):
     args = [
         "train",
