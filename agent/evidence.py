@@ -1,14 +1,17 @@
 """How well the passages answer a question, measured without a language model: the sentences
-of the passages scored by embedding similarity to the question, with the share of the
-question's terms they contain as a tie-break.
+of the passages scored by embedding similarity to the question and by the question's words
+they contain, the rarer words counting more, and the names it uses (identifiers, options,
+acronyms) most.
 
-The grade node decides from these scores when no trusted model judges, and the extractive
-answer is the best of these sentences, each cited. Both work the same with a 135M model as
-with a large one, since no model writes anything here.
+The grade node decides from these scores when no trusted model judges (and abstains when a name
+the question asks about is in none of the passages: "GPG-sign" is not answered by a sign-off),
+and the extractive answer is the best of these sentences, each cited. Both work the same with a
+135M model as with a large one, since no model writes anything here.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Sequence
 
@@ -16,7 +19,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from rearag.core.sanitize import neutralise
-from rearag.core.text import passage_sentences, terms
+from rearag.core.text import DANGLING_WORDS, passage_sentences, stem, terms
 from rearag.core.types import Passage
 
 # Texts -> unit-length vectors, one row per text (the collection's embedder).
@@ -24,32 +27,107 @@ Encode = Callable[[list[str]], np.ndarray]
 
 MIN_WORDS = 4  # titles, headings and fragments are not evidence
 
+# How much the question's words in a sentence add to its similarity: documentation answers sit
+# in sentences that share the question's rare words and names ("--control-list instead"), not
+# only its topic. Weighted coverage is in [0, 1]; similarity of a good answer is 0.4-0.8.
+WORDS_WEIGHT = 0.25
+NAMES_WEIGHT = 0.15
+RANK_WEIGHT = 0.01  # per place down the reranked passages: a tie goes to the better passage
+
+# A name a question asks about: an option (--foo, -x), an identifier with _ . / :: or ()
+# inside, a word mixing letters and digits (utf-8, x86_64, v2), CamelCase, an acronym (GPG).
+_NAME = re.compile(
+    r"(?<![\w-])(?:--?[A-Za-z][\w-]*"
+    r"|[A-Za-z_][\w]*(?:(?:::|[._/])[\w]+)+(?:\(\))?"
+    r"|[A-Za-z]+\d[\w-]*|\d+[A-Za-z][\w-]*"
+    r"|[a-z]+[A-Z]\w*|[A-Z][a-z]+[A-Z]\w*"
+    r"|[A-Z]{2,}s?\b|\w+_\w*|\w+\(\))"
+)
+_END = re.compile(r"[.!?:;\"')\]`]$")
+
 
 class Sentence(BaseModel):
     passage: int  # 0-based index into the passages scored
+    position: int  # 0-based place among the passage's pieces (`_pieces`)
     text: str
     similarity: float  # cosine similarity to the question
-    coverage: float  # share of the question's terms the sentence contains
+    coverage: float  # share of the question's words it contains, rare words weighing more
+    names: float  # share of the question's names it contains (1 when the question has none)
 
     @property
     def score(self) -> float:
-        # Similarity decides; coverage only breaks near-ties.
-        return self.similarity + 0.05 * self.coverage
+        return (
+            self.similarity
+            + WORDS_WEIGHT * self.coverage
+            + NAMES_WEIGHT * self.names
+            - RANK_WEIGHT * self.passage
+        )
 
 
-def split_sentences(text: str) -> list[str]:
-    """The sentences of `text` with at least MIN_WORDS words, whitespace collapsed and
-    neutralised (an extracted answer goes into the history the next turn's prompts quote). A
-    chunk may begin or end inside a sentence: a piece starting in lower case and a last piece
-    without an end mark are such halves, and are left out."""
+def split_sentences(text: str, title: str = "") -> list[str]:
+    """The sentences of `text` that can be quoted as an answer (`_pieces`, `_quotable`)."""
+    return [s for s in _pieces(text, title) if _quotable(s)]
+
+
+def _pieces(text: str, title: str = "") -> list[str]:
+    """Every piece of `text` between sentence boundaries, whitespace collapsed and neutralised
+    (an extracted answer goes into the history the next turn's prompts quote); `title` is the
+    document's, whose line in front of a chunk is not a sentence. A chunk may begin or end
+    inside a sentence: its last piece, when it has no end mark, is such a half and is left
+    out (the first is, by `_quotable`, as it starts in lower case)."""
+    if title and text.startswith(f"{title}\n"):  # the title line ingestion puts in front
+        text = text[len(title) + 1 :]
     parts = passage_sentences(neutralise(text))
-    # Sentences start in upper case (or with a digit, a quote, a bullet); joined lines and
-    # split sentences do too, so a piece in lower case is the end of a cut sentence.
-    parts = [s for s in parts if s and not s[0].islower()]
     if len(parts) > 1 and not re.search(r"[.!?:;\"')\]]$", parts[-1]):
         parts = parts[:-1]
-    # A Markdown heading of four words or more is still a heading, not a statement.
-    return [s for s in parts if len(s.split()) >= MIN_WORDS and not s.startswith("#")]
+    return parts
+
+
+def _sentences(passage: Passage) -> list[tuple[int, str]]:
+    """(place among the passage's `_pieces`, sentence) of its quotable sentences."""
+    pieces = _pieces(passage.text, str(passage.metadata.get("title") or ""))
+    return [(k, s) for k, s in enumerate(pieces) if _quotable(s)]
+
+
+def _quotable(sentence: str) -> bool:
+    """Whether a piece can be quoted as an answer. Sentences start in upper case, a digit, a
+    quote, a bullet or code; a piece in lower case or punctuation is the end of a cut sentence.
+    Left out too: headings (a short piece without an end mark, unless it names an option or
+    identifier: option lists are answers), fragments ending on "," or on a word no sentence
+    ends with, pieces cut inside code or a parenthesis, and pieces of fewer than MIN_WORDS
+    words."""
+    words = sentence.split()
+    if len(words) < MIN_WORDS or sentence.startswith("#"):  # a Markdown heading, however long
+        return False
+    if sentence[0].islower() or sentence[0] in ",;:.)]}!?":
+        return False
+    if sentence.endswith(",") or words[-1].lower() in DANGLING_WORDS:
+        return False
+    if sentence.count("`") % 2 or sentence.count("(") < sentence.count(")") - 1:
+        return False
+    return bool(_END.search(sentence)) or len(words) > 8 or bool(_NAME.search(sentence))
+
+
+def names(text: str) -> set[str]:
+    """The names in `text` (options, identifiers, acronyms: `_NAME`), lower case; plural
+    acronyms singular (APIs). Two characters name too little to be sure ("M1", "US" or "us"),
+    except an option ("-y")."""
+    found = (m.lower().rstrip("s") if m[:-1].isupper() else m.lower() for m in _NAME.findall(text))
+    return {n for n in found if len(n) >= 3 or n.startswith("-")}
+
+
+def missing_names(question: str, passages: Sequence[Passage]) -> list[str]:
+    """The names the question uses that none of `passages` contains: a question about
+    something the passages do not mention (sorted)."""
+    wanted = names(question)
+    if not wanted:
+        return []
+    found = " ".join(p.text for p in passages).lower()
+    return sorted(n for n in wanted if not _mentions(found, n))
+
+
+def _mentions(text: str, name: str) -> bool:
+    return re.search(rf"(?<![\w-]){re.escape(name)}", text) is not None
 
 
 def coverage(question: str, text: str) -> float:
@@ -58,24 +136,75 @@ def coverage(question: str, text: str) -> float:
     return len(wanted & terms(text)) / len(wanted) if wanted else 0.0
 
 
+def _weighted_coverage(wanted: set[str], found: set[str], idf: dict[str, float]) -> float:
+    total = sum(idf[t] for t in wanted)
+    return sum(idf[t] for t in wanted & found) / total if total else 0.0
+
+
 def score_sentences(question: str, passages: Sequence[Passage], encode: Encode) -> list[Sentence]:
-    """Every sentence of `passages`, best answer to `question` first."""
-    found = [(i, s) for i, p in enumerate(passages) for s in split_sentences(p.text)]
+    """Every quotable sentence of `passages`, best answer to `question` first. A word's weight
+    is its inverse frequency among these sentences: the topic every sentence shares counts
+    little, the word that singles out the answer much."""
+    found = [(i, k, s) for i, p in enumerate(passages) for k, s in _sentences(p)]
     if not found:
         return []
-    vectors = encode([question] + [s for _, s in found])
+    vectors = encode([question] + [s for _, _, s in found])
     similarity = vectors[1:] @ vectors[0]
+    wanted = {stem(t) for t in terms(question)}
+    stems = [{stem(t) for t in terms(s)} for _, _, s in found]
+    n = len(found)
+    idf = {t: math.log((n + 1) / (sum(t in ws for ws in stems) + 0.5)) for t in wanted}
+    asked = names(question)
     scored = [
-        Sentence(passage=i, text=s, similarity=float(sim), coverage=coverage(question, s))
-        for (i, s), sim in zip(found, similarity, strict=True)
+        Sentence(
+            passage=i,
+            position=k,
+            text=s,
+            similarity=float(sim),
+            coverage=_weighted_coverage(wanted, ws, idf),
+            names=sum(_mentions(s.lower(), a) for a in asked) / len(asked) if asked else 1.0,
+        )
+        for (i, k, s), sim, ws in zip(found, similarity, stems, strict=True)
     ]
     return sorted(scored, key=lambda s: s.score, reverse=True)
+
+
+# A sentence that hands over to the next: it ends in a colon, asks (a FAQ's question) or
+# announces what follows; or it is a short field of a list ("What: --control-path (…)").
+_LEADS_ON = re.compile(r"(:|\?|\b(?:follows|following|below))$", re.IGNORECASE)
+
+
+def following(sentence: Sentence, passages: Sequence[Passage]) -> Sentence | None:
+    """The next piece of `sentence`'s passage when `sentence` leads on to it (`_LEADS_ON`, a
+    question of a FAQ, a short field of a list), scored as nothing: it is taken for its place,
+    not its match. Any piece serves (a command line, an option), not only a quotable one; the
+    short fields before one ("Status: deprecated", "When: 1.18.x") come with it."""
+    text = sentence.text.rstrip(".")
+    label = re.match(r"\w[\w -]{0,20}: ", text) is not None and len(text.split()) <= 10
+    if not label and not _LEADS_ON.search(text):
+        return None
+    passage = passages[sentence.passage]
+    pieces = _pieces(passage.text, str(passage.metadata.get("title") or ""))
+    taken: list[str] = []
+    k = sentence.position
+    for k in range(sentence.position + 1, min(len(pieces), sentence.position + 4)):
+        if pieces[k].startswith("#"):  # the next section: nothing of this one is left
+            break
+        taken.append(pieces[k])
+        if _quotable(pieces[k]) or _NAME.search(pieces[k]):  # a sentence, a command, an option
+            break
+    if not taken:
+        return None
+    text = " ".join(t for t in taken if t)
+    return Sentence(
+        passage=sentence.passage, position=k, text=text, similarity=0.0, coverage=0.0, names=0.0
+    )
 
 
 def best_similarity(topics: Sequence[str], passages: Sequence[Passage], encode: Encode) -> float:
     """The evidence score: the highest cosine similarity between any of `topics` (ways of
     stating the question) and any sentence of `passages`; 0 when they have no sentence."""
-    sentences = [s for p in passages for s in split_sentences(p.text)]
+    sentences = [s for p in passages for _, s in _sentences(p)]
     if not sentences or not topics:
         return 0.0
     vectors = encode([*topics, *sentences])

@@ -17,7 +17,7 @@ from rearag.agent import nodes
 from rearag.agent.state import AgentInput, AgentOutput, AgentState, AgentTools, GraphContext
 from rearag.core.config import Settings
 from rearag.policies.reranker import Reranker
-from rearag.tools.backends import load_backend
+from rearag.tools.backends import LazyBackend
 from rearag.tools.retriever import Retriever
 
 NODES = ("rewrite", "retrieve", "rerank", "grade", "generate")
@@ -25,15 +25,16 @@ NODES = ("rewrite", "retrieve", "rerank", "grade", "generate")
 
 def load_tools(settings: Settings, collection: str | None = None) -> AgentTools:
     """Every tool the nodes call, each configured from its own settings section. Nodes that
-    name the same local model share its weights (the loader caches per process)."""
+    name the same local model share its weights (the loader caches per process); the LLM
+    nodes' models load when a node first calls them."""
     retriever = Retriever(collection or settings.collection, settings=settings)
     return AgentTools(
         settings=settings,
         retriever=retriever,
         reranker=Reranker(settings=settings),
-        rewriter=load_backend(settings.rewriter, settings),
-        grader=load_backend(settings.grader, settings),
-        generator=load_backend(settings.generator, settings),
+        rewriter=LazyBackend(settings.rewriter, settings),
+        grader=LazyBackend(settings.grader, settings),
+        generator=LazyBackend(settings.generator, settings),
         encode=retriever.store.embedding.encode,
     )
 

@@ -19,7 +19,7 @@ from rearag.agent import evidence, grounding, prompts
 from rearag.agent.state import AgentState, AgentTools, GraphContext
 from rearag.core.errors import InvalidInputError
 from rearag.core.sanitize import neutralise
-from rearag.core.text import error_text
+from rearag.core.text import error_text, terms
 from rearag.core.types import AnswerMode, Citation, Passage
 from rearag.tools.llm import Completion, LLMBackend, Message, Streaming
 from rearag.tools.retriever import reciprocal_rank_fusion
@@ -201,7 +201,10 @@ def grade(state: AgentState, runtime: Runtime[GraphContext]) -> dict[str, Any]:
     top = state.get("passages", [])[: cfg.passages]
     topics = _topics(state["question"], state.get("history", [])[:-1])
     best = evidence.best_similarity(topics, top, tools.encode)
-    verdict, by, errors, usage = best >= cfg.min_similarity, "score", [], {}
+    # A name the question asks about that no passage mentions: the passages are on a nearby
+    # topic (a sign-off for "GPG-sign"), however similar they read.
+    missing = evidence.missing_names(state["question"], top)
+    verdict, by, errors, usage = best >= cfg.min_similarity and not missing, "score", [], {}
     if verdict and cfg.asks_model:
         messages = prompts.grade_messages(
             state["question"], [p.text for p in top], cfg.max_passage_chars
@@ -220,6 +223,8 @@ def grade(state: AgentState, runtime: Runtime[GraphContext]) -> dict[str, Any]:
         "errors": errors,
         "usage": usage,
     }
+    if missing:
+        errors.append(f"grade: the passages do not mention {', '.join(missing)}")
     if not verdict:
         found = "no passages found" if not top else "the passages did not answer"
         update["feedback"] = f"{found}: " + "; ".join(state.get("queries", []))
@@ -320,18 +325,31 @@ def _draft(
 
 
 def _extract(question: str, sources: list[Passage], tools: AgentTools) -> str:
-    """The best sentences of the passages for the question, each cited; later ones only when
-    they are on the question's topic (the grader's similarity bar)."""
+    """The best sentences of the passages for the question, each cited once; later ones only
+    when they are on the question's topic (the grader's similarity bar). A sentence that leads
+    into what follows ("… as follows:", "What: --control-path") brings the next one of its
+    passage with it: that is where its answer is."""
     best = evidence.score_sentences(question, sources, tools.encode)
     bar = tools.settings.grader.min_similarity
-    picked = [
-        s
-        for i, s in enumerate(best[: tools.settings.generator.extract_sentences])
-        if i == 0 or s.similarity >= bar
-    ]
+    picked: list[evidence.Sentence] = []
+    for s in best:
+        if len(picked) >= tools.settings.generator.extract_sentences:
+            break
+        if picked and (s.similarity < bar or _same_text(s, picked)):
+            continue
+        picked.append(s)
+        follower = evidence.following(s, sources)
+        if follower is not None and not _same_text(follower, picked):
+            picked.append(follower)
     if not picked:  # passages without a sentence of four words: quote the top one
         return f"{prompts.clean_passage(sources[0].text, 300)} [1]"
     return " ".join(f"{s.text.rstrip()} [{s.passage + 1}]" for s in picked)
+
+
+def _same_text(sentence: evidence.Sentence, picked: list[evidence.Sentence]) -> bool:
+    """Whether an overlapping chunk already gave this sentence (or one holding it)."""
+    key = " ".join(sorted(terms(sentence.text)))
+    return any(key == " ".join(sorted(terms(p.text))) for p in picked)
 
 
 def _answer(text: str, sources: list[Passage], mode: AnswerMode) -> dict[str, Any]:

@@ -69,6 +69,12 @@ class RAGAgent:
             self.tools, stream_tokens=tokens, generation=generation or GenerationOptions()
         )
 
+    @property
+    def reranks_with_model(self) -> bool:
+        """Whether the reranker asks a model; false when it keeps the search order unasked
+        (`reranker.use_model = false`, or the first-stage policy)."""
+        return self.tools.reranker.policy.kind != "none"
+
     def check_question(self, question: str) -> str:
         """The question, stripped; InvalidInputError when it is empty or over the limit."""
         question = question.strip() if isinstance(question, str) else ""
@@ -174,8 +180,22 @@ class RAGAgent:
         yield "answer", {"answer": Answer.from_state(final, thread_id)}
 
 
-def describe_step(node: str, update: dict[str, Any]) -> str:
-    """One line about a finished node, for people watching a question being answered."""
+# Why a reranker window kept the first-stage order, by its status (policies/reranker.py).
+KEPT_ORDER = {
+    "wrong_format": "the model's answer was not a ranking",
+    "backend_error": "the model call failed",
+}
+# What was set right in a ranking the model did give.
+MENDED = {
+    "repetition": "it named a passage twice, the repeat was dropped",
+    "missing_documents": "it left passages out, they follow in search order",
+}
+
+
+def describe_step(node: str, update: dict[str, Any], *, reranks_with_model: bool = True) -> str:
+    """One line about a finished node, for people watching a question being answered.
+    `reranks_with_model`: false when the reranker keeps the search order unasked
+    (`RAGAgent.reranks_with_model`)."""
     if node == "rewrite":
         return f"rewrite: {' | '.join(update.get('queries', []))}"
     if node == "retrieve":
@@ -183,8 +203,7 @@ def describe_step(node: str, update: dict[str, Any]) -> str:
             f"retrieve: {len(update.get('passages', []))} passages (round {update.get('attempts')})"
         )
     if node == "rerank":
-        statuses = [w["status"] for w in update.get("rerank_traces", [])]
-        return f"rerank: {', '.join(statuses) or 'nothing to rerank'}"
+        return f"rerank: {describe_rerank(update, reranks_with_model)}"
     if node == "grade":
         return (
             f"grade: {update.get('grade')} (by {update.get('grade_by')}; "
@@ -196,3 +215,48 @@ def describe_step(node: str, update: dict[str, Any]) -> str:
             return "generate: abstained"
         return f"generate: {mode}, {len(update.get('citations', []))} citation(s)"
     return node
+
+
+def describe_rerank(update: dict[str, Any], reranks_with_model: bool = True) -> str:
+    """What the reranker did, in words: a bare status such as `wrong_format` does not say
+    that the search order was kept, nor why."""
+    failed = [e for e in update.get("errors", []) if e.startswith("rerank: ")]
+    if failed:
+        return f"kept the search order (the reranker failed: {_short(failed[0][8:])})"
+    windows = update.get("rerank_traces", [])
+    if not windows:
+        return "nothing to rerank"
+    if not reranks_with_model:
+        return (
+            "kept the search order (the reranker asks no model: reranker.use_model is false, "
+            "or the policy is first-stage)"
+        )
+    n = len(windows)
+    kept = [w for w in windows if w["status"] in KEPT_ORDER]
+    mended = [w for w in windows if w["status"] in MENDED]
+    if kept:
+        line = f"kept the search order for {len(kept)} of {_windows(n)} ({_why(kept, KEPT_ORDER)})"
+    else:
+        line = f"{_windows(n)} ranked by the model"
+    if mended:
+        line += f"; {len(mended)} ranking(s) mended ({_why(mended, MENDED)})"
+    return line
+
+
+def _windows(n: int) -> str:
+    return f"{n} window{'' if n == 1 else 's'}"
+
+
+def _why(windows: list[dict[str, Any]], reasons: dict[str, str]) -> str:
+    """Each status's reason in words, the status itself, and the first error it came with."""
+    parts = []
+    for status in dict.fromkeys(w["status"] for w in windows):
+        error = next((w["error"] for w in windows if w["status"] == status and w.get("error")), "")
+        parts.append(f"{reasons[status]}: {status}" + (f", {_short(error)}" if error else ""))
+    return "; ".join(parts)
+
+
+def _short(text: str, limit: int = 120) -> str:
+    """The first line of an error, cut: API errors run over many lines."""
+    line = text.strip().split("\n", 1)[0]
+    return line if len(line) <= limit else line[: limit - 1] + "…"

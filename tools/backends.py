@@ -3,6 +3,9 @@ transformers."""
 
 from __future__ import annotations
 
+import threading
+from typing import Any
+
 from rearag.core.config import LLMOptions, Settings
 from rearag.core.model_ref import parse_model_ref
 from rearag.tools.llm import LLMBackend
@@ -37,3 +40,28 @@ def _default_batch() -> int:
     import torch
 
     return 8 if torch.cuda.is_available() else 1
+
+
+class LazyBackend:
+    """A backend loaded on its first use. The graph's model nodes often never call their model
+    (a first question is not rewritten, the score grades, a weak model's answer is extracted):
+    a cold `rearag ask` then loads no generator weights at all. Attributes other than `model`
+    (generate, stream, …) are the loaded backend's, so its optional abilities still show."""
+
+    def __init__(self, options: LLMOptions, settings: Settings) -> None:
+        self.model = options.model
+        self._options, self._settings = options, settings
+        self._backend: LLMBackend | None = None
+        self._lock = threading.Lock()  # one load when a server's requests arrive together
+
+    @property
+    def loaded(self) -> LLMBackend:
+        with self._lock:
+            if self._backend is None:
+                self._backend = load_backend(self._options, self._settings)
+            return self._backend
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):  # not the backend's: copy/pickle probes, our own fields
+            raise AttributeError(name)
+        return getattr(self.loaded, name)

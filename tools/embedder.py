@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import functools
+import json
 import logging
 import os
 import random
@@ -199,6 +200,81 @@ class TorchEncoder:
         return _unit(vectors)
 
 
+# A sentence-transformers folder that is only a transformer and mean pooling (MiniLM and most
+# sentence embedders): run with transformers alone, the same vectors without importing
+# sentence-transformers, which costs a cold `rearag ask` about a second (scikit-learn).
+_MEAN_POOLED = [
+    ["sentence_transformers.models.Transformer", "sentence_transformers.models.Pooling"],
+    [
+        "sentence_transformers.models.Transformer",
+        "sentence_transformers.models.Pooling",
+        "sentence_transformers.models.Normalize",
+    ],
+]
+
+
+def mean_pooled_folder(path: str) -> int | None:
+    """The max sequence length of a local sentence-transformers folder that is a transformer
+    with mean pooling, or None for any other model (hub names, other pooling, dense layers)."""
+    folder = Path(path)
+    try:
+        modules = json.loads((folder / "modules.json").read_text())
+        kinds = [m["type"] for m in modules]
+        pooling_dir = next(m["path"] for m in modules if m["type"].endswith(".Pooling"))
+        pooling = json.loads((folder / pooling_dir / "config.json").read_text())
+        config = json.loads((folder / "sentence_bert_config.json").read_text())
+    except (OSError, ValueError, KeyError, StopIteration, TypeError):
+        return None
+    modes = {k for k, v in pooling.items() if k.startswith("pooling_mode") and v}
+    if kinds not in _MEAN_POOLED or modes != {"pooling_mode_mean_tokens"}:
+        return None
+    return int(config.get("max_seq_length") or 512)
+
+
+class MeanPoolingEncoder:
+    """A mean-pooled sentence-transformers model run with transformers (`mean_pooled_folder`):
+    what sentence-transformers computes, in fp32 (cosine 1.0000 with it, tested)."""
+
+    def __init__(self, cfg: EmbedderConfig, path: str, max_length: int) -> None:
+        self.model, self.tokenizer = _load_mean_pooled(path, cfg.device)
+        self.max_length = max_length
+        self.batch_size, self.threads = cfg.batch_size, resolve_threads(cfg.threads)
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        import torch
+
+        if not texts:
+            return np.zeros((0, 0), np.float32)
+        # Longest first, as sentence-transformers batches: less padding per batch.
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        out = np.zeros((len(texts), self.model.config.hidden_size), np.float32)
+        with _torch_threads(self.threads), torch.inference_mode():
+            for start in range(0, len(order), self.batch_size):
+                rows = order[start : start + self.batch_size]
+                batch = self.tokenizer(
+                    [texts[i] for i in rows],
+                    padding=True,
+                    truncation=True,
+                    max_length=self.max_length,
+                    return_tensors="pt",
+                ).to(self.model.device)
+                tokens = self.model(**batch).last_hidden_state
+                mask = batch["attention_mask"].unsqueeze(-1).to(tokens.dtype)
+                pooled = (tokens * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+                out[rows] = pooled.float().cpu().numpy()
+        return _unit(out)
+
+
+@functools.lru_cache(maxsize=4)
+def _load_mean_pooled(path: str, device: str) -> tuple[Any, Any]:
+    import transformers
+    from transformers import AutoModel, AutoTokenizer
+
+    transformers.utils.logging.disable_progress_bar()
+    model = AutoModel.from_pretrained(path).to(device).eval()
+    return model, AutoTokenizer.from_pretrained(path)
+
+
 @functools.lru_cache(maxsize=1)
 def _bundled_tokenizer() -> Any:
     from transformers import AutoTokenizer
@@ -282,6 +358,11 @@ def load_encoder(cfg: EmbedderConfig, models_dir: Path) -> Encoder:
     """The encoder a configuration describes (the models behind it load once per process)."""
     if parse_model_ref(cfg.model).kind == "litellm":
         return LiteLLMEncoder(cfg)
+    if cfg.backend == "torch":
+        path = local_model_path(cfg.model)
+        max_length = mean_pooled_folder(path)
+        if max_length is not None:
+            return MeanPoolingEncoder(cfg, path, max_length)
     if cfg.backend in ("torch", "torch-bf16"):
         return TorchEncoder(cfg)
     from rearag.tools.onnx_embedder import OnnxEncoder

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 from bisect import bisect_right
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from difflib import get_close_matches
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from tqdm import tqdm
 
 from rearag.core.errors import NotFoundError
+from rearag.core.progress import progress_bar
 from rearag.core.text import describe
 from rearag.tools.chunking import iter_chunks
 from rearag.tools.loaders import SkipFile, SourceDoc, discover, load_file, source_name
@@ -97,13 +98,16 @@ def ingest(
     progress: bool = True,
     on_problem: Callable[[FileProblem], None] | None = None,
     follow_links: bool = False,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
 ) -> IngestReport:
     """Ingest the files under `paths`. Links found in a folder whose target is outside it are
-    skipped unless `follow_links`. Chunks are embedded and stored as the files are read, so
-    memory holds one file's and one write's chunks however large the folder, and an
-    interrupted run keeps what it stored."""
+    skipped unless `follow_links`; `include` and `exclude` globs select files (see
+    `loaders.Selection`). Chunks are embedded and stored as the files are read, so memory holds
+    one file's and one write's chunks however large the folder, and an interrupted run keeps
+    what it stored. `progress` bars are drawn only on a terminal (`core.progress`)."""
     paths = list(paths)
-    files, skipped = discover(paths, follow_links)
+    files, skipped = discover(paths, follow_links, include=include, exclude=exclude)
     roots = [path.resolve() for path in paths]
     report = IngestReport(collection=store.name)
 
@@ -120,8 +124,10 @@ def ingest(
     pending: list[_Planned] = []
     to_delete: list[str] = []
     # Shown after a second of work: a run with nothing to embed prints no empty bar.
-    with tqdm(desc="embedding", unit="chunk", disable=not progress, delay=1) as embedding:
-        reading = tqdm(files, desc="reading", unit="file", disable=not progress or len(files) < 2)
+    with progress_bar(desc="embedding", unit="chunk", enabled=progress, delay=1) as embedding:
+        reading = progress_bar(
+            files, desc="reading", unit="file", enabled=progress and len(files) > 1
+        )
         for path in reading:
             source = source_name(path)
             try:

@@ -1,37 +1,57 @@
-"""Reading documents from files: plain text (.txt .md .markdown .rst, and README-like names
-without a suffix), .html, .pdf and BEIR-style .jsonl corpora, each also gzip-compressed
-(`FAQ.txt.gz`, `manual.html.gz`: documentation trees are full of them).
+"""Reading documents from files: plain text (.txt .md .markdown .rst, README-like names
+without a suffix, and any other file whose content is text: `README.Debian`,
+`changelog.Debian.gz`, `v2.38-ReleaseNotes.gz`), .html, .pdf and BEIR-style .jsonl corpora, each
+also gzip-compressed (`FAQ.txt.gz`, `manual.html.gz`: documentation trees are full of them).
 
-`discover` finds the files to read and gives every other file (or hidden folder, or link out of
-the folder) it meets a reason, so nothing is left out silently. A file that cannot be used
-(empty, binary, not UTF-8, too large, broken PDF or gzip) raises `SkipFile` with the reason; the
-ingest reports it and goes on with the other files.
+`discover` finds the files to read (those `--include`/`--exclude` globs select) and gives every
+other file (or hidden folder, or link out of the folder) it meets a reason, so nothing is left
+out silently. A file that cannot be used (empty, binary, not UTF-8, too large, broken PDF or
+gzip) raises `SkipFile` with the reason; the ingest reports it and goes on with the other files.
+
+The readers that turn a file's contents into text are `_read_text`, `_read_html`, `_read_pdf`
+and `_read_jsonl`, each called from `load_file`.
 """
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import io
 import json
 import os
 import re
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from fnmatch import fnmatchcase
 from pathlib import Path
 
 from pydantic import BaseModel, field_validator
 
-from rearag.core.errors import NotFoundError
+from rearag.core.errors import InvalidInputError, NotFoundError
 from rearag.core.text import describe, lone_surrogate
+from rearag.tools.markup import strip_markup
 
 # "" is a name without a suffix: README, AUTHORS, copyright, changelog.gz in Debian's doc trees.
 TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".rst", ""}
+MARKUP_SUFFIXES = {".md", ".markdown", ".rst"}  # titled by their first heading
 HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
 SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | {".pdf", ".jsonl"}
 SUPPORTED_HELP = (
     ".txt .md .markdown .rst, names without a suffix (README), .html .htm .xhtml, .pdf, "
-    "BEIR .jsonl, and each of them gzip-compressed (.gz)"
+    "BEIR .jsonl, any other file whose content is text (README.Debian), and each of them "
+    "gzip-compressed (.gz)"
 )
+# Types that are never documents, text or not: images, print and web assets (Sphinx's _static/
+# holds .css and .js), archives, office files, fonts. Left out unopened: a 4-byte PNG stub or a
+# PostScript file would pass for text.
+NOT_DOCUMENT_SUFFIXES = {
+    *(".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".ico", ".svg", ".tif", ".tiff"),
+    *(".ps", ".eps", ".dvi", ".css", ".js", ".mjs", ".map"),
+    *(".zip", ".tar", ".tgz", ".bz2", ".xz", ".zst", ".7z", ".jar", ".epub"),
+    *(".doc", ".docx", ".xls", ".xlsx", ".ppt", ".pptx", ".odt", ".ods", ".odp"),
+    *(".woff", ".woff2", ".ttf", ".otf"),
+}
+SNIFF_BYTES = 4096  # how much of a file of another type is read to tell text from binary
 
 # Navigation that documentation generators write as ordinary <div>s and <table>s: texinfo's
 # "Next: … Previous: … Up:" panel, DocBook's and Sphinx's header/footer bars. The HTML5 elements
@@ -97,21 +117,65 @@ def file_type(path: Path) -> tuple[str, bool]:
     return Path(name.removesuffix(".gz")).suffix, compressed
 
 
+class Selection:
+    """Which files an ingest reads: `include` globs (none: every file) less `exclude` globs,
+    each matched against a file's path from the folder named (`guide/intro.md` for a file
+    found in `docs/guide/`) and against its name, as a shell matches them except that `*` also
+    matches `/`. A file left out by them is not read and not reported: it was not wanted."""
+
+    def __init__(self, include: Sequence[str] = (), exclude: Sequence[str] = ()) -> None:
+        self.include, self.exclude = list(include), list(exclude)
+        self.used: set[str] = set()  # include patterns that matched a file
+
+    def wants(self, relative: str, *, count: bool = True) -> bool:
+        """Whether the file at `relative` is read; `count`: it is a file found (not a hidden
+        one or a folder reported), so the include patterns it matches have selected something."""
+        name = relative.rsplit("/", 1)[-1]
+        hits = [p for p in self.include if fnmatchcase(relative, p) or fnmatchcase(name, p)]
+        if count:
+            self.used.update(hits)
+        excluded = any(fnmatchcase(relative, p) or fnmatchcase(name, p) for p in self.exclude)
+        return (bool(hits) or not self.include) and not excluded
+
+    def check_used(self, paths: list[Path]) -> None:
+        """An include pattern that selected no file is a mistake (a typo, a path from the wrong
+        folder): one clear error before anything is ingested."""
+        unused = [p for p in self.include if p not in self.used]
+        if unused:
+            where = ", ".join(source_name(p) for p in paths)
+            raise InvalidInputError(
+                f"--include {unused[0]!r} matches no file in {where}; patterns match the path "
+                "from the folder named (guide/*.md) or the file name (*.md); nothing was ingested"
+            )
+
+
 def discover(
-    paths: Iterable[Path], follow_links: bool = False
+    paths: Iterable[Path],
+    follow_links: bool = False,
+    *,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
 ) -> tuple[list[Path], list[tuple[Path, str]]]:
     """The files to read under `paths` (folders are walked), and every other file found, or
     hidden folder not walked, with the reason it is left out. Files to read are resolved, as
     sources are stored. A link found in a folder is read only if its target is in that folder,
-    unless `follow_links`; a path named in `paths` is read even if it is a link. A path that
-    does not exist is an error before anything is touched."""
+    unless `follow_links`; a path named in `paths` is read even if it is a link. Only files that
+    the `include` and `exclude` globs select (see `Selection`) are read or reported. A path that
+    does not exist, or an include pattern that matches no file, is an error before anything is
+    read."""
     paths = list(paths)
     check_paths_exist(paths)
+    selection = Selection(include, exclude)
     files: list[Path] = []
     skipped: list[tuple[Path, str]] = []
     for path in paths:
-        found = _walk(path, follow_links, skipped) if path.is_dir() else [path]
+        walked: list[tuple[Path, str]] = []
+        root = path.resolve() if path.is_dir() else None
+        found = _walk(path, follow_links, walked) if root else [path]
+        skipped += [s for s in walked if selection.wants(_relative(s[0], root), count=False)]
         for file in found:
+            if not selection.wants(_relative(file, root)):
+                continue
             try:
                 reason = _unreadable_type(file)
                 if not reason:
@@ -120,7 +184,16 @@ def discover(
                 reason = _cannot_read(exc)
             if reason:
                 skipped.append((file.absolute(), reason))
+    selection.check_used(paths)
     return list(dict.fromkeys(files)), sorted(dict.fromkeys(skipped))
+
+
+def _relative(file: Path, root: Path | None) -> str:
+    """What the globs match: `file`'s path from the folder named (`root`, resolved), else its
+    name (a file named itself, or one reached through a link out of the folder)."""
+    if root is not None and file.is_relative_to(root) and file != root:
+        return file.relative_to(root).as_posix()
+    return file.name
 
 
 def _walk(folder: Path, follow_links: bool, skipped: list[tuple[Path, str]]) -> list[Path]:
@@ -194,17 +267,52 @@ def _links_outside(entry: Path, root: Path) -> bool:
 
 
 def _unreadable_type(path: Path) -> str:
-    """Why `path` is not read at all ("" when it is)."""
+    """Why `path` is not read at all ("" when it is). A file of a type without a reader is
+    read as plain text when its start is text (`_sniffed_text`)."""
     if not path.is_file():
         return "not a regular file"  # a broken link, a pipe, a device
     suffix, compressed = file_type(path)
     if suffix in SUPPORTED_SUFFIXES:
         return ""
+    if suffix not in NOT_DOCUMENT_SUFFIXES and _sniffed_text(path, compressed):
+        return ""
     shown = "".join(path.suffixes[-2:]) if compressed else path.suffix
     return f"unsupported type {shown}"
 
 
+def _sniffed_text(path: Path, compressed: bool) -> bool:
+    """Whether the file's first few KB (decompressed for a .gz) are text. An empty file counts:
+    reading it then says it is empty. A .gz that does not decompress does not."""
+    with path.open("rb") as f:
+        if not compressed:
+            head = f.read(SNIFF_BYTES)
+        else:
+            try:
+                head = gzip.GzipFile(fileobj=f).read(SNIFF_BYTES)
+            except (OSError, EOFError, zlib.error):
+                return False
+    return not head or _looks_like_text(head)
+
+
+def _looks_like_text(head: bytes) -> bool:
+    """No NUL byte (binary, as `_decode` judges), and UTF-8 (a character cut at the end of
+    `head` is fine) or, failing that, mostly printable: a Latin-1 README is then reported as
+    not UTF-8, which says what to do, rather than as an unknown type."""
+    if b"\x00" in head:
+        return False
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head)  # not final: a cut character
+        return True
+    except UnicodeDecodeError:
+        pass
+    controls = sum((b < 0x20 and b not in b"\t\n\r\f\b") or b == 0x7F for b in head)
+    high = sum(b >= 0x80 for b in head)
+    return controls <= len(head) // 100 and high <= len(head) * 3 // 10
+
+
 def load_file(path: Path, max_bytes: int) -> Loaded:
+    """The documents in `path`, by the reader its suffix names; a file of any other type is
+    plain text (`discover` reads it only when its start is text)."""
     suffix, compressed = file_type(path)
     data = _read_bytes(path, max_bytes)
     if compressed:
@@ -217,7 +325,16 @@ def load_file(path: Path, max_bytes: int) -> Loaded:
         return _one(source, *_read_html(text))
     if suffix == ".jsonl":
         return _read_jsonl(source, text)
-    return _one(source, _heading_title(text) if suffix not in {".txt", ""} else "", text)
+    return _one(source, *_read_text(text, suffix))
+
+
+def _read_text(text: str, suffix: str) -> tuple[str, str]:
+    """Title and text of a plain-text file: Markdown and reStructuredText are titled by their
+    first heading, other text (README, NEWS, changelog.Debian) has no title. Markup goes
+    (`strip_markup`), whatever the suffix: Sphinx sources are .txt as often as .rst, and a
+    page of directives alone (a toctree) has no text left to rank."""
+    title = strip_markup(_heading_title(text)) if suffix in MARKUP_SUFFIXES else ""
+    return title, strip_markup(text)
 
 
 def _read_bytes(path: Path, max_bytes: int) -> bytes:

@@ -43,14 +43,19 @@ def _data(body: dict) -> bytes:
 
 
 async def sse_chunks(
-    events: AsyncIterator[Event], model: str, include_usage: bool, timeout_s: float
+    events: AsyncIterator[Event],
+    model: str,
+    include_usage: bool,
+    timeout_s: float,
+    reranks_with_model: bool = True,
 ) -> AsyncIterator[bytes]:
     """The answer as OpenAI chunks. `delta.content` carries the answer's text as each sentence
     of the draft passes the grounding check, then whatever only the final answer decides (an
     extracted answer or the abstention, the sources list), so a client that joins the content
     deltas gets exactly the non-streaming message. Progress goes in the `rearag` field: each
     finished node, the draft's unchecked tokens, and last the whole answer. Every exit ends
-    with an error event where one is due, then `[DONE]`."""
+    with an error event where one is due, then `[DONE]`. `reranks_with_model`: as the
+    agent's (`RAGAgent.reranks_with_model`), for the rerank step's words."""
     cid = completion_id()
 
     def chunk(delta: dict[str, str], finish: str | None = None, extra: dict | None = None) -> bytes:
@@ -79,8 +84,8 @@ async def sse_chunks(
                     usage = ChatCompletionChunk(id=cid, model=model, choices=[], usage=answer.usage)
                     yield _data(usage.model_dump())
             else:
-                step = {"event": "step", "node": node, "text": describe_step(node, update)}
-                yield chunk({}, extra=step)
+                text = describe_step(node, update, reranks_with_model=reranks_with_model)
+                yield chunk({}, extra={"event": "step", "node": node, "text": text})
     except Exception as exc:
         err = api_error(exc, "chat stream", timeout_s)
         yield _data(error_body(err.status, err.message, err.code))

@@ -4,7 +4,8 @@ SDK), for MCP clients such as desktop assistants, IDEs and other agents.
 The server answers `initialize` and `tools/list` at once: nothing is loaded at start-up, so a
 missing collection or a bad model setting cannot kill it (a client would only see "Connection
 closed"). Each tool loads what it needs on its first call, once per process, from the registry
-the HTTP server uses too (`registry.py`), with the same limits. The call that loaded reports
+the HTTP server uses too (`registry.py`), with the same limits, and sources are shown as the
+HTTP server shows them (`paths.py`, `serve.show_paths`). The call that loaded reports
 the seconds in its result's `_meta` ("rearag/load_s"), and stderr logs them.
 
 Each tool is a plain function; the SDK runs it in a worker thread and returns its result as
@@ -31,6 +32,7 @@ from pydantic import BaseModel, Field
 
 from rearag import __version__
 from rearag.agent.rag import RAGAgent
+from rearag.agent.serving.paths import shown_answer, shown_passages
 from rearag.agent.serving.registry import AgentRegistry, Loaded
 from rearag.core.config import SearchMode, Settings
 from rearag.core.errors import RearagError
@@ -156,7 +158,8 @@ def build_mcp(load_settings: Callable[[], Settings]) -> MCPServer:
         with their text, source file and score. No answer is written: use it to look things
         up or gather sources; use ask for a cited answer."""
         agent, took = _agent(agents, collection)
-        return _result(agent.tools.retriever.search(query, k=min(k, 100), mode=mode), took)
+        hits = agent.tools.retriever.search(query, k=min(k, 100), mode=mode)
+        return _result(shown_passages(hits, agents.settings.serve), took)
 
     @server.tool()
     @_tool
@@ -199,7 +202,8 @@ def build_mcp(load_settings: Callable[[], Settings]) -> MCPServer:
         abstains when the collection holds no evidence. Slower than search (several model
         calls)."""
         agent, took = _agent(agents, collection)
-        return _result(agent.ask(question, thread_id=thread_id), took)
+        answer = agent.ask(question, thread_id=thread_id)
+        return _result(shown_answer(answer, agents.settings.serve), took)
 
     return server
 

@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 
 ShowStepsOpt = Annotated[bool, typer.Option("--show-steps", help="print each step")]
 
+# What ends `rearag chat` instead of being asked (the slash forms as in other terminal chats).
+LEAVE_CHAT = {"", "exit", "quit", "/exit", "/quit"}
+
 
 def agent_of(ctx: typer.Context, collection: str | None, strategy: str | None = None) -> RAGAgent:
     from rearag.agent.rag import RAGAgent
@@ -54,7 +57,8 @@ def run_question(agent: RAGAgent, question: str, thread: str | None, show_steps:
         if node == "answer":
             answer = update["answer"]
         elif show_steps:
-            out.print(f"[dim]· {describe_step(node, update)}[/dim]", highlight=False)
+            step = describe_step(node, update, reranks_with_model=agent.reranks_with_model)
+            out.print(f"· {step}", style="dim", markup=False, highlight=False)
     assert answer is not None  # stream() always ends with the answer
     return answer
 
@@ -63,7 +67,8 @@ def print_answer(answer: Answer) -> None:
     """The answer for a person at the terminal, not `agent.answer_text.message_text` (what
     chat clients get, as plain text): here the note that an extractive answer is quoted can be
     dimmed, and every source the generator was shown is listed, the cited ones starred; a chat
-    message names only the sources it cites."""
+    message names only the sources it cites. Each source shows where it is (path, page), as
+    titles may repeat."""
     out.print()
     if answer.mode == "extractive":
         out.print("[dim](extracted from the sources)[/dim]", highlight=False)
@@ -73,7 +78,7 @@ def print_answer(answer: Answer) -> None:
         cited = {c.number for c in answer.citations}
         for i, p in enumerate(answer.sources, start=1):
             mark = "*" if i in cited else " "
-            out.print(f" {mark}[{i}] {p.label}  ({p.source})", markup=False, highlight=False)
+            out.print(f" {mark}[{i}] {p.label}  ({p.location})", markup=False, highlight=False)
     for error in answer.errors:
         stderr_line(f"note: {error}")
 
@@ -137,15 +142,17 @@ def chat(
         stderr_line(note)
     thread = thread or uuid.uuid4().hex[:12]
     out.print(
-        f"thread {thread} (continue later with --thread {thread}); empty line or Ctrl-D to quit",
+        f"thread {thread} (continue later with --thread {thread}); /exit, an empty line or "
+        "Ctrl-D to quit",
         markup=False,
     )
     while True:
         try:
             question = input("\nyou> ").strip()
         except (EOFError, KeyboardInterrupt):
+            out.print()  # the prompt's line ends: the shell's prompt starts on its own
             break
-        if question in ("", "exit", "quit"):
+        if question.lower() in LEAVE_CHAT:
             break
         try:
             print_answer(run_question(agent, question, thread, show_steps))

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from rearag.cli.common import (
     CollectionOpt,
@@ -17,6 +18,7 @@ from rearag.cli.common import (
     stderr_line,
 )
 from rearag.core.config import SearchMode
+from rearag.core.errors import RearagError
 
 collections_app = typer.Typer(help="List and delete collections.", no_args_is_help=True)
 
@@ -26,17 +28,31 @@ def ingest(
     paths: Annotated[list[Path], typer.Argument(help="files and folders to ingest")],
     collection: CollectionOpt = None,
     as_json: JsonOpt = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="no progress bars (drawn only on a terminal)")
+    ] = False,
     follow_links: Annotated[
         bool,
         typer.Option(
             "--follow-links", help="read links in the folders that point outside them too"
         ),
     ] = False,
+    include: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="read only files matching this glob (repeatable), matched against the path "
+            "from the folder named and the file name, e.g. 'guide/*' or '*.md'"
+        ),
+    ] = None,
+    exclude: Annotated[
+        list[str] | None,
+        typer.Option(help="leave out files matching this glob (repeatable; wins over --include)"),
+    ] = None,
 ) -> None:
-    """Chunk, embed and index files (.txt .md .rst .html .pdf, README-like names, BEIR .jsonl;
-    each also .gz). Every file left out is reported with the reason. Re-running is cheap:
-    unchanged chunks are kept, changed files replace their chunks."""
+    """Chunk, embed and index files (.txt .md .rst .html .pdf, README-like names, BEIR .jsonl,
+    other files whose content is text; each also .gz). Every file left out is reported with the
+    reason, except those --include/--exclude leave out. Re-running is cheap: unchanged chunks
+    are kept, changed files replace their chunks."""
     from rearag.tools.ingest import ingest as run_ingest
     from rearag.tools.loaders import SUPPORTED_HELP, check_paths_exist
     from rearag.tools.store import Store, list_collections, make_client
@@ -53,10 +69,16 @@ def ingest(
             progress=not quiet and not as_json,
             on_problem=lambda p: stderr_line(f"skipped {p.path}: {p.reason}"),
             follow_links=follow_links,
+            include=include or (),
+            exclude=exclude or (),
         )
     except KeyboardInterrupt:
         stderr_line("interrupted: the collection is usable; run the same command again to finish")
         raise typer.Exit(130) from None
+    except RearagError:
+        if not existed and store.count() == 0:
+            store.drop()  # e.g. an --include that matches nothing: no collection is left behind
+        raise
     if not existed and report.chunks_total == 0:
         store.drop()  # an ingest that stored nothing must not leave an empty collection
     if as_json:
@@ -112,8 +134,11 @@ def search(
     if not hits:
         out.print("no results")
     for rank, hit in enumerate(hits, start=1):
+        # The path too: several sources may share a title. Both are text, not markup.
         out.print(
-            f"[bold]{rank}.[/bold] {hit.score:.4f}  [cyan]{hit.label}[/cyan]", highlight=False
+            f"[bold]{rank}.[/bold] {hit.score:.4f}  [cyan]{escape(hit.label)}[/cyan]  "
+            f"[dim]({escape(hit.location)})[/dim]",
+            highlight=False,
         )
         print_snippet(hit.text)
 

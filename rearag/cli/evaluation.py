@@ -76,7 +76,8 @@ QADatasetArg = Annotated[
     Path,
     typer.Argument(
         help='JSONL of {"question", "answers": [...], "gold"} (asked against --collection), '
-        "or a folder holding corpus.jsonl and qa.jsonl (ingested into a collection of its own)"
+        "or a folder holding qa.jsonl and corpus.jsonl or docs/ (ingested into a collection of "
+        "its own)"
     ),
 ]
 

@@ -29,14 +29,30 @@ ANSWER_SENTENCE = re.compile(r"(?<=[.!?])\s+(?!\[\d)|(?<=\])\s+(?=[A-Z\"(])|\n+"
 PASSAGE_SENTENCE = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])|\n+")
 
 
+# A line that starts a list item or a field ("- item", "2. step", "Status: deprecated", a
+# changelog's "cli : new : …"): it starts a piece of its own, whatever ends the line before.
+_ITEM = re.compile(r"^(?:[-*+•]\s|\d{1,2}[.)]\s|[A-Za-z][\w-]{0,20} ?:(?:\s|$))")
+
+
 def _paragraphs(text: str) -> str:
     """`text` with hard-wrapped lines joined, and a line break kept after blank lines and after
-    headings (a short line without a mark at its end, such as the title line of a chunk)."""
+    headings and before list items and fields. A heading is a short line without a mark at its
+    end that stands before a blank line, a list item or a field, or that starts a paragraph and
+    is not continued in lower case. The first
+    line is not known to start a paragraph (a chunk may begin inside one): a short line
+    followed by text is a wrapped part of a sentence ("… do not satisfy\nDepends …")."""
     pieces = []
-    for line in text.split("\n"):
-        line = line.strip()
-        heading = len(line.split()) <= 8 and not line.endswith((".", ",", ";", ":"))
-        pieces.append(f"{line}\n" if not line or heading else f"{line} ")
+    lines = [line.strip() for line in text.split("\n")]
+    for i, line in enumerate(lines):
+        after = lines[i + 1] if i + 1 < len(lines) else ""
+        starts = i > 0 and not lines[i - 1]
+        heading = (
+            len(line.split()) <= 8
+            and not line.endswith((".", ",", ";", ":"))
+            and (not after or _ITEM.match(after) or (starts and not after[:1].islower()))
+        )
+        ends = not line or heading or bool(_ITEM.match(after))
+        pieces.append(f"{line}\n" if ends else f"{line} ")
     return "".join(pieces)
 
 

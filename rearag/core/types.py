@@ -42,6 +42,26 @@ class Passage(BaseModel):
         """What a person reads as the passage's name: its title, else its file name."""
         return self.title or Path(self.source).name
 
+    @property
+    def location(self) -> str:
+        """Where a person finds the passage, when titles alone do not tell sources apart
+        (four files may share "Introduction"): its path as ingested from the folder named
+        (`docs/guide/intro.md`; the stored source for chunks from before paths were kept), the
+        record of a .jsonl corpus (`corpus.jsonl#d42`), and the section or pages if known."""
+        meta = self.metadata
+        where = str(meta.get("path") or self.source)
+        doc_id = str(meta.get("doc_id") or "")
+        if doc_id and doc_id != self.source:
+            where = f"{where}#{doc_id}" if where else doc_id
+        if meta.get("section"):
+            where += f", § {meta['section']}"
+        first, last = meta.get("page"), meta.get("page_end")
+        if first and last and last != first:
+            where += f", pp. {first}-{last}"
+        elif first:
+            where += f", p. {first}"
+        return where
+
 
 class Citation(Passage):
     """A passage the answer cites; `number` is as written in the answer: [1] is the first

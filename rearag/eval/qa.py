@@ -2,9 +2,11 @@
 citation precision and abstention of the agent's answers.
 
 A dataset is a JSONL file of `{"id", "question", "answers": [...], "gold"}` asked against a
-given collection, or a folder holding `corpus.jsonl` (BEIR layout) and `qa.jsonl`, whose corpus
-is ingested into a collection of its own (fingerprinted, so a second run embeds nothing).
-`gold` is the corpus `_id` of the paragraph the answers come from. Questions are of three kinds:
+given collection, or a folder holding `qa.jsonl` and either `corpus.jsonl` (BEIR layout) or a
+`docs/` folder of files (ingested as `rearag ingest` reads them: a documentation set), ingested
+into a collection of its own (fingerprinted, so a second run embeds nothing). `gold` is the
+corpus `_id` of the paragraph the answers come from, or the file's path under `docs/`.
+Questions are of three kinds:
 
 - `answerable`: `answers` holds the gold answers. Exact match and token F1 (SQuAD
   normalisation, citation markers removed) average over all of them, an abstention being the
@@ -31,6 +33,7 @@ a row of a JSONL file, written as the run goes.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import random
@@ -58,6 +61,10 @@ from rearag.eval.qa_metrics import (
     is_attributed,
 )
 from rearag.eval.retrieval import ingested_store
+from rearag.tools.embedder import embedder_identity
+from rearag.tools.ingest import ingest
+from rearag.tools.loaders import source_name
+from rearag.tools.store import Store
 
 Kind = Literal["answerable", "unanswerable", "cross-article"]
 
@@ -363,11 +370,15 @@ def plan_questions(
         raise InvalidInputError(
             f"{dataset} is a folder, evaluated in a collection of its own: leave out --collection"
         )
+    if (dataset / "docs").is_dir() and (dataset / "qa.jsonl").is_file():
+        return _docs_questions(
+            dataset, settings, limit=limit, sample=sample, seed=seed, progress=progress
+        )
     corpus, qa = dataset / "corpus.jsonl", dataset / "qa.jsonl"
     for f in (corpus, qa):
         if not f.is_file():
             raise NotFoundError(
-                f"{f} not found: a QA dataset folder holds corpus.jsonl and qa.jsonl"
+                f"{f} not found: a QA dataset folder holds qa.jsonl and corpus.jsonl or docs/"
             )
     items = select_items(load_items(qa), limit=limit, sample=sample, seed=seed)
     label = dataset.resolve().name
@@ -381,6 +392,35 @@ def plan_questions(
         questions += more
         names += others
     return questions, names
+
+
+def _docs_questions(
+    dataset: Path,
+    settings: Settings,
+    *,
+    limit: int | None,
+    sample: int | None,
+    seed: int,
+    progress: bool,
+) -> tuple[list[Question], list[str]]:
+    """The questions of a documentation set: its `docs/` folder ingested as a user's folder
+    (files it cannot read are left out, as `rearag ingest` does), each `gold` made the stored
+    document id of its file."""
+    docs = dataset / "docs"
+    items = select_items(load_items(dataset / "qa.jsonl"), limit=limit, sample=sample, seed=seed)
+    digest = hashlib.sha256()
+    for path in sorted(p for p in docs.rglob("*") if p.is_file()):
+        digest.update(f"{path.relative_to(docs)}\0".encode() + path.read_bytes())
+    embedder = embedder_identity(settings.embedder.model, settings.embedder.backend)
+    digest.update(
+        f"{embedder}|{settings.ingest.chunk_tokens}|{settings.ingest.chunk_overlap}".encode()
+    )
+    name = f"eval-{_slug(dataset.resolve().name)[:40]}-{digest.hexdigest()[:12]}"
+    ingest([docs], Store(settings, name, create=True), progress=progress)
+    for item in items:
+        if item.gold is not None:
+            item.gold = source_name((docs / item.gold).resolve())
+    return [Question(item=i, kind=_kind(i), collection=name) for i in items], [name]
 
 
 # Running --------------------------------------------------------------------------------------

@@ -85,13 +85,13 @@ def echo_answer(messages: list[dict[str, str]]) -> str:
 
 
 def echo_router(seen: list[str], slow_s: float = 0.0):
-    """The scripted_agent router with the echoing generator; a question containing SLOW (not an
+    """The scripted_agent router with the echoing generator; a question containing "slowly" (not an
     earlier turn) makes the generator take `slow_s` seconds."""
     base = router({**GOOD, "generate": echo_answer}, seen)
 
     def reply(messages: list[dict[str, str]]) -> str:
         question = re.search(r"Question: (.*)", messages[1]["content"])
-        if messages[0]["content"] == prompts.GENERATE_SYSTEM and "SLOW" in question.group(1):
+        if messages[0]["content"] == prompts.GENERATE_SYSTEM and "slowly" in question.group(1):
             time.sleep(slow_s)
         return base(messages)
 

@@ -16,7 +16,7 @@ from rearag.agent.serving.chat_stream import ClosingStream, sse_chunks
 from rearag.agent.serving.deps import Agents, ConversationLocks, Serve
 from rearag.agent.serving.errors import INTERNAL, ApiError, api_error, responses
 from rearag.agent.serving.openai_api import ChatCompletion, ChatRequest, answer_headers, completion
-from rearag.agent.serving.paths import with_relative_sources
+from rearag.agent.serving.paths import shown_events
 from rearag.agent.serving.worker import Event, run_in_worker
 from rearag.core.types import Answer
 
@@ -61,15 +61,14 @@ async def chat(
         history=None if thread else body.history(),
         generation=body.generation(),
     )
-    if cfg.show_paths == "relative":
-        run = with_relative_sources(run)
+    run = shown_events(run, cfg)
     # After any earlier question on its thread (waiting up to the request timeout), then
     # within the request timeout.
     timeout = cfg.request_timeout_s
     events = run_in_worker(run, conversations.lock(thread), timeout, timeout)
     if body.stream:
         return ClosingStream(
-            sse_chunks(events, body.model, body.include_usage, timeout),
+            sse_chunks(events, body.model, body.include_usage, timeout, agent.reranks_with_model),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **headers},
         )

@@ -8,7 +8,7 @@ from fastapi import APIRouter
 
 from rearag.agent.serving.deps import Agents, Serve
 from rearag.agent.serving.errors import responses
-from rearag.agent.serving.paths import relative_source
+from rearag.agent.serving.paths import shown_passages
 from rearag.agent.serving.search_api import SearchRequest, SearchResponse
 from rearag.agent.serving.worker import blocking
 
@@ -21,6 +21,4 @@ async def search(body: SearchRequest, agents: Agents, cfg: Serve) -> SearchRespo
     agent = agents.agent(body.model).value
     find = functools.partial(agent.tools.retriever.search, body.query, body.k, body.mode)
     hits = await blocking("search", cfg.request_timeout_s, find)
-    if cfg.show_paths == "relative":
-        hits = [relative_source(hit) for hit in hits]
-    return SearchResponse(model=body.model or agents.default, results=hits)
+    return SearchResponse(model=body.model or agents.default, results=shown_passages(hits, cfg))

@@ -56,7 +56,8 @@ def test_ask_json_and_steps(cli_env):
     assert answer["answer"] == GOOD["generate"] and answer["citations"][0]["number"] == 1
     shown = rearag("ask", "Where does lava come from?", "--show-steps", env=env)
     assert "· rewrite:" in shown.stdout and "· grade: ok (by model;" in shown.stdout
-    assert "*[1] Volcanoes" in shown.stdout
+    assert "· rerank: 1 window ranked by the model" in shown.stdout
+    assert "*[1] Volcanoes  (docs/volcano.md)" in shown.stdout  # the path as ingested
     assert_one_line_error(rearag("ask", "  ", env=env), "question is empty")
     assert_one_line_error(rearag("ask", "q", "-c", "missing-one", env=env), "does not exist")
 
@@ -84,6 +85,39 @@ def test_chat_remembers_across_restarts(cli_env):
         if "search queries" in r["messages"][0]["content"]
     ]
     assert "Tell me about volcanoes" in rewrites[-1]
+
+
+def test_chat_leaves_on_exit_commands_and_at_end_of_input(cli_env):
+    """/exit and /quit end the chat, as Ctrl-D (end of input) does: status 0, nothing asked
+    (not even the questions typed after them)."""
+    _, env, seen = cli_env
+    for typed in ("/exit\nWhere does lava come from?\n", "/quit\nWhere is lava?\n", ""):
+        proc = subprocess.run(
+            [str(RAGBIN), "chat"],
+            input=typed,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={**os.environ, **env},
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert "Traceback" not in proc.stderr and "Sources" not in proc.stdout
+    assert seen == []
+
+
+def test_show_steps_say_why_the_search_order_was_kept(cli_env):
+    script, env, seen = cli_env
+    script.default = router({**GOOD, "rerank": "All of these look relevant."}, seen)
+    shown = rearag("ask", "Where does lava come from?", "--show-steps", env=env)
+    assert shown.returncode == 0, shown.stderr
+    assert (
+        "· rerank: kept the search order for 1 of 1 window "
+        "(the model's answer was not a ranking: wrong_format)"
+    ) in shown.stdout
+    unasked = {**env, "REARAG_RERANKER__USE_MODEL": "false"}
+    shown = rearag("ask", "Where does lava come from?", "--show-steps", env=unasked)
+    assert shown.returncode == 0, shown.stderr
+    assert "· rerank: kept the search order (the reranker asks no model: " in shown.stdout
 
 
 def test_eval_qa(cli_env, docs, tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import subprocess
 import sys
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from fakes.cli import RAGBIN, assert_one_line_error, rearag
+from fakes.pdfs import write_pdf
 
 
 def command_paths() -> list[tuple[str, ...]]:
@@ -160,3 +162,101 @@ def test_an_argv_that_is_not_utf8_from_the_shell(home: Path):
     )
     assert (proc.returncode, proc.stdout) == (1, b"")
     assert proc.stderr == b"error: the query is not valid UTF-8 text\n"
+
+
+def test_ingest_on_a_pipe_writes_no_progress_codes(home, tmp_path):
+    """Progress bars are for a terminal: on a pipe (or in a log file) stderr holds the skipped
+    lines and nothing else, no carriage returns or cursor-up codes (`ESC[A`) between them."""
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for i in range(3):
+        (folder / f"kites-{i}.txt").write_text(f"Box kites fly in steady wind, note {i}.\n")
+    (folder / "logo.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
+    proc = rearag("ingest", str(folder), "-c", "piped")
+    assert proc.returncode == 0, proc.stderr
+    assert "\x1b[" not in proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert lines == [f"skipped {folder / 'logo.png'}: unsupported type .png"]
+
+
+def test_search_shows_where_each_hit_is(home, tmp_path):
+    """Sources that share a title are told apart by their path as ingested, a .jsonl record
+    by its id, a PDF's passage by its page."""
+    docs = tmp_path / "docs"
+    for part in ("install", "usage", "faq", "api"):
+        (docs / part).mkdir(parents=True)
+        (docs / part / "index.md").write_text(f"# Overview\n\nBox kites {part}: kites fly.\n")
+    write_pdf(docs / "manual.pdf", "Box kites fly in steady wind", title="Overview")
+    record = {"_id": "k7", "title": "Overview", "text": "Box kites fly on a long line."}
+    (docs / "corpus.jsonl").write_text(json.dumps(record) + "\n")
+    assert rearag("ingest", str(docs), "-c", "overviews", "-q").returncode == 0
+    proc = rearag("search", "box kites fly", "-c", "overviews", "-k", "6")
+    assert proc.returncode == 0, proc.stderr
+    for part in ("install", "usage", "faq", "api"):
+        assert f"Overview  (docs/{part}/index.md)" in proc.stdout
+    assert "Overview  (docs/manual.pdf, p. 1)" in proc.stdout
+    assert "Overview  (docs/corpus.jsonl#k7)" in proc.stdout
+
+
+def test_text_files_of_any_name_are_read_by_their_content(home, tmp_path):
+    """A Debian doc folder: names with unknown suffixes (also gzipped) are read as plain text
+    when their content is text; a binary file with an unknown suffix is still skipped."""
+    docs = tmp_path / "doc" / "git"
+    docs.mkdir(parents=True)
+    (docs / "README.Debian").write_text("The git-daemon-run package runs git daemon.\n")
+    (docs / "changelog.Debian.gz").write_bytes(
+        gzip.compress(b"git (1:2.39.2-1) unstable; urgency=medium\n\n  * New upstream release.\n")
+    )
+    (docs / "v2.38-ReleaseNotes.gz").write_bytes(
+        gzip.compress(b"Git v2.38 Release Notes\n\n * scalar manages large repositories.\n")
+    )
+    (docs / "pack.idx").write_bytes(bytes(range(256)) * 8)  # NUL bytes: binary
+    (docs / "blob.bin.gz").write_bytes(gzip.compress(bytes(range(256))))
+    proc = rearag("ingest", str(docs), "-c", "git-docs", "--json", "-q")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert (report["files"], report["documents"]) == (3, 3)
+    assert [(Path(s["path"]).name, s["reason"]) for s in report["skipped"]] == [
+        ("blob.bin.gz", "unsupported type .bin.gz"),
+        ("pack.idx", "unsupported type .idx"),
+    ]
+    for query, name in (
+        ("scalar large repositories", "v2.38-ReleaseNotes.gz"),
+        ("git-daemon-run package", "README.Debian"),
+        ("new upstream release", "changelog.Debian.gz"),
+    ):
+        proc = rearag("search", query, "-c", "git-docs", "-k", "1", "--json")
+        assert json.loads(proc.stdout)[0]["metadata"]["path"] == f"git/{name}"
+
+
+def test_ingest_include_and_exclude_select_files(home, tmp_path):
+    docs = tmp_path / "docs"
+    (docs / "guide").mkdir(parents=True)
+    (docs / "notes").mkdir()
+    (docs / "guide" / "start.md").write_text("# Start\n\nKites need steady wind.\n")
+    (docs / "guide" / "draft.md").write_text("# Draft\n\nKites, unfinished.\n")
+    (docs / "notes" / "tips.md").write_text("# Tips\n\nFly kites on open fields.\n")
+    (docs / "notes" / "todo.txt").write_text("Buy kite string.\n")
+    (docs / "logo.png").write_bytes(b"\x89PNG")
+
+    def ingested(collection: str, *options: str) -> tuple[dict, set[str]]:
+        proc = rearag("ingest", str(docs), "-c", collection, "--json", "-q", *options)
+        assert proc.returncode == 0, proc.stderr
+        hits = rearag("search", "kites", "-c", collection, "-k", "9", "--json").stdout
+        return json.loads(proc.stdout), {h["metadata"]["path"] for h in json.loads(hits)}
+
+    # Globs match the path from the folder named, or the file name; files they leave out are
+    # not reported (logo.png is not "skipped").
+    report, paths = ingested("picked", "--include", "*.md", "--exclude", "guide/draft.md")
+    assert paths == {"docs/guide/start.md", "docs/notes/tips.md"} and report["skipped"] == []
+    # Repeatable, and --exclude wins over --include.
+    report, paths = ingested(
+        "texts", "--include", "guide/*", "--include", "notes/*.txt", "--exclude", "*.md"
+    )
+    assert paths == {"docs/notes/todo.txt"} and report["skipped"] == []
+
+    # An include that selects nothing is one clear error, and leaves no collection behind.
+    proc = rearag("ingest", str(docs), "-c", "typo", "--include", "docs/guide/*")
+    assert_one_line_error(proc, "--include 'docs/guide/*' matches no file in")
+    listed = json.loads(rearag("collections", "list", "--json").stdout)
+    assert "typo" not in {c["name"] for c in listed}

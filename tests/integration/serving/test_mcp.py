@@ -113,7 +113,12 @@ def test_mcp_tools_over_stdio(tmp_path):
         {"name": "mcp-docs", "chunks": 3, "default": True},
     ]
     hits = found.structured_content["result"]
-    assert len(hits) == 2 and hits[0]["metadata"]["source"].endswith("bread.txt")
+    # Sources as the HTTP server shows them: as ingested (`docs/…`), doc_id too, never the
+    # server's absolute paths.
+    assert len(hits) == 2 and hits[0]["metadata"]["source"] == "docs/bread.txt"
+    assert hits[0]["metadata"]["doc_id"] == "docs/bread.txt"
+    for result in (found, answer, glacier, ice):
+        assert str(tmp_path) not in json.dumps(result.structured_content)
     assert [r["doc_id"] for r in ranked.structured_content["results"]] == ["0", "1"]
 
     # The first call on a collection (and of rerank) loads its models and says how long it took.
@@ -127,19 +132,19 @@ def test_mcp_tools_over_stdio(tmp_path):
 
     assert "a rupture in the crust" in answer.structured_content["answer"]
     assert "M1" in answer.structured_content["answer"]
-    assert answer.structured_content["citations"][0]["source"].endswith("volcano.md")
+    assert answer.structured_content["citations"][0]["source"] == "docs/volcano.md"
     assert answer.structured_content["thread_id"] == "m"
     assert json.loads(answer.content[0].text) == answer.structured_content
 
     assert "dense ice" in glacier.structured_content["answer"]
-    assert glacier.structured_content["citations"][0]["source"].endswith("glacier.md")
+    assert glacier.structured_content["citations"][0]["source"] == "glaciers/glacier.md"
 
     assert unknown.is_error
     assert unknown.content[0].text.endswith(
         "collection 'nope' does not exist; available: glaciers, mcp-docs"
     )
     # …and the server goes on answering.
-    assert ice.structured_content["result"][0]["metadata"]["source"].endswith("glacier.md")
+    assert ice.structured_content["result"][0]["metadata"]["source"] == "glaciers/glacier.md"
     assert empty.is_error and "question is empty" in empty.content[0].text
 
 

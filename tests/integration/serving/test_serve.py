@@ -30,7 +30,7 @@ from fakes.serving import (
 
 from rearag.agent import prompts
 
-TIMEOUT_S = 8  # serve.request_timeout_s, roomy for a loaded machine; SLOW answers take longer
+TIMEOUT_S = 8  # serve.request_timeout_s, roomy for a loaded machine; "slowly" answers take longer
 RUPTURE = "A volcano is a rupture in the crust"  # passage 1, echoed by the generator
 
 
@@ -90,6 +90,7 @@ def test_openai_client_gets_cited_answer(server):
     assert extra["citations"][0]["source"] == "docs/volcano.md"
     assert extra["sources"] and extra["reasoning"][0]["status"] == "ok"
     assert all(not p["source"].startswith("/") for p in extra["sources"] + extra["citations"])
+    assert extra["citations"][0]["metadata"]["doc_id"] == "docs/volcano.md"
     assert resp.model == MODEL and resp.choices[0].finish_reason == "stop"
 
 
@@ -314,7 +315,9 @@ def test_search_rerank_models_health_docs(server):
     assert [m.id for m in client(server).models.list().data] == [MODEL]
     hits = post(url, "/v1/search", {"query": "sourdough starter", "k": 2}).json()
     assert hits["model"] == MODEL and len(hits["results"]) == 2
-    assert hits["results"][0]["metadata"]["source"] == "docs/bread.txt"
+    # Paths as ingested, the file's doc_id (its path) too: the server's layout stays private.
+    meta = hits["results"][0]["metadata"]
+    assert (meta["source"], meta["doc_id"]) == ("docs/bread.txt", "docs/bread.txt")
     body = {"model": "any", "query": "lava", "documents": ["a", "b", "c"], "top_n": 2}
     ranked = post(url, "/v1/rerank", body).json()  # shapes and clients: test_rerank_api.py
     assert [(r["index"], r["relevance_score"]) for r in ranked["results"]] == [(0, 1.0), (1, 2 / 3)]
@@ -366,9 +369,9 @@ def test_bad_requests_get_json_errors_and_the_server_goes_on(server):
 def test_timeout_is_504_while_other_requests_are_served(server):
     url, path = server.url, "/v1/chat/completions"
     with ThreadPoolExecutor(2) as pool:
-        slow = pool.submit(post, url, path, chat_body("SLOW lava? D1"), timeout=60)
+        slow = pool.submit(post, url, path, chat_body("slowly lava? D1"), timeout=60)
         slow_stream = pool.submit(
-            post, url, path, chat_body("SLOW lava? D2", stream=True), timeout=60
+            post, url, path, chat_body("slowly lava? D2", stream=True), timeout=60
         )
         time.sleep(1)
         start = time.monotonic()

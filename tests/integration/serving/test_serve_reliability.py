@@ -1,7 +1,7 @@
 """`rearag serve` under the failures an adversarial run found (issue 15): text that cannot be
 encoded, questions that time out or whose client leaves, half-sent requests, shutdown with a
 question still running. A real server process on loopback; every LLM node on the scripted
-server, whose generator takes SLOW_S seconds for a question containing SLOW."""
+server, whose generator takes SLOW_S seconds for a question containing "slowly"."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ from rearag.agent import prompts
 
 MODEL = "serve-docs"
 TIMEOUT_S = 6  # serve.request_timeout_s
-SLOW_S = TIMEOUT_S + 3  # a SLOW question outlives its request
+SLOW_S = TIMEOUT_S + 3  # a "slowly" question outlives its request
 CHAT = "/v1/chat/completions"
 
 
@@ -111,9 +111,9 @@ def test_text_that_is_not_unicode_is_422_naming_the_field(server):
 def test_a_timed_out_turn_is_not_lost(server):
     """The 504'd question's run goes on; the next question on its thread waits for it instead
     of racing it, so both turns stay in the history."""
-    assert_error(on_thread(server, "lost", "SLOW lava? L1"), 504, "timeout")
+    assert_error(on_thread(server, "lost", "slowly lava? L1"), 504, "timeout")
     second = on_thread(server, "lost", "and magma? L2")  # while the SLOW run goes on
-    assert "Q: and magma L2; earlier: SLOW lava L1" in content(second)
+    assert "Q: and magma L2; earlier: slowly lava L1" in content(second)
     content(on_thread(server, "lost", "Where does lava come from? L3"))
     [prompt] = [
         r["messages"][1]["content"]
@@ -123,7 +123,7 @@ def test_a_timed_out_turn_is_not_lost(server):
     ]
     turns = re.findall(r"^(user|assistant): (.*)$", prompt, re.M)
     assert [role for role, _ in turns] == ["user", "assistant", "user", "assistant"]
-    assert [text for role, text in turns if role == "user"] == ["SLOW lava? L1", "and magma? L2"]
+    assert [text for role, text in turns if role == "user"] == ["slowly lava? L1", "and magma? L2"]
 
 
 def test_a_thread_is_freed_when_its_client_leaves_mid_stream(server):
@@ -132,7 +132,7 @@ def test_a_thread_is_freed_when_its_client_leaves_mid_stream(server):
     with httpx.stream(
         "POST",
         server.url + CHAT,
-        json=chat_body("SLOW lava? G1", stream=True),
+        json=chat_body("slowly lava? G1", stream=True),
         headers={**AUTH, "X-Thread-Id": "gone"},
         timeout=60,
     ) as resp:
@@ -181,7 +181,7 @@ def test_shutdown_ends_within_its_timeout_while_a_question_runs(tmp_path):
     proc, url = start_rearag(tmp_path, script, request_timeout_s="300", shutdown_timeout_s="2")
     try:
         with httpx.stream(
-            "POST", url + CHAT, json=chat_body("SLOW lava?", stream=True), headers=AUTH
+            "POST", url + CHAT, json=chat_body("slowly lava?", stream=True), headers=AUTH
         ) as resp:
             first = next(resp.iter_lines())
             assert json.loads(first.removeprefix("data: "))["object"] == "chat.completion.chunk"

@@ -29,7 +29,12 @@ CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver"
 ARTIFACTS = Path(os.environ.get("REARAG_ARTIFACTS") or REPO / "tests" / "artifacts") / "web"
 LAVA = "Where does lava come from?"
 MARKUP = "How do web pages embed pictures?"
-DRIFT = "Why is lava hot? DRIFT"  # the generator's draft drifts off the sources
+DRIFT = "Why is lava hot? drifting"  # the generator's draft drifts off the sources
+# A title far wider than a phone, with a word longer than one: it must wrap, not widen the page.
+LONG_TITLE = (
+    "Sourdough starters and the " + "wild_yeast_" * 12 + " traditions of bread baking in many "
+    "regions of the world, with notes on flour, water, salt and patience"
+)
 # A document whose text is markup: the page must show it, never run it.
 HOSTILE = (
     'Web pages embed pictures with <img src=x onerror="window.pwned=1"> tags. '
@@ -44,7 +49,8 @@ def write_corpus(folder: Path) -> Path:
         "gases escape from a magma chamber below the surface.\n"
     )
     (folder / "markup.txt").write_text(HOSTILE)
-    (folder / "bread.txt").write_text(
+    (folder / "bread.md").write_text(
+        f"# {LONG_TITLE}\n\n"
         "Sourdough bread is leavened by a culture of wild yeast and lactic acid bacteria.\n"
     )
     return folder
@@ -295,3 +301,36 @@ def test_chat_page(server, browser):
     error = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, ".turn .error"))
     assert "API key" in error.text and driver.find_element(By.ID, "settings").is_displayed()
     assert not driver.find_elements(By.CSS_SELECTOR, ".turn .progress")
+
+
+def test_a_long_source_title_wraps_on_a_phone(server, browser):
+    """A source whose title is wider than the screen (with a word wider than it too) wraps
+    inside its list item: the page never scrolls sideways, and the title is whole."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver, wait = browser, WebDriverWait(browser, 60)
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": True},
+    )
+    driver.get(server.url + "/")
+    driver.execute_script("sessionStorage.setItem('rearag-key', arguments[0])", KEY)
+    driver.get(server.url + "/")  # the key is read as the page loads
+    assert driver.execute_script("return window.innerWidth") == 390
+    turn = ask(driver, wait, LAVA)
+    assert not turn.find_elements(By.CSS_SELECTOR, ".error")
+    more = turn.find_element(By.CSS_SELECTOR, ".more-sources")
+    more.find_element(By.TAG_NAME, "summary").click()  # the bread source is not cited
+    [name] = [n for n in turn.find_elements(By.CSS_SELECTOR, ".name") if n.text == LONG_TITLE]
+    width = driver.execute_script("return window.innerWidth")
+    assert driver.execute_script("return document.documentElement.scrollWidth") <= width
+    right, height, size = driver.execute_script(
+        "const r = arguments[0].getBoundingClientRect();"
+        "return [r.right, r.height, parseFloat(getComputedStyle(arguments[0]).fontSize)];",
+        name,
+    )
+    assert right <= width and height > 3 * size  # inside the screen, on several lines
+    layout_holds(driver)
+    driver.execute_script("arguments[0].scrollIntoView()", more)
+    shot(driver, "long-title-390")

@@ -317,3 +317,76 @@ def test_generator_shows_its_own_history_turns(home, turns):
     assert "Tell me about bread" not in prompt
     assert ("Sourdough uses wild yeast" in prompt) == (turns == 1)
     assert ("Conversation so far" in prompt) == (turns == 1)
+
+
+# Real documentation: the answer is rarely the sentence most like the question. -----------------
+
+DEPRECATED = Passage(  # dpkg's README.feature-removal-schedule, as it is written
+    id="deprecated.txt#3",
+    text=(
+        "Feature removal schedule\n\n"
+        "What: --control-path (dpkg-query option)\n"
+        "Status: deprecated\n"
+        "When: 1.18.x\n"
+        "Warning: man page\n"
+        " This was a semi-public interface now superseded by --control-list and\n"
+        " --control-show, which are a better interface as they do not rely on any\n"
+        " specific database layout.\n\n"
+        "What: -L (dpkg-parsechangelog option)\n"
+        "Status: obsolete\n"
+    ),
+)
+CACHE = Passage(
+    id="cache.md#0",
+    text=(
+        "Cache\n\n"  # the title line, then a heading-first page
+        "2.7 Thread Safety\n\n"
+        "The cache is shared by every process of one user, and it is safe to use from "
+        "several threads.\n\n"
+        "For a single package,\n\n"  # a fragment: what it introduces is a code block
+        "    pip cache remove NAME\n\n"
+        "Remove the cached wheels with pip cache purge, which deletes every file in the "
+        "cache folder.\n"
+    ),
+)
+
+
+def extracted(question: str, passages: list[Passage]) -> str:
+    tools = make_tools(load_settings(**{"reranker.policy": "first-stage"}))
+    state = graded(passages, question=question, queries=[question])
+    return run(nodes.generate, state, tools)["answer"]
+
+
+def test_a_field_label_brings_the_field_that_answers(home):
+    answer = extracted("dpkg-query --control-path is deprecated; what should I use?", [DEPRECATED])
+    # The field most like the question, then the rest of its entry up to a sentence: the answer.
+    assert answer.startswith("What: --control-path (dpkg-query option) [1] Status: deprecated")
+    assert "superseded by --control-list and --control-show" in answer
+
+
+def test_the_answer_two_sentences_after_a_heading_is_found_and_nothing_is_a_fragment(home):
+    answer = extracted("How do I delete the cached wheels?", [CACHE])
+    assert answer.startswith("Remove the cached wheels with pip cache purge")
+    assert "Thread Safety [" not in answer and "For a single package" not in answer
+
+
+def test_overlapping_chunks_do_not_repeat_a_sentence(home):
+    overlap = CACHE.model_copy(update={"id": "cache.md#1"})  # the chunker's overlap
+    answer = extracted("How do I delete the cached wheels?", [CACHE, overlap])
+    assert answer.count("Remove the cached wheels") == 1
+
+
+def test_a_name_the_passages_never_mention_is_not_answered(home):
+    signoff = Passage(
+        id="git.txt#0",
+        text="Add a Signed-off-by trailer to the commit message with git commit -s, which "
+        "signs off the commit as its author.",
+    )
+    tools = make_tools(load_settings(**{"reranker.policy": "first-stage"}))
+    state = graded([signoff], question="How do I GPG-sign a git commit?")
+    update = run(nodes.grade, state, tools)
+    assert update["grade"] == "insufficient"
+    assert "grade: the passages do not mention gpg" in update["errors"]
+    # Named in the passage, the same question passes.
+    gpg = signoff.model_copy(update={"text": "Use git commit -S to GPG-sign a commit."})
+    assert run(nodes.grade, graded([gpg], question=state["question"]), tools)["grade"] == "ok"

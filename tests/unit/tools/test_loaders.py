@@ -164,6 +164,52 @@ def test_links_out_of_the_folder_are_skipped_unless_followed(tmp_path: Path):
     assert discover([folder / "out"])[0] == [outside / "dir" / "inner.txt"]
 
 
+def test_files_of_other_types_are_read_when_their_content_is_text(tmp_path: Path):
+    """Content, not the suffix, decides for types without a reader: text (gzipped too) is read
+    as plain text, untitled; a binary or a type that is never a document is left out unread; a
+    Latin-1 or empty file is read, and then says what is wrong with it."""
+    (tmp_path / "README.Debian").write_text("Notes for Debian users.\n")
+    (tmp_path / "NEWS.Debian.gz").write_bytes(gzip.compress("# Ünïcode news\n".encode()))
+    (tmp_path / "notes.latin1").write_bytes("Café au lait.\n".encode("latin-1"))
+    (tmp_path / "empty.conf").write_bytes(b"")
+    (tmp_path / "core.dump").write_bytes(b"\x7fELF\x02\x01\x01\x00" * 8)
+    (tmp_path / "style.css").write_text("body { color: red }\n")
+    (tmp_path / "broken.log.gz").write_bytes(b"\x1f\x8b not really gzip")
+    files, skipped = discover([tmp_path])
+    assert [f.name for f in files] == [
+        "NEWS.Debian.gz",
+        "README.Debian",
+        "empty.conf",
+        "notes.latin1",
+    ]
+    assert [(p.name, why) for p, why in skipped] == [
+        ("broken.log.gz", "unsupported type .log.gz"),
+        ("core.dump", "unsupported type .dump"),
+        ("style.css", "unsupported type .css"),
+    ]
+    [doc] = load_file(tmp_path / "NEWS.Debian.gz", MB).docs
+    assert (doc.title, doc.text) == ("", "# Ünïcode news\n")  # plain text: no heading title
+    with pytest.raises(SkipFile, match="not UTF-8"):
+        load_file(tmp_path / "notes.latin1", MB)
+    with pytest.raises(SkipFile, match="empty file"):
+        load_file(tmp_path / "empty.conf", MB)
+
+
+def test_include_and_exclude_globs_select_what_is_read_and_reported(tmp_path: Path):
+    (tmp_path / "guide").mkdir()
+    (tmp_path / "guide" / "a.md").write_text("a")
+    (tmp_path / "guide" / "b.txt").write_text("b")
+    (tmp_path / "guide" / "c.png").write_bytes(b"\x89PNG")
+    (tmp_path / ".git").mkdir()
+    files, skipped = discover([tmp_path], include=["guide/*"], exclude=["*.txt"])
+    assert [f.name for f in files] == ["a.md"]
+    assert [(p.name, why) for p, why in skipped] == [("c.png", "unsupported type .png")]
+    files, skipped = discover([tmp_path / "guide" / "b.txt"], include=["b.txt"])
+    assert [f.name for f in files] == ["b.txt"] and skipped == []  # a file named: its name
+    with pytest.raises(RearagError, match=r"--include '\*.rst' matches no file in "):
+        discover([tmp_path], include=["*.md", "*.rst"])
+
+
 def test_utf8_bom_is_accepted(tmp_path: Path):
     path = tmp_path / "bom.txt"
     path.write_bytes("\ufeffhello".encode())
@@ -227,21 +273,35 @@ def test_html_title_falls_back_to_h1_and_gzip_is_read(tmp_path: Path):
 
 
 @pytest.mark.parametrize(
-    ("name", "text", "title"),
+    ("name", "text", "title", "read"),
     [
-        ("a.md", "intro\n# The Title\nbody\n", "The Title"),
-        ("b.md", "Setext Title\n============\n\nbody\n", "Setext Title"),
-        ("c.rst", "=========\nRST Title\n=========\n\nSection\n-------\n", "RST Title"),
-        ("README", "Plain Title\n===========\n", ""),  # no suffix: plain text, no markup
-        ("changelog.gz", "pkg (1.0) unstable\n", ""),
+        ("a.md", "intro\n# The Title\nbody\n", "The Title", "intro\n# The Title\nbody\n"),
+        ("b.md", "Setext Title\n============\n\nbody\n", "Setext Title", "Setext Title\n\nbody\n"),
+        (
+            "c.rst",
+            "=========\nRST Title\n=========\n\nSection\n-------\n",
+            "RST Title",
+            "RST Title\n\nSection\n\n",
+        ),
+        ("d.rst", "The :ref:`pip <x>` tool\n=====\n", "The pip tool", "The pip tool\n\n"),
+        # No suffix: plain text, no title; its underlines are markup all the same.
+        ("README", "Plain Title\n===========\n", "", "Plain Title\n\n"),
+        ("changelog.gz", "pkg (1.0) unstable\n", "", "pkg (1.0) unstable\n"),
     ],
 )
-def test_titles_of_text_formats(tmp_path: Path, name: str, text: str, title: str):
+def test_titles_of_text_formats(tmp_path: Path, name: str, text: str, title: str, read: str):
     path = tmp_path / name
     data = text.encode()
     path.write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
     [doc] = load_file(path, MB).docs
-    assert (doc.title, doc.text) == (title, text)
+    assert (doc.title, doc.text) == (title, read)
+
+
+def test_a_page_of_directives_alone_is_not_a_document(tmp_path: Path):
+    # A Sphinx index page: a toctree and a target, nothing a reader reads.
+    (tmp_path / "index.rst").write_text(".. _top:\n\n.. toctree::\n   :maxdepth: 2\n\n   intro\n")
+    with pytest.raises(SkipFile, match="no text"):
+        load_file(tmp_path / "index.rst", MB)
 
 
 def test_a_folder_that_cannot_be_read_is_reported(tmp_path: Path):

@@ -111,3 +111,27 @@ def test_local_streaming_matches_generate(tiny_backend):
         whole.prompt_tokens,
         whole.completion_tokens,
     )
+
+
+def test_answer_logprobs_are_the_mean_logprob_of_the_answer_tokens(tiny_backend):
+    # Only the positions that predict the answer are projected onto the vocabulary; the score
+    # must still be what the whole forward pass gives, batched with padding or alone.
+    import torch
+
+    backend = tiny_backend
+    prompts = [
+        [{"role": "user", "content": "Passage: lava is hot."}],
+        [{"role": "user", "content": "x"}],
+    ]
+    answers = ["Where is lava?", "A much longer question about what lava is made of?"]
+    backend.batch_size = 2
+    scores = backend.answer_logprobs(prompts, answers)
+    tok, lm = backend.tokenizer, backend.lm
+    for messages, answer, score in zip(prompts, answers, scores, strict=True):
+        prompt = tok(backend.prompt_text(messages), add_special_tokens=False)["input_ids"]
+        target = tok(answer, add_special_tokens=False)["input_ids"]
+        ids = torch.tensor([prompt + target])
+        with torch.inference_mode():
+            logprobs = torch.log_softmax(lm(input_ids=ids).logits.float(), -1)[0]
+        expected = logprobs[len(prompt) - 1 : -1].gather(-1, ids[0, len(prompt) :, None]).mean()
+        assert score == pytest.approx(float(expected), abs=1e-4)
