@@ -201,6 +201,19 @@ def following(sentence: Sentence, passages: Sequence[Passage]) -> Sentence | Non
     )
 
 
+def with_heading(sentence: Sentence, passages: Sequence[Passage]) -> Sentence:
+    """`sentence` labelled by the term on its own line right above it ("adm: Members of this
+    group can read many log files"; "--disable-setuid: Use this option to …"): in definition
+    and option lists the term is the answer and the sentence below only describes it."""
+    if sentence.position == 0:
+        return sentence
+    passage = passages[sentence.passage]
+    above = _pieces(passage.text, str(passage.metadata.get("title") or ""))[sentence.position - 1]
+    if len(above.split()) != 1 or above.startswith("#") or re.search(r"[.!?,;]$", above):
+        return sentence  # a term is one word or option; a heading of words is a section's
+    return sentence.model_copy(update={"text": f"{above}: {sentence.text}"})
+
+
 def best_similarity(topics: Sequence[str], passages: Sequence[Passage], encode: Encode) -> float:
     """The evidence score: the highest cosine similarity between any of `topics` (ways of
     stating the question) and any sentence of `passages`; 0 when they have no sentence."""

@@ -328,7 +328,8 @@ def _extract(question: str, sources: list[Passage], tools: AgentTools) -> str:
     """The best sentences of the passages for the question, each cited once; later ones only
     when they are on the question's topic (the grader's similarity bar). A sentence that leads
     into what follows ("… as follows:", "What: --control-path") brings the next one of its
-    passage with it: that is where its answer is."""
+    passage with it: that is where its answer is; one right below a heading or a term (a
+    definition or option list) is labelled with it."""
     best = evidence.score_sentences(question, sources, tools.encode)
     bar = tools.settings.grader.min_similarity
     picked: list[evidence.Sentence] = []
@@ -337,7 +338,7 @@ def _extract(question: str, sources: list[Passage], tools: AgentTools) -> str:
             break
         if picked and (s.similarity < bar or _same_text(s, picked)):
             continue
-        picked.append(s)
+        picked.append(evidence.with_heading(s, sources))
         follower = evidence.following(s, sources)
         if follower is not None and not _same_text(follower, picked):
             picked.append(follower)

@@ -390,3 +390,14 @@ def test_a_name_the_passages_never_mention_is_not_answered(home):
     # Named in the passage, the same question passes.
     gpg = signoff.model_copy(update={"text": "Use git commit -S to GPG-sign a commit."})
     assert run(nodes.grade, graded([gpg], question=state["question"]), tools)["grade"] == "ok"
+
+
+def test_a_term_above_its_description_labels_it(home):
+    # base-passwd's users-and-groups page and man-db's option list: the term is the answer.
+    groups = Passage(
+        id="users-and-groups.html#4",
+        text="Groups\n\nadm\n\nMembers of this group can read many log files in /var/log, and "
+        "can use xconsole.\n\ndialout\n\nFull and direct access to serial ports.\n",
+    )
+    answer = extracted("Which group lets its members read the log files under /var/log?", [groups])
+    assert answer.startswith("adm: Members of this group can read many log files in /var/log")
