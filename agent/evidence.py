@@ -109,11 +109,23 @@ def _quotable(sentence: str) -> bool:
 
 
 def names(text: str) -> set[str]:
-    """The names in `text` (options, identifiers, acronyms: `_NAME`), lower case; plural
-    acronyms singular (APIs). Two characters name too little to be sure ("M1", "US" or "us"),
-    except an option ("-y")."""
-    found = (m.lower().rstrip("s") if m[:-1].isupper() else m.lower() for m in _NAME.findall(text))
-    return {n for n in found if len(n) >= 3 or n.startswith("-")}
+    """The names in `text` (`_NAME`), lower case, plural acronyms singular (APIs). Kept only
+    where a name is sure: an option ("-y") or identifier (`ffi_prep_cif`, `os.path`,
+    CamelCase) of any length; a word of letters and digits of four characters or more ("ext4",
+    not the "T1"s of a list); an upper-case word without a vowel ("GPG", "SSH", "NFS"): one
+    with a vowel may be an English word shouted ("WHERE is it", "TWO")."""
+    found = set()
+    for m in _NAME.findall(text):
+        if m.isalpha() and m[:-1].isupper():  # an acronym, maybe plural
+            word = m.lower().removesuffix("s") if m.endswith("s") else m.lower()
+            if len(word) >= 3 and not set(word) & set("aeiouy"):
+                found.add(word)
+        elif m.isalnum() and not re.search(r"[a-z][A-Z]", m):  # letters and digits
+            if len(m) >= 4:
+                found.add(m.lower())
+        else:
+            found.add(m.lower())
+    return found
 
 
 def missing_names(question: str, passages: Sequence[Passage]) -> list[str]:

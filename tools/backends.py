@@ -45,10 +45,16 @@ def _default_batch() -> int:
 class LazyBackend:
     """A backend loaded on its first use. The graph's model nodes often never call their model
     (a first question is not rewritten, the score grades, a weak model's answer is extracted):
-    a cold `rearag ask` then loads no generator weights at all. Attributes other than `model`
-    (generate, stream, …) are the loaded backend's, so its optional abilities still show."""
+    a cold `rearag ask` then loads no generator weights at all. A reference that cannot load
+    (an unknown bundled model, a policy never trained) is still an error at once. Attributes
+    other than `model` (generate, stream, …) are the loaded backend's, so its optional
+    abilities still show."""
 
     def __init__(self, options: LLMOptions, settings: Settings) -> None:
+        if parse_model_ref(options.model).kind != "litellm":
+            from rearag.tools.local_llm import check_model_ref
+
+            check_model_ref(options.model, settings.policies_dir)  # a wrong name fails now
         self.model = options.model
         self._options, self._settings = options, settings
         self._backend: LLMBackend | None = None

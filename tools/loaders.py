@@ -332,9 +332,10 @@ def _read_text(text: str, suffix: str) -> tuple[str, str]:
     """Title and text of a plain-text file: Markdown and reStructuredText are titled by their
     first heading, other text (README, NEWS, changelog.Debian) has no title. Markup goes
     (`strip_markup`), whatever the suffix: Sphinx sources are .txt as often as .rst, and a
-    page of directives alone (a toctree) has no text left to rank."""
+    page of directives alone (a toctree) has no text left to rank. HTML inside the text is
+    markup in Markdown only: in other text it is what the reader reads."""
     title = strip_markup(_heading_title(text)) if suffix in MARKUP_SUFFIXES else ""
-    return title, strip_markup(text)
+    return title, strip_markup(text, html=suffix in {".md", ".markdown"})
 
 
 def _read_bytes(path: Path, max_bytes: int) -> bytes:

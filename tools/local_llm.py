@@ -106,20 +106,30 @@ def _save_once(model: Any, tokenizer: Any, models_dir: Path, name: str) -> Path:
 
 
 def model_path(ref: str, models_dir: Path, policies_dir: Path) -> str:
+    check_model_ref(ref, policies_dir)
     parsed = parse_model_ref(ref)
     if parsed.kind == "local":
         return str(bundled_model_dir(parsed.name, models_dir))
     if parsed.kind == "policy":
-        folder = policies_dir / parsed.name / "model"
-        if not (folder / "config.json").is_file():
-            raise NotFoundError(
-                f"no trained policy {parsed.name!r} in {policies_dir}: train one with "
-                "`rearag train` first"
-            )
-        return str(folder)
-    if parsed.kind == "hf":
-        return parsed.name
-    raise ConfigError(f"{ref!r} is not a local model: use local:, hf: or policy:")
+        return str(policies_dir / parsed.name / "model")
+    return parsed.name  # hf:
+
+
+def check_model_ref(ref: str, policies_dir: Path) -> None:
+    """The error `model_path` gives for `ref`, found without converting or loading anything:
+    an unknown bundled model, a policy never trained, a reference that is not a local model.
+    (A hub name is checked when it loads.)"""
+    parsed = parse_model_ref(ref)
+    if parsed.kind == "local" and parsed.name not in {*BUNDLED_LLMS, *BUNDLED_ADAPTERS}:
+        known = ", ".join(f"local:{n}" for n in [*BUNDLED_LLMS, *BUNDLED_ADAPTERS])
+        raise NotFoundError(f"no bundled model {parsed.name!r}; bundled: {known}")
+    if parsed.kind == "policy" and not (policies_dir / parsed.name / "model/config.json").is_file():
+        raise NotFoundError(
+            f"no trained policy {parsed.name!r} in {policies_dir}: train one with "
+            "`rearag train` first"
+        )
+    if parsed.kind not in ("local", "policy", "hf"):
+        raise ConfigError(f"{ref!r} is not a local model: use local:, hf: or policy:")
 
 
 @functools.lru_cache(maxsize=2)

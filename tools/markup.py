@@ -122,12 +122,14 @@ _MD_STRONG = re.compile(r"(?<![\w*])\*\*(\w[^*\n]*?\w|\w)\*\*(?![\w*])")
 _MD_EMPHASIS = re.compile(r"(?<![\w*])\*(\w[^*\n]*?\w|\w)\*(?![\w*])")
 
 
-def strip_markup(text: str) -> str:
+def strip_markup(text: str, html: bool = True) -> str:
     """`text` without the markup of reStructuredText, Sphinx, MyST and Markdown (see the
-    module's docstring); text without markup is returned unchanged."""
+    module's docstring); text without markup is returned unchanged. `html`: whether HTML
+    inside the text is markup (Markdown) or text a reader sees (a .txt file about HTML)."""
     lines = _block_markup(text.split("\n"))
     text = "\n".join(lines)
-    text = _HTML_COMMENT.sub("", text)
+    if html:
+        text = _HTML_COMMENT.sub("", text)
     text = _MD_LINK_DEFINITION.sub("", text)
     text = _MD_IMAGE.sub(lambda m: m.group(1), text)
     text = _MD_LINK.sub(lambda m: m.group(1), text)
@@ -138,7 +140,8 @@ def strip_markup(text: str) -> str:
     text = _RST_NAMED_REF.sub(lambda m: m.group(1), text)
     text = _RST_DOUBLE_CODE.sub(lambda m: m.group(1), text)
     text = _LITERAL_MARKER.sub(lambda m: f"{m.group(1)}:" if m.group(1) else "", text)
-    text = _HTML_TAG.sub(lambda m: "\n" if _HTML_BREAK.match(m.group(0)) else "", text)
+    if html:
+        text = _HTML_TAG.sub(lambda m: "\n" if _HTML_BREAK.match(m.group(0)) else "", text)
     text = _MD_STRONG.sub(lambda m: m.group(1), text)
     text = _MD_EMPHASIS.sub(lambda m: m.group(1), text)
     return re.sub(r"\n{3,}", "\n\n", text)

@@ -55,3 +55,9 @@ def test_text_that_only_looks_like_markup_is_kept():
         "Multiply 2 * 3 * 4. Call __init__ or std::vector:: in C++... and so on.\n"
     )
     assert strip_markup(text) == text
+
+
+def test_html_in_plain_text_is_text():
+    page = "Embed pictures with <img src=x> and <!-- a comment --> tags.\n"
+    assert strip_markup(page, html=False) == page
+    assert strip_markup(page) == "Embed pictures with  and  tags.\n"
