@@ -78,6 +78,8 @@ def _pieces(text: str, title: str = "") -> list[str]:
     if title and text.startswith(f"{title}\n"):  # the title line ingestion puts in front
         text = text[len(title) + 1 :]
     parts = passage_sentences(neutralise(text))
+    while parts and not parts[-1]:  # a chunk ending in line breaks
+        parts.pop()
     if len(parts) > 1 and not re.search(r"[.!?:;\"')\]]$", parts[-1]):
         parts = parts[:-1]
     return parts

@@ -401,3 +401,14 @@ def test_a_term_above_its_description_labels_it(home):
     )
     answer = extracted("Which group lets its members read the log files under /var/log?", [groups])
     assert answer.startswith("adm: Members of this group can read many log files in /var/log")
+
+
+def test_what_a_field_brings_stops_where_its_chunk_was_cut(home):
+    # dpkg's README.api, a chunk ending "… $VERSION set to\n\n": that half is never quoted.
+    cut = Passage(
+        id="README.api#0",
+        text="What: libdpkg-perl (perl modules)\nStatus: stable\nDescription: Among the perl "
+        "modules you can safely rely on those that have $VERSION set to\n\n",
+    )
+    answer = extracted("Which libdpkg-perl modules can I rely on?", [cut])
+    assert "set to" not in answer
