@@ -34,8 +34,9 @@ WORDS_WEIGHT = 0.25
 NAMES_WEIGHT = 0.15
 RANK_WEIGHT = 0.01  # per place down the reranked passages: a tie goes to the better passage
 
-# A name a question asks about: an option (--foo, -x), an identifier with _ . / :: or ()
-# inside, a word mixing letters and digits (utf-8, x86_64, v2), CamelCase, an acronym (GPG).
+# What may be a name a question asks about: an option (--foo, -x), an identifier with _ . / ::
+# or () inside, a word mixing letters and digits (ext4, x86_64), CamelCase, an acronym (GPG).
+# `names` keeps the sure ones.
 _NAME = re.compile(
     r"(?<![\w-])(?:--?[A-Za-z][\w-]*"
     r"|[A-Za-z_][\w]*(?:(?:::|[._/])[\w]+)+(?:\(\))?"
@@ -142,12 +143,6 @@ def missing_names(question: str, passages: Sequence[Passage]) -> list[str]:
 
 def _mentions(text: str, name: str) -> bool:
     return re.search(rf"(?<![\w-]){re.escape(name)}", text) is not None
-
-
-def coverage(question: str, text: str) -> float:
-    """The share of the question's terms found in `text` (0 when the question has none)."""
-    wanted = terms(question)
-    return len(wanted & terms(text)) / len(wanted) if wanted else 0.0
 
 
 def _weighted_coverage(wanted: set[str], found: set[str], idf: dict[str, float]) -> float:
