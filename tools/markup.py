@@ -104,6 +104,7 @@ _MD_IMAGE = re.compile(r"!\[([^\]\n]*)\](?:\([^)\n]*\)|\[[^\]\n]*\])")
 # Not after a word or a bracket: `a[0](x)` and `a[0][1]` are code.
 _MD_LINK = re.compile(r"(?<![\w\]])\[([^\]\n]+)\]\((?:[^()\n]|\([^)\n]*\))*\)")
 _MD_REF_LINK = re.compile(r"(?<![\w\]])\[([^\]\n]+)\]\[[^\]\n]*\]")
+_AUTOLINK = re.compile(r"<((?:https?|ftp|mailto):[^<>\s]+)>")  # <https://…>: the address stays
 _MD_LINK_DEFINITION = re.compile(r"^\s{0,3}\[[^\]\n]+\]:\s+\S+.*$", re.MULTILINE)
 _HTML_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
 # HTML elements by name only: `<file>` and `<name>` are placeholders of a command's syntax.
@@ -138,6 +139,7 @@ def strip_markup(text: str, html: bool = True) -> str:
     text = _RST_ROLE.sub(lambda m: _role_text(m.group(1)), text)
     text = _RST_LINK.sub(lambda m: m.group(1).strip(), text)
     text = _RST_NAMED_REF.sub(lambda m: m.group(1), text)
+    text = _AUTOLINK.sub(lambda m: m.group(1), text)  # after reST's `text <url>`_ links
     text = _RST_DOUBLE_CODE.sub(lambda m: m.group(1), text)
     text = _LITERAL_MARKER.sub(lambda m: f"{m.group(1)}:" if m.group(1) else "", text)
     if html:

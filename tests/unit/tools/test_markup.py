@@ -61,3 +61,10 @@ def test_html_in_plain_text_is_text():
     page = "Embed pictures with <img src=x> and <!-- a comment --> tags.\n"
     assert strip_markup(page, html=False) == page
     assert strip_markup(page) == "Embed pictures with  and  tags.\n"
+
+
+def test_an_autolink_keeps_its_address():
+    # git's README.md: "archives are available at <https://lore.kernel.org/git/>".
+    assert strip_markup("See <https://lore.kernel.org/git/> and <x>.") == (
+        "See https://lore.kernel.org/git/ and <x>."
+    )
