@@ -14,10 +14,12 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import numpy as np
 from pydantic import BaseModel
 
+from rearag.agent import answer_types
 from rearag.core.sanitize import neutralise
 from rearag.core.text import DANGLING_WORDS, passage_sentences, stem, terms
 from rearag.core.types import Passage
@@ -32,6 +34,7 @@ MIN_WORDS = 4  # titles, headings and fragments are not evidence
 # only its topic. Weighted coverage is in [0, 1]; similarity of a good answer is 0.4-0.8.
 WORDS_WEIGHT = 0.25
 NAMES_WEIGHT = 0.15
+TYPE_WEIGHT = 0.15  # a token of the shape the question asks for (`answer_types`)
 RANK_WEIGHT = 0.01  # per place down the reranked passages: a tie goes to the better passage
 
 # What may be a name a question asks about: an option (--foo, -x), an identifier with _ . / ::
@@ -45,6 +48,7 @@ _NAME = re.compile(
     r"|[A-Z]{2,}s?\b|\w+_\w*|\w+\(\))"
 )
 _END = re.compile(r"[.!?:;\"')\]`]$")
+_TERM_REACH = 3  # pieces above a sentence where the term of its list item may stand
 
 
 class Sentence(BaseModel):
@@ -54,6 +58,7 @@ class Sentence(BaseModel):
     similarity: float  # cosine similarity to the question
     coverage: float  # share of the question's words it contains, rare words weighing more
     names: float  # share of the question's names it contains (1 when the question has none)
+    typed: float  # 1 when it holds the shape of answer the question asks for (or it asks none)
 
     @property
     def score(self) -> float:
@@ -61,13 +66,14 @@ class Sentence(BaseModel):
             self.similarity
             + WORDS_WEIGHT * self.coverage
             + NAMES_WEIGHT * self.names
+            + TYPE_WEIGHT * self.typed
             - RANK_WEIGHT * self.passage
         )
 
 
 def split_sentences(text: str, title: str = "") -> list[str]:
     """The sentences of `text` that can be quoted as an answer (`_pieces`, `_quotable`)."""
-    return [s for s in _pieces(text, title) if _quotable(s)]
+    return [s for k, s in enumerate(_pieces(text, title)) if _quotable(s, opens=k == 0)]
 
 
 def _pieces(text: str, title: str = "") -> list[str]:
@@ -89,12 +95,14 @@ def _pieces(text: str, title: str = "") -> list[str]:
 def _sentences(passage: Passage) -> list[tuple[int, str]]:
     """(place among the passage's `_pieces`, sentence) of its quotable sentences."""
     pieces = _pieces(passage.text, str(passage.metadata.get("title") or ""))
-    return [(k, s) for k, s in enumerate(pieces) if _quotable(s)]
+    return [(k, s) for k, s in enumerate(pieces) if _quotable(s, opens=k == 0)]
 
 
-def _quotable(sentence: str) -> bool:
+def _quotable(sentence: str, *, opens: bool = True) -> bool:
     """Whether a piece can be quoted as an answer. Sentences start in upper case, a digit, a
-    quote, a bullet or code; a piece in lower case or punctuation is the end of a cut sentence.
+    quote, a bullet or code; the piece that `opens` a chunk in lower case or punctuation is the
+    end of a cut sentence. A later piece starts a line (`PASSAGE_SENTENCE` splits before lower
+    case only there): in lower case it names a command or term ("cleandead remove files …").
     Left out too: headings (a short piece without an end mark, unless it names an option or
     identifier: option lists are answers), fragments ending on "," or on a word no sentence
     ends with, pieces cut inside code or a parenthesis, and pieces of fewer than MIN_WORDS
@@ -102,7 +110,7 @@ def _quotable(sentence: str) -> bool:
     words = sentence.split()
     if len(words) < MIN_WORDS or sentence.startswith("#"):  # a Markdown heading, however long
         return False
-    if sentence[0].islower() or sentence[0] in ",;:.)]}!?":
+    if (opens and sentence[0].islower()) or sentence[0] in ",;:.)]}!?":
         return False
     if sentence.endswith(",") or words[-1].lower() in DANGLING_WORDS:
         return False
@@ -164,6 +172,7 @@ def score_sentences(question: str, passages: Sequence[Passage], encode: Encode) 
     n = len(found)
     idf = {t: math.log((n + 1) / (sum(t in ws for ws in stems) + 0.5)) for t in wanted}
     asked = names(question)
+    kind = answer_types.expected(question)
     scored = [
         Sentence(
             passage=i,
@@ -172,6 +181,7 @@ def score_sentences(question: str, passages: Sequence[Passage], encode: Encode) 
             similarity=float(sim),
             coverage=_weighted_coverage(wanted, ws, idf),
             names=sum(_mentions(s.lower(), a) for a in asked) / len(asked) if asked else 1.0,
+            typed=1.0 if kind is None or answer_types.holds(s, kind, question) else 0.0,
         )
         for (i, k, s), sim, ws in zip(found, similarity, stems, strict=True)
     ]
@@ -206,28 +216,45 @@ def following(sentence: Sentence, passages: Sequence[Passage]) -> Sentence | Non
         return None
     text = " ".join(t for t in taken if t)
     return Sentence(
-        passage=sentence.passage, position=k, text=text, similarity=0.0, coverage=0.0, names=0.0
+        passage=sentence.passage,
+        position=k,
+        text=text,
+        similarity=0.0,
+        coverage=0.0,
+        names=0.0,
+        typed=0.0,
     )
 
 
 def with_heading(sentence: Sentence, passages: Sequence[Passage]) -> Sentence:
-    """`sentence` labelled by the term on its own line right above it ("adm: Members of this
-    group can read many log files"; "--disable-setuid: Use this option to …"): in definition
-    and option lists the term is the answer and the sentence below only describes it."""
-    if sentence.position == 0:
-        return sentence
+    """`sentence` labelled by the term on its own line above it ("adm: Members of this group
+    can read many log files"; "--disable-setuid: Use this option to …"): in definition and
+    option lists the term is the answer and the sentences below only describe it. The term
+    may stand a sentence or two higher, over the description's first sentences; a list item's
+    bullet and code quotes around it are left out."""
     passage = passages[sentence.passage]
-    above = _pieces(passage.text, str(passage.metadata.get("title") or ""))[sentence.position - 1]
-    if len(above.split()) != 1 or above.startswith("#") or re.search(r"[.!?,;]$", above):
-        return sentence  # a term is one word or option; a heading of words is a section's
-    return sentence.model_copy(update={"text": f"{above}: {sentence.text}"})
+    pieces = _pieces(passage.text, str(passage.metadata.get("title") or ""))
+    for above in reversed(pieces[max(0, sentence.position - _TERM_REACH) : sentence.position]):
+        term = re.sub(r"^[-*+•]\s+", "", above).strip("`")
+        if len(term.split()) == 1 and not term.startswith("#") and not re.search(r"[.!?,;]$", term):
+            return sentence.model_copy(update={"text": f"{term}: {sentence.text}"})
+        if not (_quotable(above) and above.endswith(".")):
+            break  # a heading of words is a section's, not a term's
+    return sentence
 
 
-def best_similarity(topics: Sequence[str], passages: Sequence[Passage], encode: Encode) -> float:
-    """The evidence score: the highest cosine similarity between any of `topics` (ways of
-    stating the question) and any sentence of `passages`; 0 when they have no sentence."""
-    sentences = [s for p in passages for _, s in _sentences(p)]
-    if not sentences or not topics:
-        return 0.0
-    vectors = encode([*topics, *sentences])
-    return float((vectors[len(topics) :] @ vectors[: len(topics)].T).max())
+class Weight(NamedTuple):
+    """How well the passages answer: the best sentence's similarity to the question (its
+    topic) and its score (`Sentence.score`: the answer's words, names and shape as well)."""
+
+    similarity: float
+    score: float
+
+
+def weigh(topics: Sequence[str], passages: Sequence[Passage], encode: Encode) -> Weight:
+    """The evidence of `passages` for the best of `topics` (ways of stating the question);
+    zero when they have no sentence."""
+    scored = [s for topic in topics for s in score_sentences(topic, passages, encode)]
+    if not scored:
+        return Weight(0.0, 0.0)
+    return Weight(max(s.similarity for s in scored), max(s.score for s in scored))

@@ -193,18 +193,21 @@ def rerank(state: AgentState, runtime: Runtime[GraphContext]) -> dict[str, Any]:
 
 
 def grade(state: AgentState, runtime: Runtime[GraphContext]) -> dict[str, Any]:
-    """Enough evidence? The evidence score decides (the best sentence's similarity to the
-    question, or in a conversation to the question with the previous user turn); a trusted
-    grader model may then still say no."""
+    """Enough evidence? The evidence decides (`evidence.weigh`: the best sentence of the top
+    passages must be on the question's topic and score as an answer, for the question or in a
+    conversation for the question with the previous user turn); a trusted grader model may
+    then still say no."""
     tools = runtime.context.tools
     cfg = tools.settings.grader
     top = state.get("passages", [])[: cfg.passages]
     topics = _topics(state["question"], state.get("history", [])[:-1])
-    best = evidence.best_similarity(topics, top, tools.encode)
+    weight = evidence.weigh(topics, top, tools.encode)
     # A name the question asks about that no passage mentions: the passages are on a nearby
     # topic (a sign-off for "GPG-sign"), however similar they read.
     missing = evidence.missing_names(state["question"], top)
-    verdict, by, errors, usage = best >= cfg.min_similarity and not missing, "score", [], {}
+    on_topic = weight.similarity >= cfg.min_similarity
+    answers = weight.score >= cfg.min_score
+    verdict, by, errors, usage = on_topic and answers and not missing, "score", [], {}
     if verdict and cfg.asks_model:
         messages = prompts.grade_messages(
             state["question"], [p.text for p in top], cfg.max_passage_chars
@@ -219,12 +222,19 @@ def grade(state: AgentState, runtime: Runtime[GraphContext]) -> dict[str, Any]:
     update: dict[str, Any] = {
         "grade": "ok" if verdict else "insufficient",
         "grade_by": by,
-        "evidence": round(best, 4),
+        "evidence": round(weight.similarity, 4),
+        "answer_score": round(weight.score, 4),
         "errors": errors,
         "usage": usage,
     }
     if missing:
         errors.append(f"grade: the passages do not mention {', '.join(missing)}")
+    elif on_topic and not answers:
+        errors.append(
+            f"grade: no sentence answers closely enough (score {weight.score:.2f} < "
+            f"{cfg.min_score}): on the topic, without the question's words or the kind of "
+            "answer it asks for"
+        )
     if not verdict:
         found = "no passages found" if not top else "the passages did not answer"
         update["feedback"] = f"{found}: " + "; ".join(state.get("queries", []))

@@ -207,7 +207,8 @@ def describe_step(node: str, update: dict[str, Any], *, reranks_with_model: bool
     if node == "grade":
         return (
             f"grade: {update.get('grade')} (by {update.get('grade_by')}; "
-            f"evidence {update.get('evidence', 0.0):.2f})"
+            f"evidence {update.get('evidence', 0.0):.2f}, "
+            f"answer score {update.get('answer_score', 0.0):.2f})"
         )
     if node == "generate":
         mode = update.get("mode", "generated")

@@ -50,6 +50,7 @@ class AgentState(AgentInput, total=False):
     grade: Literal["ok", "insufficient"]
     grade_by: Literal["model", "score"]
     evidence: float  # the best passage sentence's similarity to the question
+    answer_score: float  # the best passage sentence's score as an answer (evidence.Sentence)
 
 
 def question_state(question: str, history: Sequence[Message] = ()) -> AgentInput:

@@ -258,6 +258,15 @@ class GraderConfig(LLMOptions):
         description="evidence score: the best passage sentence's cosine similarity to the "
         "question must reach this (calibrated for the bundled MiniLM embedder)",
     )
+    min_score: float = Field(
+        0.75,
+        ge=-1,
+        le=2,
+        description="answer score: the best passage sentence's similarity plus its share of "
+        "the question's words (x0.25), names (x0.15) and asked-for kind of answer (x0.15) must "
+        "reach this; the highest bar that abstained on no SQuAD 2.0 dev question the defaults "
+        "answered right (bench/results/abstention.md)",
+    )
 
     @property
     def asks_model(self) -> bool:
