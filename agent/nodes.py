@@ -283,7 +283,7 @@ def generate(state: AgentState, runtime: Runtime[GraphContext]) -> dict[str, Any
     if text:
         mode = "generated"
     else:
-        text = _extract(question, sources, tools)
+        text = extract(question, sources, tools)
     update = _answer(text, sources, mode)
     update["invalid_citations"] = dropped
     update["errors"] = errors
@@ -334,7 +334,7 @@ def _draft(
     return grounder.checked, completion
 
 
-def _extract(question: str, sources: list[Passage], tools: AgentTools) -> str:
+def extract(question: str, sources: list[Passage], tools: AgentTools) -> str:
     """The best sentences of the passages for the question, each cited once; later ones only
     when they are on the question's topic (the grader's similarity bar). A sentence that leads
     into what follows ("… as follows:", "What: --control-path") brings the next one of its

@@ -412,3 +412,73 @@ def test_what_a_field_brings_stops_where_its_chunk_was_cut(home):
     )
     answer = extracted("Which libdpkg-perl modules can I rely on?", [cut])
     assert "set to" not in answer
+
+
+def test_the_term_of_a_list_item_labels_a_sentence_below_its_first(home):
+    # base-passwd's real page: the term, a first sentence, then the one that answers; man-db's
+    # option list writes the term as a Markdown list item in code quotes.
+    groups = Passage(
+        id="users-and-groups.txt#2",
+        text="Other groups have no associated user.\n\nadm\n\nGroup adm is used for system "
+        "monitoring tasks. Members of this group can read many log files in /var/log, and can "
+        "use xconsole.\n",
+    )
+    answer = extracted("Which group lets its members read the log files under /var/log?", [groups])
+    assert answer.startswith("adm: Members of this group can read many log files in /var/log")
+    options = Passage(
+        id="README.md#3",
+        text="Don't build or install the man-db manual.\n\n* `--disable-setuid`\n\nBy default, man "
+        "will be installed as a setuid program. Use this option to install man as a non-setuid "
+        "program instead.\n",
+    )
+    answer = extracted("How do I build man-db so that man is not installed setuid?", [options])
+    assert "--disable-setuid: " in answer
+
+
+def test_a_line_that_starts_with_a_command_in_lower_case_is_quoted(home):
+    # ninja's manual: a tool's name starts its line. Only a chunk's first piece in lower case
+    # is the end of a cut sentence.
+    tools = Passage(
+        id="manual.txt#9",
+        text="the end of a sentence cut by the chunker, far from the answer.\n\n"
+        "clean remove built files.\n\n"
+        "cleandead remove files produced by previous builds that are no longer in the build "
+        "file.\n\nAvailable since Ninja 1.10.\n",
+    )
+    answer = extracted(
+        "Which ninja tool removes files that are no longer in the build file?", [tools]
+    )
+    assert answer.startswith("cleandead remove files produced by previous builds")
+    assert "the end of a sentence cut" not in answer
+
+
+def test_the_sentence_holding_the_kind_of_answer_asked_for_is_preferred(home):
+    # Both sentences are on keeping gzip's input; "which option" is answered by an option.
+    doc = Passage(
+        id="gzip.txt#0",
+        text="By default gzip deletes the input file when it compresses it.\n\n"
+        "With --keep, gzip leaves the input file in place.\n",
+    )
+    answer = extracted("Which option keeps the input file when gzip compresses it?", [doc])
+    assert answer.startswith("With --keep, gzip leaves the input file in place. [1]")
+
+
+def test_a_passage_on_the_topic_that_does_not_answer_is_insufficient(home):
+    # base-passwd's list of system users names postgres; it says nothing of PostgreSQL's port.
+    users = Passage(
+        id="users-and-groups.txt#3",
+        text="Some system users have a statically allocated uid.\n\n"
+        "postgres: Postgresql databases are owned by this user and group.\n\n"
+        "majordom: Majordomo has a statically allocated uid for historical reasons.\n",
+    )
+    tools = make_tools(load_settings(**{"reranker.policy": "first-stage"}))
+    question = "What port does PostgreSQL listen on by default?"
+    update = run(nodes.grade, graded([users], question=question), tools)
+    assert update["evidence"] >= tools.settings.grader.min_similarity  # on the topic
+    assert update["answer_score"] < tools.settings.grader.min_score
+    assert update["grade"] == "insufficient"
+    assert any("no sentence answers closely enough" in e for e in update["errors"])
+    answering = users.model_copy(
+        update={"text": "PostgreSQL listens on port 5432 by default; set port in postgresql.conf."}
+    )
+    assert run(nodes.grade, graded([answering], question=question), tools)["grade"] == "ok"

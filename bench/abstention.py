@@ -1,0 +1,148 @@
+"""Where the grader's answer bar (`grader.min_score`) stands: for each bar, the answerable
+questions still answered right and the unanswerable ones abstained on, on a SQuAD 2.0 dev sample
+(with its cross-article questions) and on the documentation set of bench/docsqa.
+
+    .venv/bin/python bench/abstention.py [--sample 150] [--seed 0]
+
+Each question is searched and reranked as the graph's first round does (embedded defaults), then
+graded at every bar: answered when its best sentence is on the topic (`grader.min_similarity`),
+names nothing the passages lack and scores at least the bar (`evidence.weigh`); an answered
+question is right when the extractive answer holds a gold answer. Prints and writes
+bench/results/abstention.md and abstention.png. The configured bar is the highest at which no
+SQuAD question answered right at the lowest bar is abstained on: SQuAD is calibration data
+nobody here wrote; bench/docsqa shows what the bar does on documentation.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import common  # first: the offline environment before any model library
+
+from rearag.agent import evidence, nodes
+from rearag.agent.rag import RAGAgent
+from rearag.core.config import load_settings
+from rearag.core.progress import progress_bar
+from rearag.core.text import CITATION
+from rearag.eval.qa import plan_questions
+from rearag.eval.qa_metrics import contains_answer
+
+RESULTS = common.RESULTS / "abstention.md"
+PLOT = common.RESULTS / "abstention.png"
+DOCSQA = common.REPO / "bench" / "docsqa"
+BARS = [round(0.5 + 0.05 * i, 2) for i in range(13)]  # 0.50 … 1.10
+
+
+def measure(dataset: Path, sample: int | None, seed: int) -> list[dict]:
+    """Per question: its kind, its evidence, whether its extractive answer is right."""
+    settings = load_settings()
+    questions, _ = plan_questions(dataset, settings, sample=sample, seed=seed)
+    agents: dict[str | None, RAGAgent] = {}
+    rows = []
+    for q in progress_bar(questions, desc=dataset.name, unit="question"):
+        agent = agents.setdefault(q.collection, RAGAgent(collection=q.collection))
+        tools = agent.tools
+        found = nodes.fused_search(tools, [q.item.question])
+        ranked = [r.passage() for r in tools.reranker.rank(q.item.question, found).results]
+        top = ranked[: settings.grader.passages]
+        weight = evidence.weigh([q.item.question], top, tools.encode)
+        answer = nodes.extract(q.item.question, ranked[: settings.generator.passages], tools)
+        rows.append(
+            {
+                "kind": q.kind,
+                "answerable": q.item.answerable,
+                "on_topic": weight.similarity >= settings.grader.min_similarity
+                and not evidence.missing_names(q.item.question, top),
+                "score": weight.score,
+                "right": q.item.answerable
+                and contains_answer(CITATION.sub(" ", answer), q.item.answers),
+            }
+        )
+    return rows
+
+
+def at_bar(rows: list[dict], bar: float) -> dict[str, tuple[int, int]]:
+    """Per kind: (right answers, or abstentions for an unanswerable kind; questions)."""
+    table: dict[str, tuple[int, int]] = {}
+    for kind in sorted({r["kind"] for r in rows}):
+        these = [r for r in rows if r["kind"] == kind]
+        answered = [r["on_topic"] and r["score"] >= bar for r in these]
+        if these[0]["answerable"]:
+            hits = sum(a and r["right"] for a, r in zip(answered, these, strict=True))
+        else:
+            hits = sum(not a for a in answered)
+        table[kind] = (hits, len(these))
+    return table
+
+
+def calibrated_bar(squad: list[dict]) -> float:
+    """The highest bar at which SQuAD's answerable questions keep every right answer."""
+    right = at_bar(squad, BARS[0])["answerable"][0]
+    return max(b for b in BARS if at_bar(squad, b)["answerable"][0] >= right)
+
+
+def plot(curves: dict[str, list[float]], configured: float) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for label, values in curves.items():
+        ax.plot(BARS, values, marker="o", label=label)
+    ax.axvline(configured, color="grey", linestyle="--", label=f"grader.min_score {configured}")
+    ax.set_xlabel("answer bar (grader.min_score)")
+    ax.set_ylabel("% of the questions of the kind")
+    ax.set_ylim(0, 100)
+    ax.legend(fontsize=8, loc="lower left")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(PLOT, dpi=120)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sample", type=int, default=150, help="SQuAD questions drawn")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    configured = load_settings().grader.min_score
+    sets = {
+        "SQuAD 2.0 dev": measure(common.SQUAD, args.sample, args.seed),
+        "bench/docsqa": measure(DOCSQA, None, 0),
+    }
+    lines = [
+        "# The answer bar: right answers kept, unanswerable questions abstained on",
+        "",
+        f"`.venv/bin/python bench/abstention.py --sample {args.sample} --seed {args.seed}`; "
+        "embedded defaults, the graph's first round (search, rerank, grade, extract).",
+        "Answerable kinds: right answers; unanswerable kinds: abstentions.",
+        "",
+    ]
+    curves: dict[str, list[float]] = {}
+    for name, rows in sets.items():
+        kinds = list(at_bar(rows, BARS[0]))
+        lines += [f"## {name}", "", "| bar | " + " | ".join(kinds) + " |"]
+        lines.append("| ---: |" + " ---: |" * len(kinds))
+        for bar in BARS:
+            cells = at_bar(rows, bar)
+            mark = " (configured)" if bar == configured else ""
+            lines.append(
+                f"| {bar:.2f}{mark} | "
+                + " | ".join(f"{h / n:.1%} ({h}/{n})" for h, n in cells.values())
+                + " |"
+            )
+            for kind, (h, n) in cells.items():
+                curves.setdefault(f"{name}: {kind}", []).append(100 * h / n)
+        lines.append("")
+    rule = calibrated_bar(sets["SQuAD 2.0 dev"])
+    lines.append(
+        f"The highest bar keeping every right SQuAD answer: **{rule:.2f}** "
+        f"(configured: {configured}). Plot: abstention.png."
+    )
+    plot(curves, configured)
+    common.write_results(RESULTS, "\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
