@@ -16,18 +16,24 @@ AnswerType = Literal[
     "option", "setting", "variable", "path", "version", "number", "address", "code"
 ]
 
+# What a number measures: "what is the default refresh interval", "which uid", "what port".
+_QUANTITY = (
+    r"(?:uid|gid|port|size|length|width|height|limit|timeout|interval|delay|priority|level"
+    r"|percentage)"
+)
+
 # The question's words that announce the answer's shape, tried in this order: "configuration
 # variable" is a setting before it is a variable, "configure option" an option.
 _ASKS: list[tuple[AnswerType, re.Pattern[str]]] = [
     ("setting", re.compile(r"\bconfig(?:uration)? (?:variable|option|setting|key)s?\b")),
-    ("variable", re.compile(r"\b(?:environment variable|variable|macro)s?\b")),
+    ("variable", re.compile(r"\b(?:environment variable|shell variable|macro)s?\b")),
     ("option", re.compile(r"\b(?:option|flag|switch)s?\b")),
     ("path", re.compile(r"\b(?:which|what) (?:\w+ )?(?:file|directory|folder|path)s?\b")),
     (
         "version",
         re.compile(r"\b(?:which|what|since which|in which) (?:\w+ )?(?:version|release)s?\b"),
     ),
-    ("number", re.compile(r"\bhow (?:many|much|long|far)\b|\b(?:which|what) (?:uid|gid|port)\b")),
+    ("number", re.compile(rf"\bhow (?:many|much|long|far)\b|^(?:which|what)\b.*\b{_QUANTITY}s?\b")),
     (
         "address",
         re.compile(r"\bwhere (?:do|should|can|must) (?:i|we|you) (?:send|report|ask|subscribe)\b"),
@@ -61,11 +67,15 @@ _YES_NO = re.compile(r"^(?:is|are|was|were|can|could|does|do|did|must|should|wil
 
 
 def expected(question: str) -> AnswerType | None:
-    """The shape of answer `question` asks for, or None when it names none."""
+    """The shape of answer `question` asks for, or None when it names none: the phrase that
+    comes first decides ("how do I tell xz how many threads to use" asks for code)."""
     text = " ".join(question.lower().split())
     if _YES_NO.match(text):
         return None
-    return next((kind for kind, asks in _ASKS if asks.search(text)), None)
+    found = [
+        (m.start(), k, kind) for k, (kind, asks) in enumerate(_ASKS) if (m := asks.search(text))
+    ]
+    return min(found)[2] if found else None
 
 
 def holds(sentence: str, kind: AnswerType, question: str) -> bool:
