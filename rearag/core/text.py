@@ -23,6 +23,9 @@ CITATION = re.compile(r"\[(\d{1,3})\]")
 # a new sentence ("… chamber. [1] It rises …"). The generator's check and the QA evaluation
 # split answers the same way.
 ANSWER_SENTENCE = re.compile(r"(?<=[.!?])\s+(?!\[\d)|(?<=\])\s+(?=[A-Z\"(])|\n+")
+# An extracted answer is quotes, each closed by its citation; a quote may start in lower case (a
+# command: "cleandead remove files …"), so it is split after every citation instead.
+EXTRACTED_QUOTE = re.compile(r"(?<=\])\s+(?!\[\d)")
 # A passage is document text, with abbreviations and decimals and no citations: a sentence ends
 # at . ! ? only where the next word starts a sentence (not inside "e.g." or "3.5"), or at a line
 # break left by `_paragraphs`.

@@ -8,7 +8,13 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from rearag.core.text import ANSWER_SENTENCE, CITATION, normalize, supports_content_words
+from rearag.core.text import (
+    ANSWER_SENTENCE,
+    CITATION,
+    EXTRACTED_QUOTE,
+    normalize,
+    supports_content_words,
+)
 from rearag.core.types import Answer
 
 
@@ -49,7 +55,8 @@ def citation_pairs(answer: Answer) -> tuple[int, int]:
     """(supported, all) (sentence, cited number) pairs of an answer."""
     passages = {c.number: c.text for c in answer.citations}
     supported = total = 0
-    for sentence in ANSWER_SENTENCE.split(answer.answer):
+    splitter = EXTRACTED_QUOTE if answer.mode == "extractive" else ANSWER_SENTENCE
+    for sentence in splitter.split(answer.answer):
         for number in dict.fromkeys(int(n) for n in CITATION.findall(sentence)):
             total += 1
             supported += number in passages and supports_content_words(passages[number], sentence)

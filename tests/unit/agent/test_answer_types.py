@@ -20,6 +20,10 @@ from rearag.agent.answer_types import expected, holds
         ("What uid does the postgres user get?", "number"),
         ("Where do I send gzip bug reports?", "address"),
         ("How do I make yq edit a YAML file in place?", "code"),
+        ("How do I tell xz how many threads to use?", "code"),  # the first phrase decides
+        ("What is the default refresh interval of the watch command?", "number"),
+        ("What is gzip's default compression level?", "number"),
+        ("Within what variable is L constrained by the hierarchy theorem?", None),  # prose
         ("Is the GZIP environment variable still supported?", None),  # yes or no
         ("Why is ssh-agent setgid _ssh?", None),
         ("How often do the long tests run?", None),  # "once a day" is no number

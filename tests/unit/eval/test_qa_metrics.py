@@ -65,3 +65,20 @@ def test_citation_pairs_count_each_number_once_a_sentence():
 
 def test_answer_text_is_scored_without_citation_markers():
     assert qa_metrics.answer_text(answer("Rollo [1][2].", [])) == "Rollo   ."
+
+
+def test_an_extracted_answer_is_split_after_each_quote_even_in_lower_case():
+    # Two quotes, the second a command line in lower case: each is checked against its own
+    # passage. Split by the capital-letter rule they were one sentence, and the first citation
+    # did not support the command's words (docsqa's ninja answers).
+    ninja = "compdb prints a Clang compilation database for the compiler rules it is given."
+    given = answer(
+        "Ninja has no rules for compiling C code. [1] "
+        "compdb prints a Clang compilation database for the compiler rules it is given. [2]",
+        [
+            cite(1, "Out of the box, Ninja has no rules for compiling C code.", "a"),
+            cite(2, ninja, "b"),
+        ],
+    )
+    assert qa_metrics.citation_pairs(given.model_copy(update={"mode": "extractive"})) == (2, 2)
+    assert qa_metrics.citation_pairs(given.model_copy(update={"mode": "generated"})) == (1, 2)
