@@ -193,10 +193,10 @@ def rerank(state: AgentState, runtime: Runtime[GraphContext]) -> dict[str, Any]:
 
 
 def grade(state: AgentState, runtime: Runtime[GraphContext]) -> dict[str, Any]:
-    """Enough evidence? The evidence decides (`evidence.weigh`: the best sentence of the top
-    passages must be on the question's topic and score as an answer, for the question or in a
-    conversation for the question with the previous user turn); a trusted grader model may
-    then still say no."""
+    """Enough evidence? The evidence decides (`evidence.weigh`): the best sentence of the top
+    passages must be on the question's topic (in a conversation, of the question or of the
+    question with the previous user turn) and, for a question that stands alone, score as an
+    answer; a trusted grader model may then still say no."""
     tools = runtime.context.tools
     cfg = tools.settings.grader
     top = state.get("passages", [])[: cfg.passages]
@@ -206,7 +206,10 @@ def grade(state: AgentState, runtime: Runtime[GraphContext]) -> dict[str, Any]:
     # topic (a sign-off for "GPG-sign"), however similar they read.
     missing = evidence.missing_names(state["question"], top)
     on_topic = weight.similarity >= cfg.min_similarity
-    answers = weight.score >= cfg.min_score
+    # The answer bar reads the question's own words and the kind of answer it asks for; a
+    # follow-up ("which opening?") leaves them in the earlier turn, so its topic decides.
+    follow_up = len(topics) > 1
+    answers = follow_up or weight.score >= cfg.min_score
     verdict, by, errors, usage = on_topic and answers and not missing, "score", [], {}
     if verdict and cfg.asks_model:
         messages = prompts.grade_messages(

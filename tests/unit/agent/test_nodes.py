@@ -482,3 +482,22 @@ def test_a_passage_on_the_topic_that_does_not_answer_is_insufficient(home):
         update={"text": "PostgreSQL listens on port 5432 by default; set port in postgresql.conf."}
     )
     assert run(nodes.grade, graded([answering], question=question), tools)["grade"] == "ok"
+
+
+def test_a_follow_up_is_judged_by_its_topic_not_by_the_answer_bar(home):
+    # "which opening?" after a question on chess: its words are in the earlier turn.
+    chess = Passage(
+        id="chess.html#0",
+        text="Openings\n\nThe Sicilian Defence answers 1.e4 with 1...c5, fighting for the centre "
+        "from the flank.",
+    )
+    tools = make_tools(load_settings(**{"reranker.policy": "first-stage"}))
+    history = [
+        {"role": "user", "content": "Tell me about chess"},
+        {"role": "assistant", "content": "Chess is a board game."},
+        {"role": "user", "content": "which opening?"},
+    ]
+    state = graded([chess], question="which opening?", history=history)
+    update = run(nodes.grade, state, tools)
+    assert update["answer_score"] < tools.settings.grader.min_score
+    assert update["grade"] == "ok"
