@@ -31,6 +31,7 @@ from rearag.agent.threads import (
     sqlite_checkpointer,
     undo_run,
 )
+from rearag.core import thread_ids
 from rearag.core.config import Settings, load_settings
 from rearag.core.errors import InvalidInputError
 from rearag.core.types import Answer
@@ -156,6 +157,7 @@ class RAGAgent:
         unchecked draft (when the generator's backend streams) and ("content", {"text": piece})
         for the answer's text as each sentence passes the check: joined, the content pieces
         are the start of the final answer's text."""
+        thread_id = thread_ids.thread_id(thread_id)
         state_in, config = self._prepare(question, thread_id, history)
         final: dict[str, Any] = {}
         with self._run_on(config, thread_id):

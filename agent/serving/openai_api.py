@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler
 from rearag.agent.answer_text import message_text
 from rearag.agent.serving.request import ApiRequest
 from rearag.agent.state import GenerationOptions
+from rearag.core import thread_ids
 from rearag.core.errors import UnsupportedField
 from rearag.core.types import Answer, Usage
 
@@ -75,7 +76,9 @@ class ChatRequest(ApiRequest):
     stream: bool = False
     stream_options: StreamOptions | None = None
     user: str | None = Field(
-        None, max_length=200, description="thread id when no X-Thread-Id header is sent"
+        None,
+        max_length=thread_ids.MAX_CHARS,
+        description="thread id when no X-Thread-Id header is sent",
     )
     max_tokens: int | None = Field(None, ge=1, description="cap on the generator's draft")
     max_completion_tokens: int | None = Field(None, ge=1, description="as max_tokens")

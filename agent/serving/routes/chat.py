@@ -18,6 +18,7 @@ from rearag.agent.serving.errors import INTERNAL, ApiError, api_error, responses
 from rearag.agent.serving.openai_api import ChatCompletion, ChatRequest, answer_headers, completion
 from rearag.agent.serving.paths import shown_events
 from rearag.agent.serving.worker import Event, run_in_worker
+from rearag.core import thread_ids
 from rearag.core.types import Answer
 
 log = logging.getLogger("rearag.serve")
@@ -40,7 +41,7 @@ async def chat(
     agents: Agents,
     cfg: Serve,
     conversations: ConversationLocks,
-    x_thread_id: Annotated[str | None, Header(max_length=200)] = None,
+    x_thread_id: Annotated[str | None, Header(max_length=thread_ids.MAX_CHARS)] = None,
 ) -> Response:
     """Answer the latest user message with citations. The conversation is remembered per
     thread: the X-Thread-Id header, else the `user` field; without either, the earlier
@@ -50,7 +51,7 @@ async def chat(
     body.check_supported()
     agent = agents.agent(body.model).value
     question = agent.check_question(body.question())
-    thread = x_thread_id or body.user or None
+    thread = thread_ids.thread_id(x_thread_id) or thread_ids.thread_id(body.user)
     ignored = body.ignored()
     headers = {"X-Rearag-Ignored": ", ".join(ignored)} if ignored else {}
     run = functools.partial(

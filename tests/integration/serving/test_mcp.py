@@ -96,12 +96,13 @@ def test_mcp_tools_over_stdio(tmp_path):
         ("search", {"query": "lava", "collection": "nope"}),
         ("search", {"query": "ice", "k": 1, "collection": "glaciers"}),
         ("ask", {"question": "  "}),
+        ("ask", {"question": "Where does lava come from?", "thread_id": "t" * 201}),
     ]
     try:
         tools, results, unreadable = run_session(params, tmp_path / "stderr.log", calls)
     finally:
         httpd.shutdown()
-    listing, found, ranked, answer, glacier, unknown, ice, empty = results
+    listing, found, ranked, answer, glacier, unknown, ice, empty, long_thread = results
     assert {t.name for t in tools} == TOOLS and unreadable == []
     for tool in tools:
         assert tool.description and "\n" not in tool.description
@@ -146,6 +147,8 @@ def test_mcp_tools_over_stdio(tmp_path):
     # …and the server goes on answering.
     assert ice.structured_content["result"][0]["metadata"]["source"] == "glaciers/glacier.md"
     assert empty.is_error and "question is empty" in empty.content[0].text
+    # The same cap as HTTP's, by the same rule.
+    assert long_thread.is_error and "the limit is 200" in long_thread.content[0].text
 
 
 def test_mcp_starts_whatever_fails_to_load(tmp_path):

@@ -17,7 +17,7 @@ from fakes.cli import assert_one_line_error, rearag
 from rearag.agent.rag import RAGAgent
 from rearag.agent.threads import checkpoints_path, prune_threads, sqlite_checkpointer
 from rearag.core.config import Settings
-from rearag.core.errors import BackendError
+from rearag.core.errors import BackendError, InvalidInputError
 
 
 def agent_on(settings: Settings, keep: str = "latest") -> RAGAgent:
@@ -175,3 +175,18 @@ def test_an_agent_on_a_damaged_checkpoints_file_is_one_clear_error(settings):
     checkpoints_path(settings).write_bytes(b"not sqlite at all" * 100)
     with pytest.raises(BackendError, match="move it aside"):
         RAGAgent(settings, tools=make_tools(settings))
+
+
+def test_a_blank_thread_id_is_no_thread_and_a_long_one_is_refused(settings):
+    # `--thread ""` (CLI, MCP) left a `once-…` thread forever; MCP took 200,000 characters.
+    agent = agent_on(settings)
+    for blank in ("", "   "):
+        answer = agent.ask(QUESTION, thread_id=blank)
+        assert answer.thread_id is None
+    assert stored(settings) == {}
+    with pytest.raises(
+        InvalidInputError, match="the thread id is 201 characters; the limit is 200"
+    ):
+        agent.ask(QUESTION, thread_id="t" * 201)
+    agent.ask(QUESTION, thread_id="t" * 200)
+    assert stored(settings) == {"t" * 200: 1}
