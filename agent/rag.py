@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -29,6 +29,7 @@ from rearag.agent.threads import (
     keep_latest,
     latest_checkpoint_id,
     sqlite_checkpointer,
+    turn_lock,
     undo_run,
 )
 from rearag.core import thread_ids
@@ -111,22 +112,29 @@ class RAGAgent:
         a run that raises, or a stream given up midway, leaves the thread as it was, not with
         a question and no answer; a run that ends leaves only the thread's latest checkpoint
         (agent.keep_checkpoints = "latest"), the history being in it, and a question asked
-        without a thread nothing at all, since no one can continue it."""
+        without a thread nothing at all, since no one can continue it. A thread's run holds
+        its `turn_lock` throughout, so the undo and keep-latest touch only its own writes and
+        no other process's turn is lost."""
         saver = self.checkpointer
         if not isinstance(saver, SqliteSaver):
             yield
             return
         run_thread = config["configurable"]["thread_id"]
-        before = latest_checkpoint_id(saver, run_thread)
-        try:
-            yield
-        except BaseException:
-            undo_run(saver, run_thread, before)
-            raise
-        if thread_id is None:
-            saver.delete_thread(run_thread)
-        elif self.settings.agent.keep_checkpoints == "latest":
-            keep_latest(saver, run_thread)
+        with (
+            turn_lock(self.settings, run_thread, self.settings.serve.request_timeout_s)
+            if thread_id is not None
+            else nullcontext()
+        ):
+            before = latest_checkpoint_id(saver, run_thread)
+            try:
+                yield
+            except BaseException:
+                undo_run(saver, run_thread, before)
+                raise
+            if thread_id is None:
+                saver.delete_thread(run_thread)
+            elif self.settings.agent.keep_checkpoints == "latest":
+                keep_latest(saver, run_thread)
 
     def ask(
         self,

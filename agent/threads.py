@@ -12,8 +12,11 @@ channels, which rebuild their value from the parent chain.
 from __future__ import annotations
 
 import difflib
+import fcntl
+import hashlib
 import re
 import sqlite3
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
@@ -24,7 +27,7 @@ from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.sqlite import SqliteSaver
 
 from rearag.core.config import Settings
-from rearag.core.errors import BackendError, NotFoundError
+from rearag.core.errors import BackendError, NotFoundError, ThreadBusy
 
 # The thread a question without a thread id runs on (RAGAgent): no caller can continue it.
 ONCE_PREFIX = "once-"
@@ -66,6 +69,38 @@ def _unusable(path: Path, exc: sqlite3.Error) -> BackendError:
         f"{path}: {exc} (another rearag holding it locked? if the file is damaged, move it "
         "aside: conversations start afresh)"
     )
+
+
+@contextmanager
+def turn_lock(settings: Settings, thread_id: str, wait_s: float) -> Iterator[None]:
+    """One turn of `thread_id` at a time across every process on this $REARAG_HOME (a server,
+    its workers, `rearag ask --thread`, `rearag chat`, MCP): an exclusive file lock beside
+    checkpoints.sqlite, held from reading the thread to writing it. Without it two turns read
+    the same history and the last to write drops the other's; a failed run's undo and
+    keep-latest touched another run's checkpoint. Waits up to `wait_s`, then ThreadBusy. The
+    kernel frees the lock of a process that dies. Lock files stay (one small file per thread
+    ever locked): removing one while another process waits on it would break the lock."""
+    folder = settings.home / "thread-locks"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{hashlib.sha256(thread_id.encode()).hexdigest()[:32]}.lock"
+    deadline = time.monotonic() + wait_s
+    with open(path, "a") as handle:
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise ThreadBusy(
+                        f"an earlier question on conversation thread {thread_id!r} is still "
+                        f"being answered by another process (waited {wait_s:g} s): retry when "
+                        "it is done, or use another thread id"
+                    ) from None
+                time.sleep(0.05)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 # Each runs under the saver's lock (its `cursor()`), since a server's worker threads share
@@ -136,7 +171,9 @@ def list_threads(settings: Settings) -> list[ThreadInfo]:
 
 
 def delete_threads(settings: Settings, thread_ids: Sequence[str]) -> None:
-    """Delete these threads, all or (if one does not exist) none."""
+    """Delete these threads, all or (if one does not exist) none. A turn running on one is
+    waited for (up to `serve.request_timeout_s`): it ends first, and the deletion then removes
+    it too, so a deleted conversation never comes back."""
     with _open(settings) as saver:
         known = [] if saver is None else [t.thread_id for t in _threads(saver)]
         for thread_id in thread_ids:
@@ -146,7 +183,8 @@ def delete_threads(settings: Settings, thread_ids: Sequence[str]) -> None:
                 raise NotFoundError(f"no thread {thread_id!r}: {hint}")
         if saver is not None:
             for thread_id in thread_ids:
-                saver.delete_thread(thread_id)
+                with turn_lock(settings, thread_id, settings.serve.request_timeout_s):
+                    saver.delete_thread(thread_id)
 
 
 def prune_threads(settings: Settings, older_than_days: float | None = None) -> PruneReport:

@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -15,9 +17,14 @@ from fakes.agent_tools import QUESTION, make_tools
 from fakes.cli import assert_one_line_error, rearag
 
 from rearag.agent.rag import RAGAgent
-from rearag.agent.threads import checkpoints_path, prune_threads, sqlite_checkpointer
+from rearag.agent.threads import (
+    checkpoints_path,
+    delete_threads,
+    prune_threads,
+    sqlite_checkpointer,
+)
 from rearag.core.config import Settings
-from rearag.core.errors import BackendError, InvalidInputError
+from rearag.core.errors import BackendError, InvalidInputError, ThreadBusy
 
 
 def agent_on(settings: Settings, keep: str = "latest") -> RAGAgent:
@@ -190,3 +197,63 @@ def test_a_blank_thread_id_is_no_thread_and_a_long_one_is_refused(settings):
         agent.ask(QUESTION, thread_id="t" * 201)
     agent.ask(QUESTION, thread_id="t" * 200)
     assert stored(settings) == {"t" * 200: 1}
+
+
+def slowed(agent: RAGAgent, seconds: float, started: threading.Event) -> RAGAgent:
+    """`agent`, its search taking `seconds` (and saying when it began)."""
+    search = agent.tools.retriever.search
+
+    def slow(query: str, k: int = 10):
+        started.set()
+        time.sleep(seconds)
+        return search(query, k)
+
+    agent.tools.retriever.search = slow
+    return agent
+
+
+def test_two_agents_on_one_thread_take_turns_and_lose_none(settings):
+    # Two processes (here: two agents with their own connections) answering on one thread: the
+    # second read the history before the first wrote it, and the first turn was lost.
+    started = threading.Event()
+    first = slowed(agent_on(settings), 0.5, started)
+    second = agent_on(settings)
+    done = threading.Thread(target=first.ask, args=(QUESTION,), kwargs={"thread_id": "t1"})
+    done.start()
+    started.wait(5)
+    second.ask("and the magma?", thread_id="t1")  # waits for the first turn
+    done.join()
+    assert history(second, "t1")[::2] == [QUESTION, "and the magma?"]
+    assert stored(settings) == {"t1": 1}
+
+
+def test_a_turn_that_cannot_wait_is_busy_and_leaves_the_other_whole(settings):
+    started = threading.Event()
+    first = slowed(agent_on(settings), 0.6, started)
+    hurried = settings.model_copy(
+        update={"serve": settings.serve.model_copy(update={"request_timeout_s": 0.1})}
+    )
+    second = agent_on(hurried)
+    done = threading.Thread(target=first.ask, args=(QUESTION,), kwargs={"thread_id": "t1"})
+    done.start()
+    started.wait(5)
+    with pytest.raises(ThreadBusy, match="still being answered by another process"):
+        second.ask("and the magma?", thread_id="t1")
+    done.join()
+    assert history(first, "t1")[::2] == [QUESTION]  # the busy one wrote and undid nothing
+
+
+def test_deleting_a_thread_while_a_turn_runs_waits_and_wins(settings):
+    # `rearag threads delete` during a turn printed "deleted", then the turn brought it back.
+    agent = agent_on(settings)
+    agent.ask(QUESTION, thread_id="secret")
+    started = threading.Event()
+    slowed(agent, 0.5, started)
+    done = threading.Thread(
+        target=agent.ask, args=("and the code?",), kwargs={"thread_id": "secret"}
+    )
+    done.start()
+    started.wait(5)
+    delete_threads(settings, ["secret"])
+    done.join()
+    assert stored(settings) == {} and stored(settings, "writes") == {}
