@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import random
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -89,6 +90,13 @@ def local_model_path(model: str) -> str:
     return LOCAL_EMBEDDERS[ref.name]()
 
 
+# transformers builds a model under context managers that patch torch for the whole process
+# (empty weights on the meta device): two threads loading at once (an embeddings server's
+# first requests) left the patch in place, and every later model load failed with "Cannot copy
+# out of meta tensor".
+_LOADING = threading.Lock()
+
+
 @functools.lru_cache(maxsize=4)
 def load_sentence_transformer(
     model: str, device: str = "cpu", bf16: bool = False
@@ -102,7 +110,8 @@ def load_sentence_transformer(
     transformers.utils.logging.disable_progress_bar()
     path = local_model_path(model)
     try:
-        st = SentenceTransformer(path, device=device)
+        with _LOADING:
+            st = SentenceTransformer(path, device=device)
     except OSError as exc:
         raise BackendError(
             f"cannot load embedder {model!r} ({exc.__class__.__name__}): check the name or "
@@ -271,7 +280,8 @@ def _load_mean_pooled(path: str, device: str) -> tuple[Any, Any]:
     from transformers import AutoModel, AutoTokenizer
 
     transformers.utils.logging.disable_progress_bar()
-    model = AutoModel.from_pretrained(path).to(device).eval()
+    with _LOADING:
+        model = AutoModel.from_pretrained(path).to(device).eval()
     return model, AutoTokenizer.from_pretrained(path)
 
 
