@@ -4,7 +4,7 @@ Documentation questions name the shape of their answer: "which option" is answer
 option, "which environment variable" by a variable, "which file" by a path, "since which
 release" by a version, "how long" by a number. The sentence that holds such a token (one the
 question does not already use) is the answer; the one that only shares the topic is not.
-Questions of other shapes ("why …", "what is …") expect nothing here.
+Questions that name no shape ("why …", "what does X do?") and yes/no questions expect none.
 """
 
 from __future__ import annotations
