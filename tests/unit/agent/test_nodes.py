@@ -392,17 +392,6 @@ def test_a_name_the_passages_never_mention_is_not_answered(home):
     assert run(nodes.grade, graded([gpg], question=state["question"]), tools)["grade"] == "ok"
 
 
-def test_a_term_above_its_description_labels_it(home):
-    # base-passwd's users-and-groups page and man-db's option list: the term is the answer.
-    groups = Passage(
-        id="users-and-groups.html#4",
-        text="Groups\n\nadm\n\nMembers of this group can read many log files in /var/log, and "
-        "can use xconsole.\n\ndialout\n\nFull and direct access to serial ports.\n",
-    )
-    answer = extracted("Which group lets its members read the log files under /var/log?", [groups])
-    assert answer.startswith("adm: Members of this group can read many log files in /var/log")
-
-
 def test_what_a_field_brings_stops_where_its_chunk_was_cut(home):
     # dpkg's README.api, a chunk ending "… $VERSION set to\n\n": that half is never quoted.
     cut = Passage(
@@ -414,25 +403,44 @@ def test_what_a_field_brings_stops_where_its_chunk_was_cut(home):
     assert "set to" not in answer
 
 
-def test_the_term_of_a_list_item_labels_a_sentence_below_its_first(home):
-    # base-passwd's real page: the term, a first sentence, then the one that answers; man-db's
-    # option list writes the term as a Markdown list item in code quotes.
-    groups = Passage(
-        id="users-and-groups.txt#2",
-        text="Other groups have no associated user.\n\nadm\n\nGroup adm is used for system "
-        "monitoring tasks. Members of this group can read many log files in /var/log, and can "
-        "use xconsole.\n",
-    )
-    answer = extracted("Which group lets its members read the log files under /var/log?", [groups])
-    assert answer.startswith("adm: Members of this group can read many log files in /var/log")
-    options = Passage(
-        id="README.md#3",
-        text="Don't build or install the man-db manual.\n\n* `--disable-setuid`\n\nBy default, man "
-        "will be installed as a setuid program. Use this option to install man as a non-setuid "
-        "program instead.\n",
-    )
-    answer = extracted("How do I build man-db so that man is not installed setuid?", [options])
-    assert "--disable-setuid: " in answer
+GROUP_QUESTION = "Which group lets its members read the log files under /var/log?"
+SETUID_QUESTION = "How do I build man-db so that man is not installed setuid?"
+
+
+@pytest.mark.parametrize(
+    ("question", "text", "label"),
+    [
+        # base-passwd's users-and-groups page: the term on the line right above.
+        (
+            GROUP_QUESTION,
+            "Groups\n\nadm\n\nMembers of this group can read many log files in /var/log, and "
+            "can use xconsole.\n\ndialout\n\nFull and direct access to serial ports.\n",
+            "adm: Members of this group can read many log files in /var/log",
+        ),
+        # Its real text: the term, a first sentence, then the one that answers.
+        (
+            GROUP_QUESTION,
+            "Other groups have no associated user.\n\nadm\n\nGroup adm is used for system "
+            "monitoring tasks. Members of this group can read many log files in /var/log, and "
+            "can use xconsole.\n",
+            "adm: Members of this group can read many log files in /var/log",
+        ),
+        # man-db's option list: the term as a Markdown list item in code quotes.
+        (
+            SETUID_QUESTION,
+            "Don't build or install the man-db manual.\n\n* `--disable-setuid`\n\nBy default, "
+            "man will be installed as a setuid program. Use this option to install man as a "
+            "non-setuid program instead.\n",
+            "--disable-setuid: ",
+        ),
+    ],
+)
+def test_the_term_of_a_list_item_labels_the_sentences_below_it(home, question, text, label):
+    # In definition and option lists the term is the answer; the sentences below describe it.
+    answer = extracted(question, [Passage(id="doc.txt#2", text=text)])
+    # The group question's answer opens with its labelled sentence; the setuid one may follow
+    # another sentence on building man-db.
+    assert answer.startswith(label) if question == GROUP_QUESTION else label in answer
 
 
 def test_a_line_that_starts_with_a_command_in_lower_case_is_quoted(home):
