@@ -81,10 +81,17 @@ def turn_lock(settings: Settings, thread_id: str, wait_s: float) -> Iterator[Non
     kernel frees the lock of a process that dies. Lock files stay (one small file per thread
     ever locked): removing one while another process waits on it would break the lock."""
     folder = settings.home / "thread-locks"
-    folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{hashlib.sha256(thread_id.encode()).hexdigest()[:32]}.lock"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        handle = open(path, "a")  # noqa: SIM115 - closed below, after the lock is released
+    except OSError as exc:
+        raise BackendError(
+            f"{path}: cannot open the conversation's lock ({exc.strerror}): a conversation "
+            "needs a writable $REARAG_HOME"
+        ) from None
     deadline = time.monotonic() + wait_s
-    with open(path, "a") as handle:
+    with handle:
         while True:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -22,6 +22,7 @@ from rearag.agent.threads import (
     delete_threads,
     prune_threads,
     sqlite_checkpointer,
+    turn_lock,
 )
 from rearag.core.config import Settings
 from rearag.core.errors import BackendError, InvalidInputError, ThreadBusy
@@ -257,3 +258,11 @@ def test_deleting_a_thread_while_a_turn_runs_waits_and_wins(settings):
     delete_threads(settings, ["secret"])
     done.join()
     assert stored(settings) == {} and stored(settings, "writes") == {}
+
+
+def test_a_conversation_lock_that_cannot_be_made_is_one_clear_error(settings):
+    settings.home.mkdir(parents=True, exist_ok=True)
+    (settings.home / "thread-locks").write_text("a file where the lock folder goes")
+    lock = turn_lock(settings, "t1", 1.0)
+    with pytest.raises(BackendError, match="cannot open the conversation's lock"):
+        lock.__enter__()
