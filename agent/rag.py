@@ -1,8 +1,8 @@
 """`RAGAgent(settings).ask(question, thread_id=None) -> Answer`: the graph, ready to use.
 
-Conversations with a `thread_id` are kept in a SQLite checkpointer under $REARAG_HOME (or the
-checkpointer passed in), so a follow-up question is rewritten with the earlier turns, also
-after a restart.
+Conversations with a `thread_id` are kept by `agent.checkpointer` (SQLite under $REARAG_HOME by
+default, or Postgres; or the checkpointer passed in), so a follow-up question is rewritten with
+the earlier turns, also after a restart.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
-from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.types import Durability
 
 from rearag.agent.graph import build_graph, load_tools
@@ -24,14 +23,8 @@ from rearag.agent.state import (
     GraphContext,
     question_state,
 )
-from rearag.agent.threads import (
-    ONCE_PREFIX,
-    keep_latest,
-    latest_checkpoint_id,
-    sqlite_checkpointer,
-    turn_lock,
-    undo_run,
-)
+from rearag.agent.thread_store import open_checkpointer, store_of
+from rearag.agent.threads import ONCE_PREFIX
 from rearag.core import thread_ids
 from rearag.core.config import Settings, load_settings
 from rearag.core.errors import InvalidInputError
@@ -43,7 +36,8 @@ class RAGAgent:
     """The graph with its tools, ready to answer questions. Without `settings`, the defaults
     are read with `load_settings()` (./rearag.toml, REARAG_* variables). `tools` replaces the
     ones built from the settings for `collection` (default: `settings.collection`);
-    `checkpointer` keeps conversations (default: SQLite under $REARAG_HOME)."""
+    `checkpointer` keeps conversations (default: `agent.checkpointer`, SQLite under
+    $REARAG_HOME unless set to a Postgres URL)."""
 
     def __init__(
         self,
@@ -56,8 +50,9 @@ class RAGAgent:
         self.settings = settings or load_settings()
         self.tools = tools or load_tools(self.settings, collection)
         self.checkpointer = (
-            checkpointer if checkpointer is not None else sqlite_checkpointer(self.settings)
+            checkpointer if checkpointer is not None else open_checkpointer(self.settings)
         )
+        self.threads = store_of(self.checkpointer, self.settings)
         self.graph = build_graph(self.checkpointer)
 
     def context(
@@ -108,33 +103,33 @@ class RAGAgent:
 
     @contextmanager
     def _run_on(self, config: RunnableConfig, thread_id: str | None) -> Iterator[None]:
-        """Around one run of the graph, with our SQLite checkpointer (another is left alone):
-        a run that raises, or a stream given up midway, leaves the thread as it was, not with
-        a question and no answer; a run that ends leaves only the thread's latest checkpoint
-        (agent.keep_checkpoints = "latest"), the history being in it, and a question asked
-        without a thread nothing at all, since no one can continue it. A thread's run holds
-        its `turn_lock` throughout, so the undo and keep-latest touch only its own writes and
-        no other process's turn is lost."""
-        saver = self.checkpointer
-        if not isinstance(saver, SqliteSaver):
+        """Around one run of the graph, with our SQLite or Postgres checkpointer (another is
+        left alone): a run that raises, or a stream given up midway, leaves the thread as it
+        was, not with a question and no answer; a run that ends leaves only the thread's
+        latest checkpoint (agent.keep_checkpoints = "latest"), the history being in it, and a
+        question asked without a thread nothing at all, since no one can continue it. A
+        thread's run holds its lock (`ThreadStore.lock`) throughout, so the undo and
+        keep-latest touch only its own writes and no other process's turn is lost."""
+        store = self.threads
+        if store is None:
             yield
             return
         run_thread = config["configurable"]["thread_id"]
         with (
-            turn_lock(self.settings, run_thread, self.settings.serve.request_timeout_s)
+            store.lock(run_thread, self.settings.serve.request_timeout_s)
             if thread_id is not None
             else nullcontext()
         ):
-            before = latest_checkpoint_id(saver, run_thread)
+            before = store.latest_id(run_thread)
             try:
                 yield
             except BaseException:
-                undo_run(saver, run_thread, before)
+                store.undo(run_thread, before)
                 raise
             if thread_id is None:
-                saver.delete_thread(run_thread)
+                store.delete(run_thread)
             elif self.settings.agent.keep_checkpoints == "latest":
-                keep_latest(saver, run_thread)
+                store.keep_latest(run_thread)
 
     def ask(
         self,

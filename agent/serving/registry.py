@@ -17,7 +17,8 @@ import time
 from collections.abc import Callable
 from typing import Any, Generic, NamedTuple, TypeVar
 
-from rearag.agent.rag import RAGAgent, sqlite_checkpointer
+from rearag.agent.rag import RAGAgent
+from rearag.agent.thread_store import open_checkpointer
 from rearag.core.config import Settings
 from rearag.core.errors import ModelNotServed, NotFoundError, TooManyDocuments
 from rearag.policies.reranker import Reranker
@@ -110,7 +111,7 @@ class AgentRegistry:
 
     def _new_agent(self, collection: str) -> RAGAgent:
         if self._checkpointer is None:
-            self._checkpointer = sqlite_checkpointer(self.settings)
+            self._checkpointer = open_checkpointer(self.settings)
         agent = RAGAgent(self.settings, collection=collection, checkpointer=self._checkpointer)
         if self.served is None:
             # Loaded on a call (MCP): the embedder too, so the call that reports the load time

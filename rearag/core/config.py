@@ -18,7 +18,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import platformdirs
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -309,6 +316,19 @@ class AgentConfig(Section):
         description="checkpoints kept per conversation thread: latest (enough to continue it) "
         "or all (LangGraph's step-by-step history, for time travel; the file grows)",
     )
+    checkpointer: str = Field(
+        "sqlite",
+        description="where conversations are kept: sqlite ($REARAG_HOME/checkpoints.sqlite, "
+        "one host) or a postgresql://USER@HOST:PORT/DB URL shared by replicas (its password "
+        "from PGPASSWORD or ~/.pgpass, not the URL)",
+    )
+
+    @field_validator("checkpointer")
+    @classmethod
+    def _known_checkpointer(cls, value: str) -> str:
+        if value != "sqlite" and not value.startswith(("postgresql://", "postgres://")):
+            raise ValueError("use sqlite or a postgresql:// URL")
+        return value
 
 
 class ServeConfig(Section):

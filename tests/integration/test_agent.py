@@ -129,7 +129,7 @@ def test_follow_up_uses_history_and_survives_restart(api, tmp_path):
     script, settings = api
     seen: list[str] = []
     script.default = router(GOOD, seen)
-    from rearag.agent.rag import sqlite_checkpointer
+    from rearag.agent.thread_store import sqlite_checkpointer
 
     first = RAGAgent(settings, checkpointer=sqlite_checkpointer(settings))
     first.ask("Tell me about volcanoes", thread_id="t1")

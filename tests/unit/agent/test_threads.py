@@ -1,6 +1,7 @@
-"""Conversation threads in checkpoints.sqlite: one checkpoint per thread by default, a failed
-run undone, and `rearag threads list|delete|prune` as a user runs them. The agent runs on the
-fake tools of tests/fakes/agent_tools.py (no Chroma, no LLM)."""
+"""Conversation threads, in checkpoints.sqlite and in a real PostgreSQL (each test runs on
+both): one checkpoint per thread by default, a failed run undone, one turn of a thread at a
+time, and `rearag threads list|delete|prune` as a user runs them. The agent runs on the fake
+tools of tests/fakes/agent_tools.py (no Chroma, no LLM)."""
 
 from __future__ import annotations
 
@@ -12,36 +13,61 @@ import time
 import uuid
 from pathlib import Path
 
+import psycopg
 import pytest
 from fakes.agent_tools import QUESTION, make_tools
 from fakes.cli import assert_one_line_error, rearag
+from fakes.net import free_port
+from fakes.postgres import postgres_server
 
 from rearag.agent.rag import RAGAgent
-from rearag.agent.threads import (
+from rearag.agent.thread_store import (
+    SqliteThreads,
     checkpoints_path,
-    delete_threads,
-    prune_threads,
+    open_checkpointer,
     sqlite_checkpointer,
-    turn_lock,
 )
-from rearag.core.config import Settings
+from rearag.agent.threads import delete_threads, prune_threads
+from rearag.core.config import Settings, load_settings
 from rearag.core.errors import BackendError, InvalidInputError, ThreadBusy
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory):
+    with postgres_server(tmp_path_factory.mktemp("postgres")) as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def settings(request, home: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """The settings of an empty home, conversations in SQLite or in a new Postgres database
+    (also for the CLI these tests run: REARAG_AGENT__CHECKPOINTER)."""
+    if request.param == "postgres":
+        url = request.getfixturevalue("postgres")
+        name = f"t_{uuid.uuid4().hex}"
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        monkeypatch.setenv("REARAG_AGENT__CHECKPOINTER", url.rsplit("/", 1)[0] + "/" + name)
+    return load_settings()
 
 
 def agent_on(settings: Settings, keep: str = "latest") -> RAGAgent:
     settings = settings.model_copy(
         update={"agent": settings.agent.model_copy(update={"keep_checkpoints": keep})}
     )
-    return RAGAgent(
-        settings, tools=make_tools(settings), checkpointer=sqlite_checkpointer(settings)
-    )
+    return RAGAgent(settings, tools=make_tools(settings), checkpointer=open_checkpointer(settings))
 
 
 def stored(settings: Settings, table: str = "checkpoints") -> dict[str, int]:
-    """Rows per thread in checkpoints.sqlite."""
-    with sqlite3.connect(checkpoints_path(settings)) as conn:
-        rows = conn.execute(f"SELECT thread_id, COUNT(*) FROM {table} GROUP BY thread_id")
-        return dict(rows.fetchall())
+    """Rows per thread in the checkpoints table or the pending writes table."""
+    query = "SELECT thread_id, COUNT(*) FROM {} GROUP BY thread_id"
+    where = settings.agent.checkpointer
+    if where == "sqlite":
+        with sqlite3.connect(checkpoints_path(settings)) as conn:
+            return dict(conn.execute(query.format(table)).fetchall())
+    with psycopg.connect(where) as conn:
+        name = {"writes": "checkpoint_writes"}.get(table, table)
+        return dict(conn.execute(query.format(name)).fetchall())
 
 
 def history(agent: RAGAgent, thread_id: str) -> list[str]:
@@ -76,7 +102,7 @@ def test_keep_all_keeps_every_step_until_pruned(settings):
     agent.ask("and where is the magma?", thread_id="t1")
     total = stored(settings)["t1"]
     assert first > 1 and total > first  # a checkpoint per step
-    agent.checkpointer.conn.close()
+    agent.threads.close()
     report = prune_threads(settings)
     assert report.checkpoints_removed == total - 1 and report.threads_removed == 0
     assert stored(settings) == {"t1": 1} and stored(settings, "writes") == {}
@@ -122,7 +148,7 @@ def filled(settings) -> Settings:
         for _ in range(turns):
             agent.ask(QUESTION, thread_id=thread)
     agent.ask(QUESTION, thread_id=f"once-{uuid.uuid4()}")
-    agent.checkpointer.conn.close()
+    agent.threads.close()
     return settings
 
 
@@ -178,7 +204,8 @@ def test_threads_cli_on_a_damaged_checkpoints_file(home: Path):
     assert (home / "checkpoints.sqlite").read_bytes() == b"not sqlite at all" * 100  # kept
 
 
-def test_an_agent_on_a_damaged_checkpoints_file_is_one_clear_error(settings):
+def test_an_agent_on_a_damaged_checkpoints_file_is_one_clear_error(home: Path):
+    settings = load_settings()
     settings.home.mkdir(parents=True, exist_ok=True)
     checkpoints_path(settings).write_bytes(b"not sqlite at all" * 100)
     with pytest.raises(BackendError, match="move it aside"):
@@ -260,9 +287,25 @@ def test_deleting_a_thread_while_a_turn_runs_waits_and_wins(settings):
     assert stored(settings) == {} and stored(settings, "writes") == {}
 
 
-def test_a_conversation_lock_that_cannot_be_made_is_one_clear_error(settings):
+def test_a_conversation_lock_that_cannot_be_made_is_one_clear_error(home: Path):
+    settings = load_settings()
     settings.home.mkdir(parents=True, exist_ok=True)
     (settings.home / "thread-locks").write_text("a file where the lock folder goes")
-    lock = turn_lock(settings, "t1", 1.0)
+    lock = SqliteThreads(sqlite_checkpointer(settings), settings).lock("t1", 1.0)
     with pytest.raises(BackendError, match="cannot open the conversation's lock"):
         lock.__enter__()
+
+
+@pytest.mark.slow  # the CLI in subprocesses
+def test_an_unreachable_conversations_database_is_one_clear_error(home: Path):
+    port = free_port()  # nothing listens there
+    secret = f"postgresql://rearag:s3cret@127.0.0.1:{port}/chats"
+    env = {"REARAG_AGENT__CHECKPOINTER": secret}
+    for command in (["list"], ["delete", "t1"], ["prune"]):
+        failed = rearag("threads", *command, env=env)
+        assert_one_line_error(failed, f"conversations database postgresql://127.0.0.1:{port}/chats")
+        assert "s3cret" not in failed.stderr and "is PostgreSQL running" in failed.stderr
+    assert_one_line_error(
+        rearag("threads", "list", env={"REARAG_AGENT__CHECKPOINTER": "mysql://x"}),
+        "agent.checkpointer",
+    )

@@ -1,0 +1,392 @@
+"""Where conversations are kept: LangGraph's SQLite checkpointer in
+$REARAG_HOME/checkpoints.sqlite (the embedded default) or its Postgres checkpointer
+(`agent.checkpointer = "postgresql://…"`, shared by replicas on several hosts), each with what
+rearag does beside LangGraph: one turn of a thread at a time across processes (a file lock
+beside the SQLite file; a Postgres advisory lock), undoing a failed run, keeping only a
+thread's latest checkpoint, listing, deleting and compacting.
+
+Deleting a thread's older checkpoints is safe for our graph: its state has no `DeltaChannel`
+(see agent/state.py: plain values and one `operator.add` list), so every checkpoint holds the
+whole state, the conversation's `history` included, and none needs its ancestors to be read.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import sqlite3
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+from typing import Any
+
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+from langgraph.checkpoint.sqlite import SqliteSaver
+
+from rearag.core.config import Settings
+from rearag.core.errors import BackendError, ThreadBusy
+
+_POLL_S = 0.05  # between tries of a busy thread's lock
+
+
+def checkpoint_serde() -> JsonPlusSerializer:
+    """LangGraph's serializer, allowed to restore our state types (and nothing else)."""
+    return JsonPlusSerializer(
+        allowed_msgpack_modules=[
+            ("rearag.core.types", "Passage"),
+            ("rearag.core.types", "Citation"),
+        ]
+    )
+
+
+def is_postgres(where: str) -> bool:
+    return where.startswith(("postgresql://", "postgres://"))
+
+
+def open_checkpointer(settings: Settings) -> Any:
+    """The checkpointer `agent.checkpointer` names, its tables made now: an unreachable or
+    damaged database is one BackendError here, not a traceback from the first question."""
+    where = settings.agent.checkpointer
+    return postgres_checkpointer(where) if is_postgres(where) else sqlite_checkpointer(settings)
+
+
+def open_store(settings: Settings) -> ThreadStore:
+    """`open_checkpointer` with rearag's thread rules around it."""
+    saver = open_checkpointer(settings)
+    if isinstance(saver, SqliteSaver):
+        return SqliteThreads(saver, settings)
+    return PostgresThreads(saver, settings)
+
+
+def store_of(saver: Any, settings: Settings) -> ThreadStore | None:
+    """rearag's thread rules around `saver`; None for a checkpointer of another kind (a
+    caller's own, left alone)."""
+    if isinstance(saver, SqliteSaver):
+        return SqliteThreads(saver, settings)
+    if type(saver).__name__ == "PostgresSaver":  # without importing psycopg when unused
+        return PostgresThreads(saver, settings)
+    return None
+
+
+class ThreadStore(ABC):
+    """A checkpointer with the operations LangGraph leaves to us, on one thread or all."""
+
+    def __init__(self, saver: Any, settings: Settings) -> None:
+        self.saver = saver
+        self.settings = settings
+
+    @abstractmethod
+    def lock(self, thread_id: str, wait_s: float) -> AbstractContextManager[None]:
+        """One turn of `thread_id` at a time across every process that keeps conversations
+        here, held from reading the thread to writing it: without it two turns read the same
+        history and the last to write drops the other's, and a failed run's undo or
+        keep-latest touches another run's checkpoint. Waits up to `wait_s`, then ThreadBusy.
+        A process that dies frees its locks."""
+
+    @abstractmethod
+    def latest_id(self, thread_id: str) -> str | None:
+        """The thread's newest checkpoint id (uuid6: they sort by time)."""
+
+    @abstractmethod
+    def undo(self, thread_id: str, before: str | None) -> None:
+        """Remove what a run wrote to the thread after checkpoint `before` (all of it when
+        None): a run that failed midway must not leave its question without an answer."""
+
+    @abstractmethod
+    def keep_latest(self, thread_id: str | None = None) -> int:
+        """Delete every checkpoint but the latest of each thread and namespace (of
+        `thread_id` only, when given), with what only they use; the number deleted."""
+
+    @abstractmethod
+    def checkpoint_counts(self) -> dict[str, int]:
+        """Stored checkpoints per thread, every namespace."""
+
+    @abstractmethod
+    def compact(self) -> None:
+        """Give the space of deleted rows back."""
+
+    @abstractmethod
+    def size(self) -> int:
+        """Bytes the conversations take."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def delete(self, thread_id: str) -> None:
+        self.saver.delete_thread(thread_id)
+
+
+def _busy(thread_id: str, wait_s: float) -> ThreadBusy:
+    return ThreadBusy(
+        f"an earlier question on conversation thread {thread_id!r} is still being answered "
+        f"by another process (waited {wait_s:g} s): retry when it is done, or use another "
+        "thread id"
+    )
+
+
+# SQLite
+
+
+def checkpoints_path(settings: Settings) -> Path:
+    return settings.home / "checkpoints.sqlite"
+
+
+def sqlite_checkpointer(settings: Settings) -> SqliteSaver:
+    """The saver on $REARAG_HOME/checkpoints.sqlite, its tables made now."""
+    settings.home.mkdir(parents=True, exist_ok=True)
+    path = checkpoints_path(settings)
+    try:
+        # LangGraph may call the saver from worker threads.
+        saver = SqliteSaver(
+            sqlite3.connect(path, check_same_thread=False), serde=checkpoint_serde()
+        )
+        saver.setup()
+    except sqlite3.Error as exc:
+        raise sqlite_unusable(path, exc) from exc
+    return saver
+
+
+def sqlite_unusable(path: Path, exc: sqlite3.Error) -> BackendError:
+    return BackendError(
+        f"{path}: {exc} (another rearag holding it locked? if the file is damaged, move it "
+        "aside: conversations start afresh)"
+    )
+
+
+class SqliteThreads(ThreadStore):
+    """Each query runs under the saver's lock (its `cursor()`), since a server's worker
+    threads share the connection, and commits when done."""
+
+    saver: SqliteSaver
+
+    @contextmanager
+    def lock(self, thread_id: str, wait_s: float) -> Iterator[None]:
+        """An exclusive file lock in $REARAG_HOME/thread-locks. Lock files stay (one small file
+        per thread ever locked): removing one while another process waits on it would break
+        the lock."""
+        folder = self.settings.home / "thread-locks"
+        path = folder / f"{hashlib.sha256(thread_id.encode()).hexdigest()[:32]}.lock"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            handle = open(path, "a")  # noqa: SIM115 - closed below, after the lock is released
+        except OSError as exc:
+            raise BackendError(
+                f"{path}: cannot open the conversation's lock ({exc.strerror}): a conversation "
+                "needs a writable $REARAG_HOME"
+            ) from None
+        deadline = time.monotonic() + wait_s
+        with handle:
+            while True:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise _busy(thread_id, wait_s) from None
+                    time.sleep(_POLL_S)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def latest_id(self, thread_id: str) -> str | None:
+        with self.saver.cursor(transaction=False) as cur:
+            row = cur.execute(
+                "SELECT MAX(checkpoint_id) FROM checkpoints WHERE thread_id = ?", (thread_id,)
+            ).fetchone()
+        return row[0]
+
+    def undo(self, thread_id: str, before: str | None) -> None:
+        with self.saver.cursor() as cur:
+            for table in ("checkpoints", "writes"):
+                cur.execute(
+                    f"DELETE FROM {table} WHERE thread_id = ? AND checkpoint_id > ?",
+                    (thread_id, before or ""),
+                )
+
+    def keep_latest(self, thread_id: str | None = None) -> int:
+        only = "AND thread_id = ?" if thread_id is not None else ""
+        params = (thread_id,) if thread_id is not None else ()
+        with self.saver.cursor() as cur:
+            removed = cur.execute(
+                "DELETE FROM checkpoints WHERE checkpoint_id < (SELECT MAX(c.checkpoint_id) "
+                "FROM checkpoints c WHERE c.thread_id = checkpoints.thread_id "
+                f"AND c.checkpoint_ns = checkpoints.checkpoint_ns) {only}",
+                params,
+            ).rowcount
+            cur.execute(
+                "DELETE FROM writes WHERE checkpoint_id < (SELECT MAX(c.checkpoint_id) "
+                "FROM checkpoints c WHERE c.thread_id = writes.thread_id "
+                f"AND c.checkpoint_ns = writes.checkpoint_ns) {only}",
+                params,
+            )
+        return removed
+
+    def checkpoint_counts(self) -> dict[str, int]:
+        with self.saver.cursor(transaction=False) as cur:
+            rows = cur.execute("SELECT thread_id, COUNT(*) FROM checkpoints GROUP BY thread_id")
+            return dict(rows.fetchall())
+
+    def compact(self) -> None:
+        with self.saver.lock:
+            self.saver.conn.execute("VACUUM")
+            # The file's size is what is left once the write-ahead log is folded back in.
+            self.saver.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def size(self) -> int:
+        """Bytes on disk: the database and its write-ahead log."""
+        path = checkpoints_path(self.settings)
+        return sum(p.stat().st_size for p in (path, Path(f"{path}-wal")) if p.is_file())
+
+    def close(self) -> None:
+        self.saver.conn.close()
+
+
+# Postgres
+
+_TABLES = ("checkpoints", "checkpoint_blobs", "checkpoint_writes")
+_SETUP_LOCK = 0x72656172_6167  # advisory key: one process makes or migrates the tables
+
+
+def postgres_where(url: str) -> str:
+    """The database a URL names, without its password: for messages and logs."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        parts = conninfo_to_dict(url)
+    except Exception:  # a URL psycopg cannot read: say so without echoing it
+        return "postgresql://(unreadable URL)"
+    host = parts.get("host") or "localhost"
+    port = f":{parts['port']}" if parts.get("port") else ""
+    return f"postgresql://{host}{port}/{parts.get('dbname') or ''}"
+
+
+def postgres_checkpointer(url: str) -> Any:
+    """LangGraph's PostgresSaver on a connection pool (connections that drop are replaced).
+    Its password is best given by PGPASSWORD or ~/.pgpass rather than in the URL."""
+    try:
+        import psycopg
+        from langgraph.checkpoint.postgres import PostgresSaver
+        from psycopg.rows import dict_row
+        from psycopg_pool import ConnectionPool
+    except ImportError:
+        raise BackendError(
+            "agent.checkpointer is a Postgres URL but its driver is not installed: "
+            "pip install 'rearag[postgres]'"
+        ) from None
+    where = postgres_where(url)
+    try:
+        with psycopg.connect(url, connect_timeout=10) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.Error as exc:
+        raise postgres_unusable(where, exc) from None
+    pool = ConnectionPool(
+        url,
+        kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
+        min_size=1,
+        max_size=8,
+        check=ConnectionPool.check_connection,
+        open=True,
+    )
+    saver = PostgresSaver(pool, serde=checkpoint_serde())
+    try:
+        with pool.connection() as conn:  # replicas starting together: one makes the tables
+            conn.execute("SELECT pg_advisory_lock(%s)", (_SETUP_LOCK,))
+            try:
+                saver.setup()
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (_SETUP_LOCK,))
+    except psycopg.Error as exc:
+        pool.close()
+        raise postgres_unusable(where, exc) from None
+    saver.rearag_url = url  # type: ignore[attr-defined] - the turn locks' own connections
+    return saver
+
+
+def postgres_unusable(where: str, exc: Exception) -> BackendError:
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return BackendError(
+        f"conversations database {where}: {reason} (is PostgreSQL running there, and is "
+        "agent.checkpointer right? a password goes in PGPASSWORD or ~/.pgpass)"
+    )
+
+
+class PostgresThreads(ThreadStore):
+    @contextmanager
+    def lock(self, thread_id: str, wait_s: float) -> Iterator[None]:
+        """A session advisory lock on a connection of its own, kept for the turn: the
+        database frees it when the connection ends, a replica's crash included."""
+        import psycopg
+
+        key = f"rearag-thread:{thread_id}"
+        try:
+            conn = psycopg.connect(self.saver.rearag_url, autocommit=True, connect_timeout=10)
+        except psycopg.Error as exc:
+            raise postgres_unusable(postgres_where(self.saver.rearag_url), exc) from None
+        with conn:
+            deadline = time.monotonic() + wait_s
+            try_lock = "SELECT pg_try_advisory_lock(hashtextextended(%s, 0))"
+            while not conn.execute(try_lock, (key,)).fetchone()[0]:
+                if time.monotonic() >= deadline:
+                    raise _busy(thread_id, wait_s)
+                time.sleep(_POLL_S)
+            try:
+                yield
+            finally:
+                if not conn.closed:
+                    conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (key,))
+
+    def _run(self, sql: str, params: tuple = ()) -> list[dict[str, Any]]:
+        with self.saver._cursor() as cur:
+            cur.execute(sql, params)
+            return cur.fetchall() if cur.description else []
+
+    def latest_id(self, thread_id: str) -> str | None:
+        [row] = self._run(
+            "SELECT MAX(checkpoint_id) AS id FROM checkpoints WHERE thread_id = %s", (thread_id,)
+        )
+        return row["id"]
+
+    def undo(self, thread_id: str, before: str | None) -> None:
+        for table in ("checkpoints", "checkpoint_writes"):
+            self._run(
+                f"DELETE FROM {table} WHERE thread_id = %s AND checkpoint_id > %s",
+                (thread_id, before or ""),
+            )
+        # Channel values the removed checkpoints stored and no kept one refers to.
+        self._run(
+            "DELETE FROM checkpoint_blobs b WHERE b.thread_id = %s AND NOT EXISTS ("
+            "SELECT 1 FROM checkpoints c WHERE c.thread_id = b.thread_id "
+            "AND c.checkpoint_ns = b.checkpoint_ns "
+            "AND c.checkpoint -> 'channel_versions' ->> b.channel = b.version)",
+            (thread_id,),
+        )
+
+    def keep_latest(self, thread_id: str | None = None) -> int:
+        before = self.checkpoint_counts()
+        threads = [thread_id] if thread_id is not None else list(before)
+        if thread_id is not None and thread_id not in before:
+            return 0
+        self.saver.prune(threads, strategy="keep_latest")
+        after = self.checkpoint_counts()
+        return sum(before[t] - after.get(t, 0) for t in threads)
+
+    def checkpoint_counts(self) -> dict[str, int]:
+        rows = self._run("SELECT thread_id, COUNT(*) AS n FROM checkpoints GROUP BY thread_id")
+        return {row["thread_id"]: row["n"] for row in rows}
+
+    def compact(self) -> None:
+        self._run(f"VACUUM {', '.join(_TABLES)}")
+
+    def size(self) -> int:
+        [row] = self._run(
+            "SELECT COALESCE(SUM(pg_total_relation_size(t::regclass)), 0) AS n "
+            "FROM unnest(%s::text[]) AS t",
+            (list(_TABLES),),
+        )
+        return int(row["n"])
+
+    def close(self) -> None:
+        self.saver.conn.close()
