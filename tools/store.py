@@ -11,6 +11,15 @@ a lock file beside the BM25 index exclusively, readers share it, and every write
 generation number beside it. Each search reads that number (one small file) and, when another
 Store wrote since, re-opens the collection and reloads the BM25 index; the embedded Chroma
 loads a collection's vector index once per client and never sees another client's writes.
+
+On a Chroma server, shared by replicas on several hosts, each $REARAG_HOME keeps its own BM25
+index (Chroma's open-source server holds no sparse index), so the generation lives where every
+replica sees it: a token in the collection's metadata, new at every write. The file beside the
+BM25 index then holds the token its files account for; a search that finds another token
+re-opens, and where the token is not one this host wrote, rebuilds BM25 from Chroma. The local
+lock stays, for this host's files. Two hosts writing one collection within the same request's
+time can hide one's token from the other's own BM25 until the next write (the count check
+below still catches an added or deleted chunk).
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ import os
 import re
 import signal
 import threading
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,6 +41,7 @@ from chromadb.api.client import Client
 from chromadb.api.models.Collection import Collection
 from chromadb.config import Settings as ChromaSettings
 from chromadb.config import System
+from chromadb.errors import NotFoundError as ChromaNotFound
 from chromadb.telemetry.product import ProductTelemetryClient
 
 from rearag.core.config import Settings
@@ -98,6 +109,9 @@ def check_collection_name(name: str) -> None:
             f"invalid collection name {name!r}: use 3-512 characters from letters, digits, "
             "'.', '_' and '-', starting and ending with a letter or digit"
         )
+
+
+_GENERATION_KEY = "rearag_generation"  # in a server collection's metadata
 
 
 class Store:
@@ -172,33 +186,71 @@ class Store:
             fcntl.flock(lock_file, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
             yield
 
+    @property
+    def _shared(self) -> bool:
+        """Whether the collection is on a Chroma server, which other hosts may write."""
+        return bool(self.settings.store.chroma_host)
+
     def _read_generation(self) -> str:
+        """The collection's generation: on a server, the token in its metadata ("dropped" when
+        it is gone); else the number in the file beside the BM25 index."""
+        if self._shared:
+            try:
+                metadata = self.client.get_collection(self.name).metadata or {}
+            except ChromaNotFound:
+                return "dropped"
+            return str(metadata.get(_GENERATION_KEY, ""))
+        return self._local_generation()
+
+    def _local_generation(self) -> str:
         try:
             return self._generation_file.read_text()
         except FileNotFoundError:
             return ""  # no Store has changed the collection since generations were kept
 
-    def _bump_generation(self) -> None:
-        """Called holding the lock exclusively, after a change; written whole by a rename, so
-        a reader sees the old number or the new one."""
-        current = self._read_generation()
-        self._generation = str(int(current) + 1 if current.isdigit() else 1)
+    def _write_local_generation(self, generation: str) -> None:
+        """Written whole by a rename, so a reader sees the old value or the new one."""
         staging = self._generation_file.with_name(self._generation_file.name + ".new")
-        staging.write_text(self._generation)
+        staging.write_text(generation)
         os.replace(staging, self._generation_file)
+
+    def _bump_generation(self, *, ours_only: bool = True) -> None:
+        """Called holding the lock exclusively, after a change. On a server: a new token in
+        the collection's metadata (modify replaces it whole: the rest is kept), recorded in
+        the local file when this host's BM25 log holds every change up to it (`ours_only`)."""
+        if not self._shared:
+            current = self._local_generation()
+            self._generation = str(int(current) + 1 if current.isdigit() else 1)
+            self._write_local_generation(self._generation)
+            return
+        self._generation = uuid.uuid4().hex
+        try:
+            collection = self.client.get_collection(self.name)
+        except ChromaNotFound:  # dropped: the other replicas find it gone
+            self._generation = "dropped"
+            self._generation_file.unlink(missing_ok=True)
+            return
+        kept = {k: v for k, v in (collection.metadata or {}).items() if not k.startswith("hnsw:")}
+        collection.modify(metadata={**kept, _GENERATION_KEY: self._generation})
+        if ours_only:
+            self._write_local_generation(self._generation)
 
     def _catch_up(self) -> None:
         """Called holding the lock: when a Store (of any process) changed the collection since
-        this one last looked, re-open it and forget the loaded BM25 index."""
+        this one last looked, re-open it and forget the loaded BM25 index; on a server, where
+        the change came from another host, the local BM25 index is marked for a rebuild from
+        Chroma."""
         generation = self._read_generation()
         if generation == self._generation:
             return
         with self._reopening:
             if generation == self._generation:  # another thread of this process did it
                 return
-            if not self.settings.store.chroma_host:  # a server's own index is always current
+            if not self._shared:  # a server's own index is always current
                 self.client = make_client(self.settings)
             self.collection = self._open(create=False)  # also finds a dropped and re-made one
+            if self._shared and generation != self._local_generation():
+                self._stale_marker.touch()
             self.bm25 = BM25Index(self._lexical_folder())
             self._dimension = None
             self._generation = generation
@@ -283,8 +335,12 @@ class Store:
         if not unsure and self.bm25.pending():
             unsure = not self.bm25.apply_log()
         if unsure or self.bm25.size() != self.count():
+            # On a server: the token read first, so a write during the read shows as newer.
+            generation = self._read_generation() if self._shared else None
             data = self._get_all(include=["documents"])
             self.bm25.rebuild(data["ids"], data["documents"])
+            if generation is not None:
+                self._write_local_generation(generation)
             self._stale_marker.unlink(missing_ok=True)
 
     def dense(self, query_embedding: Any, k: int) -> list[tuple[str, float]]:
@@ -350,14 +406,19 @@ class Store:
         """Around a change to the chunks and its BM25 log entry, holding the lock exclusively.
         A failure or a kill inside leaves the marker; a marker an earlier failure left stays
         until a rebuild from Chroma. The generation is bumped even after a failure, which may
-        have changed part of the collection."""
+        have changed part of the collection. On a server, another host's token found before
+        or during the change means this host's BM25 log misses a change: the marker stays."""
+        before = self._read_generation() if self._shared else ""
         left_before = self._stale_marker.exists()
         self._stale_marker.touch()
         try:
             yield
         finally:
-            self._bump_generation()
-        if not left_before:
+            ours_only = not self._shared or (
+                before == self._local_generation() and self._read_generation() == before
+            )
+            self._bump_generation(ours_only=ours_only)
+        if not left_before and ours_only:
             self._stale_marker.unlink(missing_ok=True)
 
     def _get_all(self, include: list[str]) -> dict[str, list[Any]]:
