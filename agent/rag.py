@@ -102,7 +102,9 @@ class RAGAgent:
         return None if keep_all else "exit"
 
     @contextmanager
-    def _run_on(self, config: RunnableConfig, thread_id: str | None) -> Iterator[None]:
+    def _run_on(
+        self, config: RunnableConfig, thread_id: str | None, wait_s: float | None
+    ) -> Iterator[None]:
         """Around one run of the graph, with our SQLite or Postgres checkpointer (another is
         left alone): a run that raises, or a stream given up midway, leaves the thread as it
         was, not with a question and no answer; a run that ends leaves only the thread's
@@ -115,11 +117,8 @@ class RAGAgent:
             yield
             return
         run_thread = config["configurable"]["thread_id"]
-        with (
-            store.lock(run_thread, self.settings.serve.request_timeout_s)
-            if thread_id is not None
-            else nullcontext()
-        ):
+        wait_s = self.settings.serve.request_timeout_s if wait_s is None else wait_s
+        with store.lock(run_thread, wait_s) if thread_id is not None else nullcontext():
             before = store.latest_id(run_thread)
             try:
                 yield
@@ -154,16 +153,19 @@ class RAGAgent:
         tokens: bool = False,
         history: list[Message] | None = None,
         generation: GenerationOptions | None = None,
+        wait_s: float | None = None,
     ) -> Iterator[tuple[str, dict[str, Any]]]:
         """(node, its update) as each node finishes, then ("answer", {"answer": Answer}).
         With `tokens`, also, while the answer is generated, ("token", {"text": piece}) for the
         unchecked draft (when the generator's backend streams) and ("content", {"text": piece})
         for the answer's text as each sentence passes the check: joined, the content pieces
-        are the start of the final answer's text."""
+        are the start of the final answer's text. `wait_s`: how long the turn waits for
+        another process's turn on its thread before ThreadBusy (default:
+        serve.request_timeout_s)."""
         thread_id = thread_ids.thread_id(thread_id)
         state_in, config = self._prepare(question, thread_id, history)
         final: dict[str, Any] = {}
-        with self._run_on(config, thread_id):
+        with self._run_on(config, thread_id, wait_s):
             for mode, chunk in self.graph.stream(
                 state_in,
                 config,

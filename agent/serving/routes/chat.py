@@ -54,6 +54,10 @@ async def chat(
     thread = thread_ids.thread_id(x_thread_id) or thread_ids.thread_id(body.user)
     ignored = body.ignored()
     headers = {"X-Rearag-Ignored": ", ".join(ignored)} if ignored else {}
+    # After any earlier question on its thread (waiting up to the request timeout), then
+    # within the request timeout. A turn of another process on the thread is waited for a
+    # little less, so the client hears 409 thread_busy rather than a 504 at the same moment.
+    timeout = cfg.request_timeout_s
     run = functools.partial(
         agent.stream,
         question,
@@ -61,11 +65,9 @@ async def chat(
         tokens=body.stream,
         history=None if thread else body.history(),
         generation=body.generation(),
+        wait_s=timeout - min(1.0, timeout / 2),
     )
     run = shown_events(run, cfg)
-    # After any earlier question on its thread (waiting up to the request timeout), then
-    # within the request timeout.
-    timeout = cfg.request_timeout_s
     events = run_in_worker(run, conversations.lock(thread), timeout, timeout)
     if body.stream:
         return ClosingStream(

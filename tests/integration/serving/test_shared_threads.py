@@ -14,6 +14,7 @@ import signal
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from types import SimpleNamespace
 
 import httpx
@@ -22,6 +23,7 @@ from fakes.cli import RAGBIN, rearag
 from fakes.openai_server import Script, serve
 from fakes.serving import (
     AUTH,
+    assert_error,
     chat_body,
     echo_router,
     free_port,
@@ -32,6 +34,8 @@ from fakes.serving import (
 )
 
 from rearag.agent import prompts
+from rearag.agent.thread_store import SqliteThreads, sqlite_checkpointer
+from rearag.core.config import load_settings
 
 MODEL = "serve-docs"
 SLOW_S = 4
@@ -179,3 +183,22 @@ def test_a_thread_deleted_during_a_turn_stays_deleted(home):
     assert messages(home, "del1") is None
     assert "4711" not in answer(turn(home.a, "del1", "What was my code?"))
     assert messages(home, "del1") == 2  # a new conversation, without the secret
+
+
+def test_a_turn_held_by_another_process_is_409_before_the_request_times_out(home, tmp_path):
+    """Another process holds the thread past this server's request timeout: the client gets
+    409 thread_busy, not a 504 raced against it (both used to wait the same time)."""
+    env = {**home.env, "REARAG_SERVE__REQUEST_TIMEOUT_S": "3"}
+    port = free_port()
+    hurried = start_server([], env, port, tmp_path / "hurried.log")
+    settings = load_settings(home=Path(home.env["REARAG_HOME"]))
+    store = SqliteThreads(sqlite_checkpointer(settings), settings)
+    try:
+        with store.lock("held", 1.0):
+            for _ in range(3):
+                busy = turn(f"http://127.0.0.1:{port}", "held", "Where does lava come from?")
+                assert_error(busy, 409, "thread_busy")
+    finally:
+        store.close()
+        hurried.terminate()
+        hurried.wait(timeout=30)
