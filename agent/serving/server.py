@@ -9,6 +9,7 @@ import os
 
 from fastapi import FastAPI
 
+from rearag.agent.serving import shared
 from rearag.agent.serving.app import create_app
 from rearag.agent.serving.http_protocol import HeaderDeadlineProtocol
 from rearag.core.config import SERVE_STATE_ENV, Settings
@@ -42,7 +43,7 @@ def run_server(settings: Settings, collections: list[str], workers: int = 1) -> 
     }
     if workers == 1:
         app = create_app(settings, collections)  # a missing collection fails here, cleanly
-        log_start(cfg.host, cfg.port, collections, auth)
+        log_start(settings, collections, auth)
         uvicorn.run(app, host=cfg.host, port=cfg.port, **limits)
         return
     from rearag.tools.store import Store
@@ -52,7 +53,7 @@ def run_server(settings: Settings, collections: list[str], workers: int = 1) -> 
     os.environ[SERVE_STATE_ENV] = json.dumps(
         {"settings": settings.model_dump(mode="json"), "collections": collections}
     )
-    log_start(cfg.host, cfg.port, collections, f"{auth}, {workers} workers")
+    log_start(settings, collections, f"{auth}, {workers} workers")
     uvicorn.run(
         WORKER_APP,
         factory=True,
@@ -73,12 +74,13 @@ def configure_logging() -> None:
     logging.getLogger("LiteLLM").setLevel(logging.WARNING)
 
 
-def log_start(host: str, port: int, collections: list[str], notes: str) -> None:
+def log_start(settings: Settings, collections: list[str], notes: str) -> None:
     configure_logging()
     log.info(
         "rearag serving %s on http://%s:%d (chat page at /, API docs at /docs; %s)",
         ", ".join(collections),
-        host,
-        port,
+        settings.serve.host,
+        settings.serve.port,
         notes,
     )
+    log.info("%s", shared.describe(settings))

@@ -3,21 +3,36 @@ other files are mounted under /static by the app)."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, JSONResponse
 
+from rearag.agent.serving import shared
 from rearag.agent.serving.deps import Agents, Serve
 
 WEB = Path(__file__).parents[1] / "web"
 router = APIRouter()
 
 
-@router.get("/health")
-async def health(agents: Agents, cfg: Serve) -> dict[str, Any]:
-    return {"status": "ok", "models": agents.served or [], "auth": bool(cfg.api_key)}
+@router.get(
+    "/health",
+    responses={503: {"description": "a part shared with other replicas does not answer"}},
+)
+async def health(agents: Agents, cfg: Serve) -> JSONResponse:
+    """Whether this replica can answer: its models, and each place it keeps conversations
+    and chunks (`shared` ones are reached over the network by every replica)."""
+    parts = await asyncio.to_thread(shared.check, agents.settings)
+    ok = all(p.reachable for p in parts)
+    body: dict[str, Any] = {
+        "status": "ok" if ok else "unavailable",
+        "models": agents.served or [],
+        "auth": bool(cfg.api_key),
+        "parts": [p.model_dump() for p in parts],
+    }
+    return JSONResponse(body, status_code=200 if ok else 503)
 
 
 @router.get("/", include_in_schema=False)

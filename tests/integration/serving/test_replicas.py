@@ -102,6 +102,20 @@ def earlier(text: str) -> str:
     return text.split("earlier: ", 1)[1].split(")", 1)[0]
 
 
+def test_each_replica_names_and_checks_its_shared_parts(replicas):
+    for url, name in ((replicas.a, "host-a"), (replicas.b, "host-b")):
+        health = httpx.get(url + "/health").json()
+        assert [(p["holds"], p["shared"], p["reachable"]) for p in health["parts"]] == [
+            ("conversations", True, True),
+            ("chunks and vectors", True, True),
+        ]
+        log = (replicas.tmp / f"{name}.log").read_text()
+        database = replicas.shared.postgres.replace("postgres@", "")
+        chroma = f"chroma http://127.0.0.1:{replicas.shared.chroma_port}"
+        assert f"shared: conversations in {database}, chunks and vectors in {chroma}" in log
+        assert f"this replica's own: {replicas.tmp / name} (BM25 index" in log
+
+
 def test_a_conversation_alternating_between_replicas_keeps_its_history(replicas):
     turn(replicas.a, "alt", "Where does lava come from? First")
     turn(replicas.b, "alt", "and magma? Second")

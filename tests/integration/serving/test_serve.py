@@ -311,7 +311,12 @@ def test_thread_memory_by_user_field_header_or_messages(server):
 
 def test_search_rerank_models_health_docs(server):
     url = server.url
-    assert httpx.get(url + "/health").json() == {"status": "ok", "models": [MODEL], "auth": True}
+    local = [
+        {"holds": "conversations", "shared": False, "reachable": True},
+        {"holds": "chunks and vectors", "shared": False, "reachable": True},
+    ]
+    health = httpx.get(url + "/health").json()
+    assert health == {"status": "ok", "models": [MODEL], "auth": True, "parts": local}
     assert [m.id for m in client(server).models.list().data] == [MODEL]
     hits = post(url, "/v1/search", {"query": "sourdough starter", "k": 2}).json()
     assert hits["model"] == MODEL and len(hits["results"]) == 2

@@ -3,6 +3,7 @@ dependencies read (no agent is loaded)."""
 
 from __future__ import annotations
 
+from fakes.net import free_port
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -42,4 +43,28 @@ def test_the_models_route_alone_lists_the_served_collections(settings):
 
 def test_health_is_served_by_the_page_router(settings):
     health = served(settings, page.router).get("/health").json()
-    assert health == {"status": "ok", "models": ["docs", "notes"], "auth": False}
+    assert health["status"] == "ok" and health["models"] == ["docs", "notes"]
+    assert health["auth"] is False and [p["shared"] for p in health["parts"]] == [False, False]
+
+
+def test_health_is_503_naming_a_shared_part_that_does_not_answer(settings):
+    # Postgres and a Chroma server where nothing listens: a load balancer takes this replica
+    # out; the body says which part, without its address (/health needs no key).
+    port = free_port()
+    away = settings.model_copy(
+        update={
+            "agent": settings.agent.model_copy(
+                update={"checkpointer": f"postgresql://u:secret@127.0.0.1:{port}/db"}
+            ),
+            "store": settings.store.model_copy(
+                update={"chroma_host": "127.0.0.1", "chroma_port": port}
+            ),
+        }
+    )
+    resp = served(away, page.router).get("/health")
+    assert resp.status_code == 503 and resp.json()["status"] == "unavailable"
+    assert resp.json()["parts"] == [
+        {"holds": "conversations", "shared": True, "reachable": False},
+        {"holds": "chunks and vectors", "shared": True, "reachable": False},
+    ]
+    assert str(port) not in resp.text and "secret" not in resp.text
