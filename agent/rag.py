@@ -7,9 +7,8 @@ the earlier turns, also after a restart.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -24,7 +23,6 @@ from rearag.agent.state import (
     question_state,
 )
 from rearag.agent.thread_store import open_checkpointer, store_of
-from rearag.agent.threads import ONCE_PREFIX
 from rearag.core import thread_ids
 from rearag.core.config import Settings, load_settings
 from rearag.core.errors import InvalidInputError
@@ -54,6 +52,9 @@ class RAGAgent:
         )
         self.threads = store_of(self.checkpointer, self.settings)
         self.graph = build_graph(self.checkpointer)
+        # A question without a thread: no one can continue it, so nothing is saved (and a
+        # conversations database that is down does not stop it).
+        self._unsaved = build_graph(None)
 
     def context(
         self, *, tokens: bool = False, generation: GenerationOptions | None = None
@@ -90,9 +91,7 @@ class RAGAgent:
     ) -> tuple[AgentInput, RunnableConfig]:
         state_in = question_state(self.check_question(question), history or ())
         # A thread id keeps the conversation; without one every question starts afresh.
-        config: RunnableConfig = {
-            "configurable": {"thread_id": thread_id or f"{ONCE_PREFIX}{uuid.uuid4()}"}
-        }
+        config: RunnableConfig = {"configurable": {"thread_id": thread_id}} if thread_id else {}
         return state_in, config
 
     def _durability(self, thread_id: str | None) -> Durability | None:
@@ -102,33 +101,27 @@ class RAGAgent:
         return None if keep_all else "exit"
 
     @contextmanager
-    def _run_on(
-        self, config: RunnableConfig, thread_id: str | None, wait_s: float | None
-    ) -> Iterator[None]:
-        """Around one run of the graph, with our SQLite or Postgres checkpointer (another is
-        left alone): a run that raises, or a stream given up midway, leaves the thread as it
-        was, not with a question and no answer; a run that ends leaves only the thread's
-        latest checkpoint (agent.keep_checkpoints = "latest"), the history being in it, and a
-        question asked without a thread nothing at all, since no one can continue it. A
-        thread's run holds its lock (`ThreadStore.lock`) throughout, so the undo and
+    def _run_on(self, thread_id: str | None, wait_s: float | None) -> Iterator[None]:
+        """Around one run of the graph on a thread, with our SQLite or Postgres checkpointer
+        (another is left alone): a run that raises, or a stream given up midway, leaves the
+        thread as it was, not with a question and no answer; a run that ends leaves only the
+        thread's latest checkpoint (agent.keep_checkpoints = "latest"), the history being in
+        it. The run holds the thread's lock (`ThreadStore.lock`) throughout, so the undo and
         keep-latest touch only its own writes and no other process's turn is lost."""
         store = self.threads
-        if store is None:
+        if store is None or thread_id is None:
             yield
             return
-        run_thread = config["configurable"]["thread_id"]
         wait_s = self.settings.serve.request_timeout_s if wait_s is None else wait_s
-        with store.lock(run_thread, wait_s) if thread_id is not None else nullcontext():
-            before = store.latest_id(run_thread)
+        with store.failures(), store.lock(thread_id, wait_s):
+            before = store.latest_id(thread_id)
             try:
                 yield
             except BaseException:
-                store.undo(run_thread, before)
+                store.undo(thread_id, before)
                 raise
-            if thread_id is None:
-                store.delete(run_thread)
-            elif self.settings.agent.keep_checkpoints == "latest":
-                store.keep_latest(run_thread)
+            if self.settings.agent.keep_checkpoints == "latest":
+                store.keep_latest(thread_id)
 
     def ask(
         self,
@@ -165,8 +158,9 @@ class RAGAgent:
         thread_id = thread_ids.thread_id(thread_id)
         state_in, config = self._prepare(question, thread_id, history)
         final: dict[str, Any] = {}
-        with self._run_on(config, thread_id, wait_s):
-            for mode, chunk in self.graph.stream(
+        graph = self.graph if thread_id is not None else self._unsaved
+        with self._run_on(thread_id, wait_s):
+            for mode, chunk in graph.stream(
                 state_in,
                 config,
                 context=self.context(tokens=tokens, generation=generation),

@@ -117,6 +117,11 @@ class ThreadStore(ABC):
     def delete(self, thread_id: str) -> None:
         self.saver.delete_thread(thread_id)
 
+    @contextmanager
+    def failures(self) -> Iterator[None]:
+        """Around a run: the store's own failures (a database gone away) as BackendError."""
+        yield
+
 
 def _busy(thread_id: str, wait_s: float) -> ThreadBusy:
     return ThreadBusy(
@@ -314,6 +319,16 @@ def postgres_unusable(where: str, exc: Exception) -> BackendError:
 
 
 class PostgresThreads(ThreadStore):
+    @contextmanager
+    def failures(self) -> Iterator[None]:
+        import psycopg
+        from psycopg_pool import PoolTimeout
+
+        try:
+            yield
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            raise postgres_unusable(postgres_where(self.saver.rearag_url), exc) from None
+
     @contextmanager
     def lock(self, thread_id: str, wait_s: float) -> Iterator[None]:
         """A session advisory lock on a connection of its own, kept for the turn: the

@@ -21,9 +21,9 @@ from rearag.agent.thread_store import (
 from rearag.core.config import Settings
 from rearag.core.errors import NotFoundError
 
-# The thread a question without a thread id runs on (RAGAgent): no caller can continue it.
-ONCE_PREFIX = "once-"
-_ONCE = re.compile(rf"{ONCE_PREFIX}[0-9a-f]{{8}}(-[0-9a-f]{{4}}){{3}}-[0-9a-f]{{12}}")
+# The thread a question without a thread id ran on before such questions saved nothing (older
+# rearag versions): no caller can continue it, so `prune` deletes it.
+_ONCE = re.compile(r"once-[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}")
 
 
 @dataclass(frozen=True)
@@ -66,9 +66,9 @@ def delete_threads(settings: Settings, thread_ids: Sequence[str]) -> None:
 
 
 def prune_threads(settings: Settings, older_than_days: float | None = None) -> PruneReport:
-    """Keep only the latest checkpoint of every thread; delete the threads of questions asked
-    without a thread id (no one can continue them) and, with `older_than_days`, those last
-    active longer ago than that; then give the space back."""
+    """Keep only the latest checkpoint of every thread; delete the threads older versions kept
+    for questions asked without a thread id (no one can continue them) and, with
+    `older_than_days`, those last active longer ago than that; then give the space back."""
     with _open(settings) as store:
         if store is None:
             return PruneReport(0, 0, 0, 0)

@@ -2,7 +2,7 @@
 in its own conversation thread, against a real server subprocess over the demo corpus.
 
     .venv/bin/python bench/serve.py [--clients 8] [--questions 5] [--llm scripted|local]
-                                    [--stream-runs 5] [--word-delay 0.03]
+                                    [--stream-runs 5] [--word-delay 0.03] [--replicas]
 
 `--llm scripted` (default) sends every LLM node to a scripted OpenAI-compatible server on
 127.0.0.1 that answers at once, so the numbers are the cost of rearag itself: HTTP, the graph,
@@ -17,12 +17,19 @@ first `delta.content` against the time to the final chunk (when the whole answer
 this streaming, its first content, arrived). With `--llm scripted` the generator streams its
 three-sentence answer a word every `--word-delay` seconds, like a hosted model decoding.
 
-Prints and writes bench/results/serve.md (scripted) or bench/results/serve-local.md (local).
+`--replicas` (scripted) instead deploys as the README's "Deploying replicas" does: a real
+PostgreSQL for conversations and a `chroma run` server for the chunks, then 1 and 2 `rearag
+serve` replicas with their own homes; with two, each client's questions alternate between the
+replicas, so every turn reads the history the other replica wrote.
+
+Prints and writes bench/results/serve.md (scripted), bench/results/serve-local.md (local) or
+bench/results/serve-replicas.md (replicas).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import statistics
@@ -31,6 +38,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import common  # first: the offline, one-thread environment before any model library
 import httpx
@@ -39,9 +47,11 @@ from rearag.agent import prompts
 from rearag.core.config import load_settings
 from rearag.tools.ingest import ingest
 from rearag.tools.store import Store
+from tests.fakes.chroma import chroma_server
 from tests.fakes.cli import RAGBIN
 from tests.fakes.net import free_port
 from tests.fakes.openai_server import Script, serve
+from tests.fakes.postgres import postgres_server
 
 RESULTS = common.RESULTS
 CORPUS = common.DEMO_CORPUS
@@ -97,21 +107,27 @@ def check(body: dict, client: int, j: int, thread: str, scripted: bool) -> bool:
     return question == f"{client}-{j}" and seen == own
 
 
-def run_load(url: str, clients: int, questions: int, scripted: bool, tag: str) -> dict:
+def run_load(urls: str | list[str], clients: int, questions: int, scripted: bool, tag: str) -> dict:
+    """`clients` at once, each asking `questions` in its own thread; with several `urls`
+    (replicas), a client's j-th question goes to the next one in turn."""
+    urls = [urls] if isinstance(urls, str) else urls
     latencies: list[float] = []
     failures: list[str] = []
     lock = threading.Lock()
 
     def one_client(c: int) -> None:
         thread = f"{tag}-{c}"
-        with httpx.Client(base_url=url, timeout=3600) as http:
+        with httpx.Client(timeout=3600) as http:
             for j in range(questions):
                 body = {
                     "model": COLLECTION,
                     "messages": [{"role": "user", "content": question_for(c, j)}],
                 }
+                url = urls[(c + j) % len(urls)]
                 start = time.perf_counter()
-                resp = http.post("/v1/chat/completions", json=body, headers={"X-Thread-Id": thread})
+                resp = http.post(
+                    url + "/v1/chat/completions", json=body, headers={"X-Thread-Id": thread}
+                )
                 elapsed = time.perf_counter() - start
                 with lock:
                     latencies.append(elapsed)
@@ -164,6 +180,35 @@ def run_stream(url: str, runs: int) -> dict:
     return {"runs": runs, "first": first, "total": total}
 
 
+def scripted_nodes(base: str) -> dict[str, str]:
+    """Every LLM node on the scripted server at `base`."""
+    env = {"REARAG_RERANKER__POLICY": "rankgpt"}
+    for node in ("REWRITER", "GRADER", "GENERATOR", "RERANKER"):
+        env[f"REARAG_{node}__MODEL"] = "litellm:openai/scripted"
+        env[f"REARAG_{node}__API_BASE"] = base
+    return env
+
+
+def start_serve(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """`rearag serve` on a free port, once /health answers; (process, URL)."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [str(RAGBIN), "serve", "-c", COLLECTION, "--port", str(port)],
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    while True:
+        if server.poll() is not None:
+            sys.exit(f"rearag serve exited; see {log}")
+        try:
+            if httpx.get(url + "/health").status_code == 200:
+                return server, url
+        except httpx.HTTPError:
+            time.sleep(0.5)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=8)
@@ -171,40 +216,25 @@ def main() -> None:
     parser.add_argument("--llm", choices=["scripted", "local"], default="scripted")
     parser.add_argument("--stream-runs", type=int, default=5)
     parser.add_argument("--word-delay", type=float, default=0.03)
+    parser.add_argument("--replicas", action="store_true", help="1 vs 2 replicas (scripted)")
     args = parser.parse_args()
+    if args.replicas:
+        replicas(args)
+        return
     scripted = args.llm == "scripted"
     home = common.bench_home()
     env = {**os.environ, "REARAG_HOME": str(home), "REARAG_CONFIG": ""}
     if scripted:
         script = Script(default=scripted_reply)
         httpd, base = serve(script)
-        for node in ("REWRITER", "GRADER", "GENERATOR", "RERANKER"):
-            env[f"REARAG_{node}__MODEL"] = "litellm:openai/scripted"
-            env[f"REARAG_{node}__API_BASE"] = base
-        env["REARAG_RERANKER__POLICY"] = "rankgpt"
+        env |= scripted_nodes(base)
     else:
         env["REARAG_SERVE__REQUEST_TIMEOUT_S"] = "3600"
     settings = load_settings(home=home)
     ingest([CORPUS], Store(settings, COLLECTION, create=True), progress=False)
 
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = (home / "serve.log").open("wb")
-    server = subprocess.Popen(
-        [str(RAGBIN), "serve", "-c", COLLECTION, "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    server, url = start_serve(env, home / "serve.log")
     try:
-        while True:
-            if server.poll() is not None:
-                sys.exit(f"rearag serve exited; see {home / 'serve.log'}")
-            try:
-                if httpx.get(url + "/health").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.5)
         run_load(url, 1, 1, scripted, "warm-up")  # first litellm call, model loading
         rows = [run_load(url, 1, args.questions, scripted, "solo")]
         if args.clients > 1:
@@ -268,6 +298,77 @@ def main() -> None:
     failures = [f for r in rows for f in r["failures"]]
     lines += ["", *(f"- {f}" for f in failures[:20]), ""] if failures else [""]
     common.write_results(RESULTS / ("serve.md" if scripted else "serve-local.md"), "\n".join(lines))
+    if failures:
+        sys.exit(1)
+
+
+def replicas(args: argparse.Namespace) -> None:
+    """1 and 2 replicas on one Chroma server and one PostgreSQL, scripted LLM nodes."""
+    folder = common.bench_home("rearag-replicas-")
+    script = Script(default=scripted_reply)
+    httpd, base = serve(script)
+    rows = {}
+    with (
+        postgres_server(folder / "postgres") as postgres,
+        chroma_server(folder / "chroma") as (chroma_port, _),
+        contextlib.ExitStack() as running,
+    ):
+        shared = {
+            "REARAG_CONFIG": "",
+            "REARAG_STORE__CHROMA_HOST": "127.0.0.1",
+            "REARAG_STORE__CHROMA_PORT": str(chroma_port),
+            "REARAG_AGENT__CHECKPOINTER": postgres.url,
+            **scripted_nodes(base),
+        }
+        settings = load_settings(
+            home=folder / "writer",
+            **{"store.chroma_host": "127.0.0.1", "store.chroma_port": chroma_port},
+        )
+        ingest([CORPUS], Store(settings, COLLECTION, create=True), progress=False)
+        urls = []
+        for n in (1, 2):
+            while len(urls) < n:
+                name = f"host-{len(urls) + 1}"
+                env = {**os.environ, **shared, "REARAG_HOME": str(folder / name)}
+                server, url = start_serve(env, folder / f"{name}.log")
+                running.callback(server.wait, timeout=60)
+                running.callback(server.terminate)
+                run_load(url, 1, 1, True, f"warm-up-{name}")
+                urls.append(url)
+            rows[n] = run_load(urls, args.clients, args.questions, True, f"replicas-{n}")
+    httpd.shutdown()
+
+    lines = [
+        "# Serving from replicas",
+        "",
+        f"`python bench/serve.py --replicas --clients {args.clients} --questions "
+        f"{args.questions}`: a real PostgreSQL (conversations) and a `chroma run` server "
+        "(chunks, the demo corpus) on loopback; 1, then 2 `rearag serve` replicas, each with "
+        "its own `REARAG_HOME`; every LLM node on a scripted server that answers at once. "
+        f"{args.clients} clients at once, each in its own thread; with 2 replicas a client's "
+        "questions alternate between them, so each turn reads the history the other replica "
+        "wrote. An answer counts as mixed up unless it names its own question and thread and "
+        "the generator saw exactly its own earlier questions.",
+        "",
+        "| replicas | requests | failed or mixed up | p50 s | p95 s | max s | requests/s |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for n, r in rows.items():
+        lines.append(
+            f"| {n} | {r['requests']} | {len(r['failures'])} | {r['p50']:.3f} "
+            f"| {r['p95']:.3f} | {r['max']:.3f} | {r['throughput']:.2f} |"
+        )
+    ratio = rows[2]["throughput"] / rows[1]["throughput"]
+    lines += [
+        "",
+        f"Two replicas give {ratio:.2f}x the requests/s of one. On this machine "
+        f"({common.cpu_name()}, {os.cpu_count()} cores) both replicas, PostgreSQL, Chroma and "
+        "the clients share the same cores, so the point is correctness and the overhead of the "
+        "shared parts, not scaling: on separate hosts each replica brings its own cores.",
+    ]
+    failures = [f for r in rows.values() for f in r["failures"]]
+    lines += ["", *(f"- {f}" for f in failures[:20]), ""] if failures else [""]
+    common.write_results(RESULTS / "serve-replicas.md", "\n".join(lines))
     if failures:
         sys.exit(1)
 

@@ -70,7 +70,9 @@ def replicas(tmp_path_factory: pytest.TempPathFactory):
         postgres_server(tmp / "postgres") as postgres,
         chroma_server(tmp / "chroma") as (chroma_port, _),
     ):
-        shared = SimpleNamespace(llm=script.base, chroma_port=chroma_port, postgres=postgres)
+        shared = SimpleNamespace(
+            llm=script.base, chroma_port=chroma_port, postgres=postgres.url, server=postgres
+        )
         ingest(tmp, docs, shared)
         try:
             for name in ("host-a", "host-b"):
@@ -160,6 +162,37 @@ def test_both_replicas_find_what_a_third_host_ingested(replicas):
     for url in (replicas.a, replicas.b):
         for mode in ("bm25", "dense", "hybrid"):
             assert "Quokkas" in search(url, "quokka marsupial Rottnest Island", mode)[0]
+
+
+def test_a_conversations_database_that_goes_away_is_a_clear_error_then_comes_back(replicas):
+    """Postgres stops (a crash, a lost network): a question on a thread is one clear 502, a
+    question without a thread is still answered (it saves nothing), /health says 503; once
+    the database is back, the pool reconnects and the thread goes on."""
+    turn(replicas.a, "outage", "Where does lava come from? Before")
+    replicas.shared.server.stop()
+    try:
+        with pytest.raises(openai.APIStatusError) as failed:
+            turn(replicas.a, "outage", "and magma? During")
+        assert failed.value.status_code == 502
+        message = failed.value.body["message"]
+        assert message.startswith(f"conversations database {replicas.shared.postgres[:10]}")
+        assert "is PostgreSQL running" in message
+        reply = client(replicas.a).chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": "Where does lava come from?"}]
+        )
+        assert "Q: Where does lava come from" in reply.choices[0].message.content
+        health = httpx.get(replicas.a + "/health")
+        assert health.status_code == 503
+        assert health.json()["parts"][0] == {
+            "holds": "conversations",
+            "shared": True,
+            "reachable": False,
+        }
+    finally:
+        replicas.shared.server.start()
+    assert httpx.get(replicas.a + "/health").status_code == 200
+    after = turn(replicas.a, "outage", "and ash? After")
+    assert earlier(after) == "Where does lava come from Before"
 
 
 def test_a_replica_killed_mid_answer_leaves_the_thread_usable(replicas):

@@ -34,8 +34,8 @@ from rearag.core.errors import BackendError, InvalidInputError, ThreadBusy
 
 @pytest.fixture(scope="session")
 def postgres(tmp_path_factory: pytest.TempPathFactory):
-    with postgres_server(tmp_path_factory.mktemp("postgres")) as url:
-        yield url
+    with postgres_server(tmp_path_factory.mktemp("postgres")) as server:
+        yield server.url
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
