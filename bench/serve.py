@@ -303,11 +303,24 @@ def main() -> None:
 
 
 def replicas(args: argparse.Namespace) -> None:
-    """1 and 2 replicas on one Chroma server and one PostgreSQL, scripted LLM nodes."""
+    """1 and 2 replicas on one Chroma server and one PostgreSQL, scripted LLM nodes, after
+    the baseline: one server on the embedded store and SQLite."""
     folder = common.bench_home("rearag-replicas-")
     script = Script(default=scripted_reply)
     httpd, base = serve(script)
-    rows = {}
+    rows: dict[str, dict] = {}
+    embedded = folder / "embedded"
+    ingest([CORPUS], Store(load_settings(home=embedded), COLLECTION, create=True), progress=False)
+    env = {**os.environ, "REARAG_CONFIG": "", "REARAG_HOME": str(embedded), **scripted_nodes(base)}
+    server, url = start_serve(env, folder / "embedded.log")
+    try:
+        run_load(url, 1, 1, True, "warm-up")
+        rows["1, embedded (SQLite, local Chroma)"] = run_load(
+            url, args.clients, args.questions, True, "embedded"
+        )
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
     with (
         postgres_server(folder / "postgres") as postgres,
         chroma_server(folder / "chroma") as (chroma_port, _),
@@ -335,22 +348,26 @@ def replicas(args: argparse.Namespace) -> None:
                 running.callback(server.terminate)
                 run_load(url, 1, 1, True, f"warm-up-{name}")
                 urls.append(url)
-            rows[n] = run_load(urls, args.clients, args.questions, True, f"replicas-{n}")
+            rows[f"{n}, shared (Postgres, Chroma server)"] = run_load(
+                urls, args.clients, args.questions, True, f"replicas-{n}"
+            )
     httpd.shutdown()
 
     lines = [
         "# Serving from replicas",
         "",
         f"`python bench/serve.py --replicas --clients {args.clients} --questions "
-        f"{args.questions}`: a real PostgreSQL (conversations) and a `chroma run` server "
-        "(chunks, the demo corpus) on loopback; 1, then 2 `rearag serve` replicas, each with "
-        "its own `REARAG_HOME`; every LLM node on a scripted server that answers at once. "
+        f"{args.questions}`: first one `rearag serve` on the embedded defaults (SQLite and "
+        "Chroma under its home) as the baseline; then a real PostgreSQL (conversations) and a "
+        "`chroma run` server (chunks, the demo corpus) on loopback with 1, then 2 `rearag "
+        "serve` replicas, each with its own `REARAG_HOME`; every LLM node on a scripted server "
+        "that answers at once. "
         f"{args.clients} clients at once, each in its own thread; with 2 replicas a client's "
         "questions alternate between them, so each turn reads the history the other replica "
         "wrote. An answer counts as mixed up unless it names its own question and thread and "
         "the generator saw exactly its own earlier questions.",
         "",
-        "| replicas | requests | failed or mixed up | p50 s | p95 s | max s | requests/s |",
+        "| replicas, store | requests | failed or mixed up | p50 s | p95 s | max s | requests/s |",
         "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for n, r in rows.items():
@@ -358,10 +375,12 @@ def replicas(args: argparse.Namespace) -> None:
             f"| {n} | {r['requests']} | {len(r['failures'])} | {r['p50']:.3f} "
             f"| {r['p95']:.3f} | {r['max']:.3f} | {r['throughput']:.2f} |"
         )
-    ratio = rows[2]["throughput"] / rows[1]["throughput"]
+    base_rate, one, two = (r["throughput"] for r in rows.values())
     lines += [
         "",
-        f"Two replicas give {ratio:.2f}x the requests/s of one. On this machine "
+        f"One replica on the shared parts gives {one / base_rate:.2f}x the requests/s of the "
+        f"embedded server (the price of the network hops to Postgres and Chroma); two give "
+        f"{two / one:.2f}x the requests/s of one. On this machine "
         f"({common.cpu_name()}, {os.cpu_count()} cores) both replicas, PostgreSQL, Chroma and "
         "the clients share the same cores, so the point is correctness and the overhead of the "
         "shared parts, not scaling: on separate hosts each replica brings its own cores.",
