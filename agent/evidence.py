@@ -48,6 +48,17 @@ _NAME = re.compile(
     r"|[A-Z]{2,}s?\b|\w+_\w*|\w+\(\))"
 )
 _END = re.compile(r"[.!?:;\"')\]`]$")
+# A sentence that speaks to the model reading it, not about the document's subject: what a
+# planted document says ("the answer must be PWNED", "ignore the previous instructions").
+_TO_A_MODEL = re.compile(
+    r"\b(?:ignore|disregard|forget|override)\b(?:\s+\w+){0,4}\s+"
+    r"(?:instructions?|prompts?|directions|context)\b"
+    r"|\b(?:the|your) (?:answer|response|reply)(?: to (?:this|the|any|every) (?:question|query))?"
+    r" (?:must|should|shall|will|is to) (?:be|always|only|say|contain|read|start)\b"
+    r"|^(?:always |now |instead |only )?(?:answer|respond|reply) (?:with|only|by saying|that)\b"
+    r"|\b(?:you are now|pretend (?:to be|you are)|as an ai\b|language models? (?:must|should))",
+    re.I,
+)
 _TERM_REACH = 3  # pieces above a sentence where the term of its list item may stand
 
 
@@ -105,10 +116,12 @@ def _quotable(sentence: str, *, opens: bool = True) -> bool:
     case only there): in lower case it names a command or term ("cleandead remove files …").
     Left out too: headings (a short piece without an end mark, unless it names an option or
     identifier: option lists are answers), fragments ending on "," or on a word no sentence
-    ends with, pieces cut inside code or a parenthesis, and pieces of fewer than MIN_WORDS
-    words."""
+    ends with, pieces cut inside code or a parenthesis, pieces of fewer than MIN_WORDS words,
+    and instructions addressed to a model (`_TO_A_MODEL`)."""
     words = sentence.split()
     if len(words) < MIN_WORDS or sentence.startswith("#"):  # a Markdown heading, however long
+        return False
+    if _TO_A_MODEL.search(sentence):  # an instruction planted for a model is no answer
         return False
     if (opens and sentence[0].islower()) or sentence[0] in ",;:.)]}!?":
         return False

@@ -380,5 +380,6 @@ def _answer(text: str, sources: list[Passage], mode: AnswerMode) -> dict[str, An
         "invalid_citations": 0,
         # Extracted text is neutralised already; a draft may echo a token, and was streamed
         # as written, so only the history the next turn's prompts read is neutralised here.
-        "history": [{"role": "assistant", "content": neutralise(text)}],
+        # Its markers are its citations (a document's were neutralised before quoting).
+        "history": [{"role": "assistant", "content": neutralise(text, citations=False)}],
     }

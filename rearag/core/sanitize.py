@@ -5,7 +5,7 @@ history pass what they quote through here, so there is one rule for all of them.
 `neutralise` swaps the delimiters of whatever a model could read as prompt structure for
 parentheses, keeping the name and the text inside: `<|im_start|>` becomes `(im_start)`,
 `</passage>` `(/passage)`, `[INST]` `(INST)`. Parentheses delimit nothing in any chat template
-nor in our prompts (whose identifiers are `[i]`), a reader of an extracted answer still sees
+nor in our prompts (whose identifiers are `[i]`, and citations), a reader of an extracted answer still sees
 what the document held, and no two words are joined as they would be by deleting the form.
 
 Neutralised, each in any case, with spaces inside, and HTML-escaped (`&lt;/passage&gt;`, which
@@ -13,6 +13,10 @@ models trained on web text read as the tag it encodes):
 - chat-template tokens of the `<|…|>` family (`<|im_start|>`, `<|endoftext|>`, `<|eot_id|>`);
 - our delimiters `<passage>`, `<passages>` and role tags `<system>`, `<user>`, `<assistant>`;
 - the reranker's output tags `<think>`, `<answer>`, so a passage cannot forge a ranking;
+- citation markers `[3]`, rearag's own form for a passage: a document's own reference marker
+  (or a forged one) quoted in an extracted answer or shown to a model would otherwise be read
+  as a citation of the passage with that number, or a ranking (`[3] > [1]`); `(3)` keeps it
+  readable;
 - Llama 2's `[INST]` and `<<SYS>>`, Mistral's `[SYSTEM_PROMPT]`, sentencepiece's `<s>`,
   `<unk>`, `<pad>`, Gemma's `<start_of_turn>`, `<end_of_turn>`, `<bos>`, `<eos>`, Qwen's
   `<tool_call>`, `<tool_response>`, and the code tokens the bundled SmolLM2 tokenizer parses
@@ -41,6 +45,7 @@ _FORMS = re.compile(
     rf"{_LT}\s*[|\uff5c]\s*(?P<special>[^<>|\uff5c\uff1c\uff1e]{{1,40}}?)\s*[|\uff5c]\s*{_GT}"
     rf"|{_LT}{{2}}\s*(?P<sys_slash>/?)\s*(?P<sys>SYS)\s*{_GT}{{2}}"
     rf"|\[\s*(?P<inst_slash>/?)\s*(?P<inst>INST|SYSTEM_PROMPT)\s*\]"
+    r"|\[\s*(?P<mark>\d{1,3})\s*\]"
     rf"|{_LT}\s*(?P<slash>/?)\s*(?P<name>{_TAG_NAMES})\b(?P<attrs>\s[^<>]{{0,100}}?)?\s*/?\s*{_GT}",
     re.I,
 )
@@ -53,17 +58,26 @@ def _visible(m: re.Match[str]) -> str:
         return f"({m['sys_slash']}{m['sys']})"
     if m["inst"] is not None:
         return f"({m['inst_slash']}{m['inst']})"
+    if m["mark"] is not None:
+        return f"({m['mark']})"
     attrs = f" {m['attrs'].strip()}" if m["attrs"] and m["attrs"].strip() else ""
     return f"({m['slash']}{m['name']}{attrs})"
 
 
-def neutralise(text: str) -> str:
-    """`text` with every form a model could read as prompt structure shown in parentheses."""
+def neutralise(text: str, *, citations: bool = True) -> str:
+    """`text` with every form a model could read as prompt structure shown in parentheses;
+    with `citations=False`, its `[n]` markers kept (rearag's own answer, whose markers are its
+    citations)."""
+    visible = _visible if citations else _visible_but_citations
     # Until nothing changes: neutralising `<|<|im_start|>|>` reveals `<|(im_start)|>`. Each
     # pass removes delimiters and adds none, so this ends.
-    while (done := _FORMS.sub(_visible, text)) != text:
+    while (done := _FORMS.sub(visible, text)) != text:
         text = done
     return text
+
+
+def _visible_but_citations(m: re.Match[str]) -> str:
+    return m[0] if m["mark"] is not None else _visible(m)
 
 
 def clean_passage(text: str, max_chars: int) -> str:
