@@ -406,3 +406,37 @@ def test_concurrent_conversations_stay_apart(server):
     for i, first, second in results:
         assert f"Q: Tell me about volcanoes C{i}; earlier: )" in first
         assert f"Q: and lava C{i}b; earlier: Tell me about volcanoes C{i})" in second
+
+
+def strings(value) -> list[str]:
+    """Every key and string value in a JSON document, however deep."""
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in (str(k), *strings(v))]
+    if isinstance(value, list):
+        return [s for v in value for s in strings(v)]
+    return [value] if isinstance(value, str) else []
+
+
+MODES = ("bm25", "dense", "hybrid")
+RERANK_PATHS = ("/v1/rerank", "/v2/rerank")
+
+
+def test_no_response_shows_the_servers_paths(server):
+    """Issue 26: every field of every response shape, walked. The documents were ingested from
+    TMP/docs; with serve.show_paths = "relative" no response may hold TMP (doc_id held it)."""
+    url, secret = server.url, str(server.log.parent)
+    bodies = [post(url, "/v1/search", {"query": "lava", "k": 5, "mode": m}).json() for m in MODES]
+    question = chat_body("Where does lava come from?")
+    bodies.append(post(url, "/v1/chat/completions", question, timeout=60).json())
+    with httpx.stream(
+        "POST", url + "/v1/chat/completions", json={**question, "stream": True}, headers=AUTH
+    ) as resp:
+        lines = [line.removeprefix("data: ") for line in resp.iter_lines() if line]
+    bodies += [json.loads(line) for line in lines if line != "[DONE]"]
+    rerank = {"query": "lava", "documents": ["Lava is molten.", "Bread."], "return_documents": True}
+    bodies += [post(url, path, {**rerank, "model": MODEL}).json() for path in RERANK_PATHS]
+    bodies += [httpx.get(url + path, headers=AUTH).json() for path in ("/v1/models", "/health")]
+    bodies.append(post(url, "/v1/search", {"query": "lava", "model": "nope"}).json())  # an error
+    assert any("docs/volcano.md" in s for b in bodies for s in strings(b))  # paths are shown
+    leaked = [s for body in bodies for s in strings(body) if secret in s]
+    assert leaked == []
