@@ -24,6 +24,7 @@ from rearag.core.errors import (
     TooManyDocuments,
     UnsupportedField,
 )
+from rearag.core.text import validation_problems
 
 log = logging.getLogger("rearag.serve")
 INTERNAL = "internal error; the server log names its kind"
@@ -134,10 +135,7 @@ def add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        # Locations and reasons only: the rejected input may be a document or a secret.
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5]
-        )
+        problems = validation_problems(list(exc.errors()))
         return error_response(422, f"invalid request: {problems}", "invalid_request")
 
     @app.exception_handler(StarletteHTTPException)

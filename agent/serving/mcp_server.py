@@ -23,12 +23,12 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Iterator
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.types import CallToolResult, TextContent
-from pydantic import BaseModel, Field
+from mcp.types import CallToolResult, InputRequiredResult, TextContent
+from pydantic import BaseModel, Field, ValidationError
 
 from rearag import __version__
 from rearag.agent.rag import RAGAgent
@@ -36,7 +36,7 @@ from rearag.agent.serving.paths import shown_answer, shown_passages
 from rearag.agent.serving.registry import AgentRegistry, Loaded
 from rearag.core.config import SearchMode, Settings
 from rearag.core.errors import RearagError
-from rearag.core.text import describe
+from rearag.core.text import describe, validation_problems
 from rearag.core.types import Answer, Passage
 from rearag.policies.reranker import RankedResults
 from rearag.tools.store import collection_counts
@@ -115,10 +115,26 @@ CollectionArg = Annotated[
 ]
 
 
+class _RearagMCP(MCPServer):
+    """The SDK's server, whose argument errors read like rearag's others: where and why on
+    one line, without pydantic's echo of the input and its documentation link."""
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Any = None
+    ) -> CallToolResult | InputRequiredResult:
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as exc:
+            if not isinstance(exc.__cause__, ValidationError):
+                raise
+            problems = validation_problems(exc.__cause__.errors())
+            raise ToolError(f"invalid arguments for {name}: {problems}") from None
+
+
 def build_mcp(load_settings: Callable[[], Settings]) -> MCPServer:
     """The server; `load_settings` is called on the first tool call, not here."""
     agents = AgentRegistry(load_settings)  # any existing collection, loaded on first use
-    server = MCPServer(
+    server = _RearagMCP(
         "rearag",
         version=__version__,
         instructions=(
@@ -175,7 +191,7 @@ def build_mcp(load_settings: Callable[[], Settings]) -> MCPServer:
         they answer a query, using a reasoning reranker. Results come best first; each doc_id
         is the passage's position in `documents` ("0" is the first), and `windows` holds the
         reranker's reasoning."""
-        agents.check_documents(len(documents))
+        agents.check_documents(query, documents)
         with _loading("the reranker"):
             reranker, took = agents.reranker()
         ranked = reranker.rank(query, documents)

@@ -103,11 +103,22 @@ class AgentRegistry:
             self._reranker = loaded.value
             return loaded
 
-    def check_documents(self, count: int) -> None:
-        """The most documents one rerank request may hold, for every way of serving."""
-        limit = self.settings.serve.max_documents
-        if count > limit:
-            raise TooManyDocuments(f"{count} documents; the limit is {limit} (serve.max_documents)")
+    def check_documents(self, query: str, documents: list[str]) -> None:
+        """The most documents one rerank request may hold, and the most bytes of text, for
+        every way of serving: HTTP refuses larger bodies before they are read
+        (`serve.max_body_bytes`), MCP over stdio has no body limit of its own."""
+        cfg = self.settings.serve
+        if len(documents) > cfg.max_documents:
+            raise TooManyDocuments(
+                f"{len(documents)} documents; the limit is {cfg.max_documents} "
+                "(serve.max_documents)"
+            )
+        size = sum(len(text.encode("utf-8", "surrogatepass")) for text in [query, *documents])
+        if size > cfg.max_body_bytes:
+            raise TooManyDocuments(
+                f"the query and documents hold {size} bytes; the limit is {cfg.max_body_bytes} "
+                "(serve.max_body_bytes): send fewer or shorter documents"
+            )
 
     def _new_agent(self, collection: str) -> RAGAgent:
         if self._checkpointer is None:

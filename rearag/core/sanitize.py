@@ -5,8 +5,9 @@ history pass what they quote through here, so there is one rule for all of them.
 `neutralise` swaps the delimiters of whatever a model could read as prompt structure for
 parentheses, keeping the name and the text inside: `<|im_start|>` becomes `(im_start)`,
 `</passage>` `(/passage)`, `[INST]` `(INST)`. Parentheses delimit nothing in any chat template
-nor in our prompts (whose identifiers are `[i]`, and citations), a reader of an extracted answer still sees
-what the document held, and no two words are joined as they would be by deleting the form.
+nor in our prompts (whose identifiers and citations are `[i]`), a reader of an extracted answer
+still sees what the document held, and no two words are joined as they would be by deleting
+the form.
 
 Neutralised, each in any case, with spaces inside, and HTML-escaped (`&lt;/passage&gt;`, which
 models trained on web text read as the tag it encodes):

@@ -232,3 +232,9 @@ def describe(exc: Exception) -> str:
 def error_text(exc: Exception) -> str:
     """An exception's type and the first 200 characters of its message."""
     return f"{type(exc).__name__}: {str(exc)[:200]}"
+
+
+def validation_problems(errors: list[Any], limit: int = 5) -> str:
+    """Pydantic's validation errors as one line of "where: why"; never the rejected input (a
+    document, a secret) nor pydantic's documentation link."""
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors[:limit])

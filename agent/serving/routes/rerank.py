@@ -22,8 +22,8 @@ _ROUTE = {"response_model_exclude_none": True, "responses": responses(400, 413, 
 async def rerank(body: RerankRequest, agents: Agents, cfg: Serve) -> RerankResponse:
     """Rerank documents with the configured policy (`Reranker.rank`), in the Cohere and
     Jina rerank shape; `model` may be any name."""
-    agents.check_documents(len(body.documents))
     texts = body.texts()
+    agents.check_documents(body.query, texts)
     reranker = agents.reranker().value
     ranked = await blocking(
         "rerank", cfg.request_timeout_s, functools.partial(reranker.rank, body.query, texts)

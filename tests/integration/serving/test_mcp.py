@@ -97,12 +97,15 @@ def test_mcp_tools_over_stdio(tmp_path):
         ("search", {"query": "ice", "k": 1, "collection": "glaciers"}),
         ("ask", {"question": "  "}),
         ("ask", {"question": "Where does lava come from?", "thread_id": "t" * 201}),
+        # Issue 26: over the size HTTP accepts, and arguments of the wrong type.
+        ("rerank", {"query": "lava", "documents": ["x" * 1_000_001]}),
+        ("rerank", {"query": "lava", "documents": "not a list", "top_k": "two"}),
     ]
     try:
         tools, results, unreadable = run_session(params, tmp_path / "stderr.log", calls)
     finally:
         httpd.shutdown()
-    listing, found, ranked, answer, glacier, unknown, ice, empty, long_thread = results
+    listing, found, ranked, answer, glacier, unknown, ice, empty, long_thread, huge, wrong = results
     assert {t.name for t in tools} == TOOLS and unreadable == []
     for tool in tools:
         assert tool.description and "\n" not in tool.description
@@ -149,6 +152,11 @@ def test_mcp_tools_over_stdio(tmp_path):
     assert empty.is_error and "question is empty" in empty.content[0].text
     # The same cap as HTTP's, by the same rule.
     assert long_thread.is_error and "the limit is 200" in long_thread.content[0].text
+    assert huge.is_error and "serve.max_body_bytes" in huge.content[0].text
+    assert len(huge.content[0].text) < 300  # the document is not echoed back
+    [line] = wrong.content[0].text.splitlines()
+    assert line.startswith("invalid arguments for rerank: documents: ") and "top_k: " in line
+    assert "pydantic.dev" not in line and "not a list" not in line
 
 
 def test_mcp_starts_whatever_fails_to_load(tmp_path):

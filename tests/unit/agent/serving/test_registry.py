@@ -25,9 +25,13 @@ def test_without_a_served_list_a_missing_collection_names_the_existing_ones(sett
 def test_the_rerank_limit_is_the_same_for_every_way_of_serving(settings):
     limit = settings.serve.max_documents
     agents = AgentRegistry(lambda: settings)
-    agents.check_documents(limit)
+    agents.check_documents("q", ["d"] * limit)
     with pytest.raises(TooManyDocuments, match=rf"{limit + 1} documents; the limit is {limit}"):
-        agents.check_documents(limit + 1)
+        agents.check_documents("q", ["d"] * (limit + 1))
+    # MCP over stdio has no body limit: a 5 MB document was accepted and echoed back whole.
+    big = "x" * (settings.serve.max_body_bytes + 1)
+    with pytest.raises(TooManyDocuments, match=r"bytes; the limit is \d+ \(serve.max_body_bytes\)"):
+        agents.check_documents("q", [big])
 
 
 def test_settings_are_read_on_first_use_and_again_after_a_failure(settings):
