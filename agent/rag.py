@@ -22,7 +22,7 @@ from rearag.agent.state import (
     GraphContext,
     question_state,
 )
-from rearag.agent.thread_store import open_checkpointer, store_of
+from rearag.agent.thread_store import no_conversations, open_checkpointer, store_of
 from rearag.core import thread_ids
 from rearag.core.config import Settings, load_settings
 from rearag.core.errors import InvalidInputError
@@ -156,6 +156,8 @@ class RAGAgent:
         another process's turn on its thread before ThreadBusy (default:
         serve.request_timeout_s)."""
         thread_id = thread_ids.thread_id(thread_id)
+        if thread_id is not None and self.checkpointer is None:  # a read-only home
+            raise no_conversations(self.settings.home)
         state_in, config = self._prepare(question, thread_id, history)
         final: dict[str, Any] = {}
         graph = self.graph if thread_id is not None else self._unsaved

@@ -26,7 +26,8 @@ from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.sqlite import SqliteSaver
 
 from rearag.core.config import Settings
-from rearag.core.errors import BackendError, ThreadBusy
+from rearag.core.errors import BackendError, DiskFull, ReadOnlyStorage, RearagError, ThreadBusy
+from rearag.tools.index_home import is_read_only
 
 _POLL_S = 0.05  # between tries of a busy thread's lock
 
@@ -47,14 +48,28 @@ def is_postgres(where: str) -> bool:
 
 def open_checkpointer(settings: Settings) -> Any:
     """The checkpointer `agent.checkpointer` names, its tables made now: an unreachable or
-    damaged database is one BackendError here, not a traceback from the first question."""
+    damaged database is one BackendError here, not a traceback from the first question. None
+    for SQLite in a read-only home, where no conversation can be kept (`no_conversations`)."""
     where = settings.agent.checkpointer
-    return postgres_checkpointer(where) if is_postgres(where) else sqlite_checkpointer(settings)
+    if is_postgres(where):
+        return postgres_checkpointer(where)
+    return None if is_read_only(settings.home) else sqlite_checkpointer(settings)
+
+
+def no_conversations(home: Path) -> ReadOnlyStorage:
+    """Why a question with a thread cannot be answered in a read-only home."""
+    return ReadOnlyStorage(
+        f"{home} is read-only: conversations cannot be kept there; ask without a thread, or "
+        "keep conversations in Postgres (agent.checkpointer)"
+    )
 
 
 def open_store(settings: Settings) -> ThreadStore:
-    """`open_checkpointer` with rearag's thread rules around it."""
+    """`open_checkpointer` with rearag's thread rules around it; ReadOnlyStorage in a read-only
+    home."""
     saver = open_checkpointer(settings)
+    if saver is None:
+        raise no_conversations(settings.home)
     if isinstance(saver, SqliteSaver):
         return SqliteThreads(saver, settings)
     return PostgresThreads(saver, settings)
@@ -153,7 +168,25 @@ def sqlite_checkpointer(settings: Settings) -> SqliteSaver:
     return saver
 
 
-def sqlite_unusable(path: Path, exc: sqlite3.Error) -> BackendError:
+def read_only_sqlite(settings: Settings) -> SqliteThreads:
+    """The conversations of a read-only home, for listing: the file opened as immutable, its
+    tables taken as made."""
+    path = checkpoints_path(settings)
+    conn = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True, check_same_thread=False)
+    saver = SqliteSaver(conn, serde=checkpoint_serde())
+    saver.is_setup = True
+    return SqliteThreads(saver, settings)
+
+
+def sqlite_unusable(path: Path, exc: sqlite3.Error) -> RearagError:
+    """What a user can do about SQLite's error on the conversations file."""
+    if "disk is full" in str(exc) or getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+        return DiskFull(
+            f"no space left on {path.parent}: the conversation could not be saved (its earlier "
+            "turns are kept); free some space and ask again"
+        )
+    if "readonly" in str(exc) or is_read_only(path.parent):
+        return no_conversations(path.parent)
     return BackendError(
         f"{path}: {exc} (another rearag holding it locked? if the file is damaged, move it "
         "aside: conversations start afresh)"
@@ -195,6 +228,15 @@ class SqliteThreads(ThreadStore):
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+    @contextmanager
+    def failures(self) -> Iterator[None]:
+        """A full or read-only disk under the file as one line naming it (HTTP 507 or 503);
+        other SQLite failures as BackendError."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise sqlite_unusable(checkpoints_path(self.settings), exc) from None
 
     def latest_id(self, thread_id: str) -> str | None:
         with self.saver.cursor(transaction=False) as cur:

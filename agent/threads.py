@@ -16,10 +16,12 @@ from rearag.agent.thread_store import (
     checkpoints_path,
     is_postgres,
     open_store,
+    read_only_sqlite,
     sqlite_unusable,
 )
 from rearag.core.config import Settings
 from rearag.core.errors import NotFoundError
+from rearag.tools.index_home import check_writable, is_read_only
 
 # The thread a question without a thread id ran on before such questions saved nothing (older
 # rearag versions): no caller can continue it, so `prune` deletes it.
@@ -52,6 +54,7 @@ def delete_threads(settings: Settings, thread_ids: Sequence[str]) -> None:
     """Delete these threads, all or (if one does not exist) none. A turn running on one is
     waited for (up to `serve.request_timeout_s`): it ends first, and the deletion then removes
     it too, so a deleted conversation never comes back."""
+    _check_writable(settings, "deleting conversations")
     with _open(settings) as store:
         known = [] if store is None else [t.thread_id for t in _threads(store)]
         for thread_id in thread_ids:
@@ -69,6 +72,7 @@ def prune_threads(settings: Settings, older_than_days: float | None = None) -> P
     """Keep only the latest checkpoint of every thread; delete the threads older versions kept
     for questions asked without a thread id (no one can continue them) and, with
     `older_than_days`, those last active longer ago than that; then give the space back."""
+    _check_writable(settings, "pruning conversations")
     with _open(settings) as store:
         if store is None:
             return PruneReport(0, 0, 0, 0)
@@ -97,17 +101,25 @@ def _open(settings: Settings) -> Iterator[ThreadStore | None]:
     """The store of `agent.checkpointer`; None for SQLite without a checkpoints file yet.
     SQLite's errors (a locked or corrupt file) as one BackendError."""
     path = checkpoints_path(settings)
-    if not is_postgres(settings.agent.checkpointer) and not path.is_file():
+    in_sqlite = not is_postgres(settings.agent.checkpointer)
+    if in_sqlite and not path.is_file():
         yield None
         return
     try:
-        store = open_store(settings)
+        # A read-only home's conversations can be listed (changes are refused before this).
+        read_only = in_sqlite and is_read_only(settings.home)
+        store = read_only_sqlite(settings) if read_only else open_store(settings)
         try:
             yield store
         finally:
             store.close()
     except sqlite3.Error as exc:
         raise sqlite_unusable(path, exc) from exc
+
+
+def _check_writable(settings: Settings, what: str) -> None:
+    if not is_postgres(settings.agent.checkpointer):
+        check_writable(settings.home, what)
 
 
 def _threads(store: ThreadStore) -> list[ThreadInfo]:

@@ -23,6 +23,7 @@ from typing import Any
 from rearag.core.errors import BackendError, ConfigError, NotFoundError
 from rearag.core.model_ref import parse_model_ref
 from rearag.core.text import error_text
+from rearag.tools.index_home import private_folder
 from rearag.tools.llm import Completion, Message
 
 log = logging.getLogger("rearag.models")
@@ -44,6 +45,9 @@ def bundled_model_dir(name: str, models_dir: Path) -> Path:
     target = models_dir / name
     if (target / "config.json").is_file():
         return target
+    models_dir = private_folder(models_dir)  # a read-only home converts elsewhere, each time
+    if (models_dir / name / "config.json").is_file():
+        return models_dir / name
     if name in BUNDLED_ADAPTERS:
         return _merge_adapter(name, models_dir)
     package, filename = BUNDLED_LLMS[name]

@@ -25,9 +25,11 @@ below still catches an added or deleted chunk).
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import re
+import shutil
 import signal
 import threading
 import uuid
@@ -41,13 +43,21 @@ from chromadb.api.client import Client
 from chromadb.api.models.Collection import Collection
 from chromadb.config import Settings as ChromaSettings
 from chromadb.config import System
+from chromadb.errors import InternalError as ChromaInternal
 from chromadb.errors import NotFoundError as ChromaNotFound
 from chromadb.telemetry.product import ProductTelemetryClient
 
 from rearag.core.config import Settings
-from rearag.core.errors import BackendError, ConfigError, InvalidInputError, NotFoundError
+from rearag.core.errors import (
+    BackendError,
+    ConfigError,
+    DiskFull,
+    InvalidInputError,
+    NotFoundError,
+)
 from rearag.tools.bm25 import BM25Index
 from rearag.tools.embedder import RearagEmbeddingFunction, identity_settings
+from rearag.tools.index_home import check_writable, index_home
 
 
 @contextlib.contextmanager
@@ -85,7 +95,7 @@ def make_client(settings: Settings) -> ClientAPI:
                 "start it with `chroma run --path DIR --port PORT`, or unset store.chroma_host "
                 "to use the embedded store"
             ) from None
-    path = settings.home / "chroma"
+    path = index_home(settings.home) / "chroma"  # a read-only home's private copy
     path.mkdir(parents=True, exist_ok=True)
     return _own_embedded_client(path)
 
@@ -112,6 +122,12 @@ def check_collection_name(name: str) -> None:
 
 
 _GENERATION_KEY = "rearag_generation"  # in a server collection's metadata
+# Room a write to the embedded store must leave: Chroma applies its log to the metadata segment
+# (full-text index included) in one SQLite transaction, and a write that runs out of room
+# midway leaves a log it cannot apply, so every later read fails until space is freed. So a
+# write is refused unless HEADROOM times its text and vectors, plus a floor, are free.
+_HEADROOM = 8
+_FLOOR_BYTES = 1 << 20
 
 
 class Store:
@@ -147,6 +163,7 @@ class Store:
                     f"collection {self.name!r} does not exist: create it with "
                     f"`rearag ingest PATH --collection {self.name}`{hint}"
                 )
+            self._check_writable()
             # Or get: two first ingests at once both get here; the loser's is checked below.
             self.client.get_or_create_collection(
                 self.name,
@@ -165,7 +182,43 @@ class Store:
     def _lexical_folder(self) -> Path:
         store = self.settings.store
         where = f"{store.chroma_host}_{store.chroma_port}" if store.chroma_host else "local"
-        return self.settings.home / "bm25" / where / self.name
+        return index_home(self.settings.home) / "bm25" / where / self.name
+
+    def _check_room(self, texts: list[str], embeddings: Any) -> None:
+        """DiskFull before a write the embedded store may not have room to finish (a Chroma
+        server's disk is the server's)."""
+        if self._shared:
+            return
+        where = index_home(self.settings.home)
+        size = sum(len(t.encode("utf-8", "surrogatepass")) for t in texts)
+        size += 4 * sum(len(vector) for vector in embeddings)  # float32
+        need, free = _FLOOR_BYTES + _HEADROOM * size, shutil.disk_usage(where).free
+        if free < need:
+            raise DiskFull(
+                f"no space left on {where}: {free / 1e6:.1f} MB free, storing {len(texts)} more "
+                f"chunks needs about {need / 1e6:.1f} MB. What is stored stays searchable; free "
+                "some space and run the ingest again: it goes on where it stopped"
+            )
+
+    @contextlib.contextmanager
+    def _disk_errors(self) -> Iterator[None]:
+        """A full or read-only disk met while changing the index as one line naming it."""
+        where = index_home(self.settings.home)
+        try:
+            yield
+        except OSError as exc:
+            if exc.errno != errno.ENOSPC:
+                raise
+            raise DiskFull(_no_space(where)) from None
+        except ChromaInternal as exc:
+            if self._shared or not _DISK_TROUBLE.search(str(exc)):
+                raise
+            raise DiskFull(_no_space(where)) from None
+
+    def _check_writable(self) -> None:
+        """A change to the chunks needs a writable home (a read-only one is searched from a
+        private copy, whose changes would be lost)."""
+        check_writable(self.settings.home, f"changing collection {self.name!r}")
 
     @property
     def _stale_marker(self) -> Path:
@@ -269,7 +322,9 @@ class Store:
         (Chroma would silently ignore an id it has)."""
         if not ids:
             return 0
-        with self._lock():
+        self._check_writable()
+        self._check_room(texts, embeddings)
+        with self._disk_errors(), self._lock():
             self._catch_up()
             self._check_dimension(len(embeddings[0]) if len(embeddings) else None)
             held = set(self.collection.get(ids=ids, include=[])["ids"])
@@ -291,7 +346,8 @@ class Store:
         the lock, as `add` does, so two ingests of the same edited file each count their own."""
         if not ids:
             return 0
-        with self._lock():
+        self._check_writable()
+        with self._disk_errors(), self._lock():
             self._catch_up()
             batch = self.client.get_max_batch_size()
             held = [
@@ -313,7 +369,7 @@ class Store:
         its chunks or more. Smaller batches wait for the next lexical search, so repeated small
         ingests cost what they add, not the collection's size: each rebuild (linear in the
         collection) is paid for by at least a tenth of the collection's chunks changing."""
-        with self._lock():
+        with self._disk_errors(), self._lock():
             self._catch_up()
             if self._stale_marker.exists() or self.bm25.pending() >= max(1, self.bm25.size() // 10):
                 self._refresh_lexical()
@@ -376,7 +432,7 @@ class Store:
             self._catch_up()
             index, current = self.bm25, self._lexical_current()
         if not current:
-            with self._lock():
+            with self._disk_errors(), self._lock():
                 self._catch_up()
                 self._refresh_lexical()
                 index = self.bm25
@@ -395,6 +451,7 @@ class Store:
     def drop(self) -> None:
         """Delete the collection and its BM25 index (the generation number stays, bumped, so
         a server still holding the collection notices)."""
+        self._check_writable()
         with self._lock():
             self.client.delete_collection(self.name)
             self.bm25.clear()
@@ -430,6 +487,18 @@ class Store:
             for key in include:
                 out[key] += page[key]
         return out
+
+
+# What embedded Chroma says when its disk filled up (its log could not be applied, SQLite).
+_DISK_TROUBLE = re.compile(r"disk is full|No space left|apply logs|compaction", re.I)
+
+
+def _no_space(where: Path) -> str:
+    free = shutil.disk_usage(where).free / 1e6
+    return (
+        f"no space left on {where} ({free:.1f} MB free): the index could not be written. Free "
+        "some space and run the ingest again: it goes on where it stopped"
+    )
 
 
 def list_collections(client: ClientAPI) -> list[str]:

@@ -17,8 +17,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rearag.core.errors import (
     BackendError,
+    DiskFull,
     ModelNotServed,
     NotFoundError,
+    ReadOnlyStorage,
     RearagError,
     ThreadBusy,
     TooManyDocuments,
@@ -36,6 +38,8 @@ ERROR_STATUS: tuple[tuple[type[RearagError], int, str], ...] = (
     (ThreadBusy, 409, "thread_busy"),
     (UnsupportedField, 400, "unsupported_parameter"),
     (TooManyDocuments, 400, "too_many_documents"),
+    (DiskFull, 507, "insufficient_storage"),
+    (ReadOnlyStorage, 503, "read_only_storage"),
     (BackendError, 502, "backend_error"),
     (RearagError, 400, "invalid_request"),
 )
@@ -49,8 +53,10 @@ ERROR_DOCS = {
     413: "request body over serve.max_body_bytes",
     422: "the body is not JSON, or not of the documented shape",
     500: "internal error",
-    502: "a model backend failed",
+    502: "a model backend or the conversations database failed",
+    503: "too many connections, or a question on a thread in a read-only REARAG_HOME",
     504: "no answer within serve.request_timeout_s",
+    507: "no space left where the server keeps conversations (the message names the path)",
 }
 
 
@@ -59,7 +65,9 @@ ERROR_TYPES = {
     404: "not_found_error",
     500: "server_error",
     502: "server_error",
+    503: "server_error",
     504: "timeout_error",
+    507: "server_error",
 }
 
 

@@ -41,3 +41,15 @@ class UnsupportedField(InvalidInputError):
     def __init__(self, param: str, message: str) -> None:
         super().__init__(message)
         self.param = param
+
+
+class StorageError(RearagError):
+    """The disk refused: it is full, or read-only. The message names the path."""
+
+
+class DiskFull(StorageError):
+    """No space left where rearag writes (`$REARAG_HOME`, the conversations database)."""
+
+
+class ReadOnlyStorage(StorageError):
+    """A write was needed where the file system is read-only."""

@@ -34,7 +34,7 @@ _STREAMED: dict[int | str, dict[str, Any]] = {
 @router.post(
     "/v1/chat/completions",
     response_model=ChatCompletion,
-    responses={**_STREAMED, **responses(400, 404, 409, 413, 422, 500, 502, 504)},
+    responses={**_STREAMED, **responses(400, 404, 409, 413, 422, 500, 502, 503, 504, 507)},
 )
 async def chat(
     body: ChatRequest,
