@@ -18,6 +18,7 @@ from langgraph.runtime import Runtime
 from rearag.agent import evidence, grounding, prompts
 from rearag.agent.state import AgentState, AgentTools, GraphContext
 from rearag.core.errors import InvalidInputError
+from rearag.core.filters import Where
 from rearag.core.sanitize import neutralise
 from rearag.core.text import error_text, terms
 from rearag.core.types import AnswerMode, Citation, Passage
@@ -152,18 +153,20 @@ def rewrite(state: AgentState, runtime: Runtime[GraphContext]) -> dict[str, Any]
     return {"queries": rewritten.queries, "errors": rewritten.notes, "usage": usage}
 
 
-def fused_search(tools: AgentTools, queries: list[str]) -> list[Passage]:
+def fused_search(
+    tools: AgentTools, queries: list[str], where: Where | None = None
+) -> list[Passage]:
     """The `agent.retrieve_k` best passages for the question and its rewrites.
 
     Two reciprocal rank fusions, for two reasons: `retriever.search` fuses one query's dense
     and BM25 rankings (hybrid mode: two scorers, `retriever.candidates` deep); here the
     queries' rankings are fused, so that a passage several queries find rises above one that
     a single query finds. Both fuse with `retriever.rrf_k`; each query brings its
-    `agent.retrieve_k` best hits."""
+    `agent.retrieve_k` best hits, among the chunks `where` keeps."""
     k = tools.settings.agent.retrieve_k
     rankings, found = [], {}
     for query in queries:
-        hits = tools.retriever.search(query, k=k)
+        hits = tools.retriever.search(query, k=k, where=where)
         rankings.append([h.id for h in hits])
         found.update({h.id: h for h in hits})
     fused = reciprocal_rank_fusion(rankings, k=tools.settings.retriever.rrf_k)[:k]
@@ -171,7 +174,7 @@ def fused_search(tools: AgentTools, queries: list[str]) -> list[Passage]:
 
 
 def retrieve(state: AgentState, runtime: Runtime[GraphContext]) -> dict[str, Any]:
-    passages = fused_search(runtime.context.tools, state["queries"])
+    passages = fused_search(runtime.context.tools, state["queries"], runtime.context.where)
     return {"passages": passages, "attempts": state.get("attempts", 0) + 1}
 
 

@@ -26,6 +26,7 @@ from rearag.agent.thread_store import no_conversations, open_checkpointer, store
 from rearag.core import thread_ids
 from rearag.core.config import Settings, load_settings
 from rearag.core.errors import InvalidInputError
+from rearag.core.filters import Where
 from rearag.core.types import Answer
 from rearag.tools.llm import Message
 
@@ -57,14 +58,22 @@ class RAGAgent:
         self._unsaved = build_graph(None)
 
     def context(
-        self, *, tokens: bool = False, generation: GenerationOptions | None = None
+        self,
+        *,
+        tokens: bool = False,
+        generation: GenerationOptions | None = None,
+        where: Where | dict[str, Any] | str | None = None,
     ) -> GraphContext:
         """What a run of the graph needs besides its input: this agent's tools. Pass it to a
         parent graph that embeds `build_graph()` as a subgraph. With `tokens`, the draft's
         pieces and the answer's checked sentences go to the "custom" stream mode as the
-        generator writes them. `generation`: this run's settings for the generator's draft."""
+        generator writes them. `generation`: this run's settings for the generator's draft.
+        `where`: search only chunks whose metadata it keeps (rearag.core.filters)."""
         return GraphContext(
-            self.tools, stream_tokens=tokens, generation=generation or GenerationOptions()
+            self.tools,
+            stream_tokens=tokens,
+            generation=generation or GenerationOptions(),
+            where=where if isinstance(where, Where) or where is None else Where.parse(where),
         )
 
     @property
@@ -129,13 +138,17 @@ class RAGAgent:
         thread_id: str | None = None,
         history: list[Message] | None = None,
         generation: GenerationOptions | None = None,
+        where: Where | dict[str, Any] | str | None = None,
     ) -> Answer:
         """The answer `stream` ends with: one path for a question, whether its steps are
         watched (`rearag ask`, the server) or not (MCP, the LangChain tool, `eval qa`).
         `history`: earlier turns ({"role", "content"}) kept by a stateless caller, such as
         an OpenAI client that resends the conversation; a thread keeps its own instead.
-        `generation`: this question's max_new_tokens, temperature and stop for the draft."""
-        *_, (_, last) = self.stream(question, thread_id, history=history, generation=generation)
+        `generation`: this question's max_new_tokens, temperature and stop for the draft.
+        `where`: answer only from chunks whose metadata it keeps (rearag.core.filters)."""
+        *_, (_, last) = self.stream(
+            question, thread_id, history=history, generation=generation, where=where
+        )
         return last["answer"]
 
     def stream(
@@ -147,6 +160,7 @@ class RAGAgent:
         history: list[Message] | None = None,
         generation: GenerationOptions | None = None,
         wait_s: float | None = None,
+        where: Where | dict[str, Any] | str | None = None,
     ) -> Iterator[tuple[str, dict[str, Any]]]:
         """(node, its update) as each node finishes, then ("answer", {"answer": Answer}).
         With `tokens`, also, while the answer is generated, ("token", {"text": piece}) for the
@@ -154,8 +168,9 @@ class RAGAgent:
         for the answer's text as each sentence passes the check: joined, the content pieces
         are the start of the final answer's text. `wait_s`: how long the turn waits for
         another process's turn on its thread before ThreadBusy (default:
-        serve.request_timeout_s)."""
+        serve.request_timeout_s). `where`: search only chunks whose metadata it keeps."""
         thread_id = thread_ids.thread_id(thread_id)
+        context = self.context(tokens=tokens, generation=generation, where=where)  # checks it
         if thread_id is not None and self.checkpointer is None:  # a read-only home
             raise no_conversations(self.settings.home)
         state_in, config = self._prepare(question, thread_id, history)
@@ -165,7 +180,7 @@ class RAGAgent:
             for mode, chunk in graph.stream(
                 state_in,
                 config,
-                context=self.context(tokens=tokens, generation=generation),
+                context=context,
                 stream_mode=["updates", "custom", "values"],
                 durability=self._durability(thread_id),
             ):

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, TypedDict
 
 from rearag.agent.evidence import Encode
 from rearag.core.config import Settings
+from rearag.core.filters import Where
 from rearag.core.types import AnswerMode, Citation, Passage
 from rearag.tools.llm import LLMBackend, Message
 
@@ -109,3 +110,6 @@ class GraphContext:
     # checked sentences, as they are verified, as {"content": text}.
     stream_tokens: bool = False
     generation: GenerationOptions = GenerationOptions()
+    # Search only chunks whose metadata this keeps: nothing else reaches the reranker, the
+    # grade or the answer.
+    where: Where | None = None

@@ -18,6 +18,7 @@ import shutil
 from pathlib import Path
 
 import bm25s
+import numpy as np
 import Stemmer
 
 _STEMMER = Stemmer.Stemmer("english")
@@ -98,14 +99,20 @@ class BM25Index:
         self.log_file.unlink(missing_ok=True)
         self._index = None
 
-    def search(self, query: str, k: int) -> list[tuple[str, float]]:
-        """(chunk id, BM25 score) pairs, best first; empty when no query term is indexed."""
+    def search(
+        self, query: str, k: int, allowed: set[str] | None = None
+    ) -> list[tuple[str, float]]:
+        """(chunk id, BM25 score) pairs, best first; empty when no query term is indexed. With
+        `allowed`, only those chunks score (the others are masked out before the top k)."""
         retriever, ids = self._load()
         tokens = _tokenize([query])
-        if retriever is None or not tokens[0]:
+        if retriever is None or not tokens[0] or allowed == set():
             return []
+        mask = None
+        if allowed is not None:
+            mask = np.fromiter((i in allowed for i in ids), dtype=np.float32, count=len(ids))
         docs, scores = retriever.retrieve(
-            tokens, k=min(k, len(ids)), show_progress=False, return_as="tuple"
+            tokens, k=min(k, len(ids)), show_progress=False, return_as="tuple", weight_mask=mask
         )
         return [(ids[int(i)], float(s)) for i, s in zip(docs[0], scores[0], strict=True) if s > 0]
 

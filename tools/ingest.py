@@ -9,9 +9,10 @@ usable collection and the next run completes it.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from bisect import bisect_right
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from difflib import get_close_matches
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from typing import Any
 from pydantic import BaseModel
 from tqdm import tqdm
 
-from rearag.core.errors import NotFoundError
+from rearag.core.errors import InvalidInputError, NotFoundError
 from rearag.core.progress import progress_bar
 from rearag.core.text import describe
 from rearag.tools.chunking import iter_chunks
@@ -50,11 +51,36 @@ class _Planned(BaseModel):
     metadata: dict[str, Any]
 
 
-def chunk_id(doc: SourceDoc, start: int, text: str, pages: str = "") -> str:
+def chunk_id(doc: SourceDoc, start: int, text: str, pages: str = "", labels: str = "") -> str:
     # The pages are part of the key so that PDFs ingested before chunks had page numbers are
-    # replaced by a re-run, not kept as unchanged.
+    # replaced by a re-run, not kept as unchanged; the user's metadata too, so that a re-run
+    # with other `--meta` values replaces the chunks (and without any, ids stay as they were).
     key = "\x00".join((doc.source, doc.doc_id, str(start), text, pages))
+    if labels:
+        key += "\x00" + labels
     return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+# The metadata rearag writes on every chunk: a user's field may not replace one.
+RESERVED_KEYS = frozenset(
+    {"source", "doc_id", "title", "chunk_index", "char_start", "char_end", "page", "page_end"}
+    | {"path"}
+)
+
+
+def check_metadata(metadata: Mapping[str, Any]) -> None:
+    """InvalidInputError for a field rearag writes itself or a value Chroma cannot keep."""
+    for key, value in metadata.items():
+        if key in RESERVED_KEYS:
+            raise InvalidInputError(
+                f"metadata {key!r}: rearag writes that field itself ("
+                + ", ".join(sorted(RESERVED_KEYS))
+                + "); choose another name"
+            )
+        if not key or key.startswith("$") or not isinstance(value, str | int | float | bool):
+            raise InvalidInputError(
+                f"metadata {key!r}: a name not starting with $ and a text, number or boolean"
+            )
 
 
 def page_span(page_starts: list[int], start: int, end: int) -> tuple[int, int]:
@@ -62,9 +88,14 @@ def page_span(page_starts: list[int], start: int, end: int) -> tuple[int, int]:
     return bisect_right(page_starts, start), bisect_right(page_starts, end - 1)
 
 
-def plan_document(doc: SourceDoc, store: Store) -> list[_Planned]:
-    """The chunks a document should have in the store, with their ids and metadata."""
+def plan_document(
+    doc: SourceDoc, store: Store, metadata: Mapping[str, Any] | None = None
+) -> list[_Planned]:
+    """The chunks a document should have in the store, with their ids and metadata: rearag's
+    own fields, the document's (a .jsonl record's) and `metadata` (`--meta`)."""
     cfg = store.settings.ingest
+    user = {k: v for k, v in {**doc.metadata, **(metadata or {})}.items() if k not in RESERVED_KEYS}
+    labels = json.dumps(user, sort_keys=True) if user else ""
     planned = []
     for chunk in iter_chunks(
         doc.text, store.embedding.tokenizer, cfg.chunk_tokens, cfg.chunk_overlap
@@ -74,6 +105,7 @@ def plan_document(doc: SourceDoc, store: Store) -> list[_Planned]:
         first_line = chunk.text.split("\n", 1)[0]
         indexed = chunk.text if doc.title in first_line else f"{doc.title}\n{chunk.text}"
         meta: dict[str, Any] = {
+            **user,
             "source": doc.source,
             "doc_id": doc.doc_id,
             "title": doc.title,
@@ -86,7 +118,11 @@ def plan_document(doc: SourceDoc, store: Store) -> list[_Planned]:
             meta["page"], meta["page_end"] = page_span(doc.page_starts, chunk.start, chunk.end)
             pages = f"{meta['page']}-{meta['page_end']}"
         planned.append(
-            _Planned(id=chunk_id(doc, chunk.start, chunk.text, pages), text=indexed, metadata=meta)
+            _Planned(
+                id=chunk_id(doc, chunk.start, chunk.text, pages, labels),
+                text=indexed,
+                metadata=meta,
+            )
         )
     return planned
 
@@ -100,12 +136,15 @@ def ingest(
     follow_links: bool = False,
     include: Sequence[str] = (),
     exclude: Sequence[str] = (),
+    metadata: Mapping[str, Any] | None = None,
 ) -> IngestReport:
     """Ingest the files under `paths`. Links found in a folder whose target is outside it are
     skipped unless `follow_links`; `include` and `exclude` globs select files (see
     `loaders.Selection`). Chunks are embedded and stored as the files are read, so memory holds
     one file's and one write's chunks however large the folder, and an interrupted run keeps
-    what it stored. `progress` bars are drawn only on a terminal (`core.progress`)."""
+    what it stored. `metadata` fields go on every chunk (filters read them). `progress` bars
+    are drawn only on a terminal (`core.progress`)."""
+    check_metadata(metadata or {})
     paths = list(paths)
     files, skipped = discover(paths, follow_links, include=include, exclude=exclude)
     roots = [path.resolve() for path in paths]
@@ -132,7 +171,9 @@ def ingest(
             source = source_name(path)
             try:
                 loaded = load_file(path, int(store.settings.ingest.max_file_mb * 1e6))
-                wanted = {p.id: p for doc in loaded.docs for p in plan_document(doc, store)}
+                wanted = {
+                    p.id: p for doc in loaded.docs for p in plan_document(doc, store, metadata)
+                }
                 for planned in wanted.values():
                     planned.metadata["path"] = shown_path(path, roots)
             except Exception as exc:  # one bad file must not end the ingest; Ctrl-C still does

@@ -77,6 +77,7 @@ class SourceDoc(BaseModel):
     title: str
     text: str
     page_starts: list[int] = []  # PDFs: where each page (1, 2, …) begins in `text`
+    metadata: dict[str, str | int | float | bool] = {}  # a .jsonl record's own fields
 
     @field_validator("doc_id", "title", "text")
     @classmethod
@@ -449,7 +450,8 @@ def _read_pdf(data: bytes) -> tuple[str, str, list[int]]:
 
 
 def _read_jsonl(source: str, text: str) -> Loaded:
-    """BEIR corpus layout: one {"_id", "title", "text"} object per line."""
+    """BEIR corpus layout: one {"_id", "title", "text"} object per line, with an optional
+    "metadata" object whose fields every chunk of the record carries (filters read them)."""
     docs: list[SourceDoc] = []
     bad: list[int] = []
     for lineno, line in enumerate(text.splitlines(), start=1):
@@ -459,11 +461,20 @@ def _read_jsonl(source: str, text: str) -> Loaded:
             rec = json.loads(line)
             doc_id, body = str(rec["_id"]), rec.get("text") or ""
             title = rec.get("title") or ""
+            fields = rec.get("metadata") or {}
+            # Chroma keeps texts, numbers and booleans; anything else is kept as its JSON.
+            meta = {
+                str(k): v if isinstance(v, str | int | float | bool) else json.dumps(v)
+                for k, v in fields.items()
+                if v is not None
+            }
         except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
             bad.append(lineno)
             continue
         if isinstance(body, str) and body.strip():
-            docs.append(SourceDoc(source=source, doc_id=doc_id, title=str(title), text=body))
+            docs.append(
+                SourceDoc(source=source, doc_id=doc_id, title=str(title), text=body, metadata=meta)
+            )
     if not docs:
         raise SkipFile('no usable records: expected one {"_id", "title", "text"} object a line')
     warning = f"{len(bad)} malformed line(s) left out, first at line {bad[0]}" if bad else ""

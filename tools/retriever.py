@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rearag.core.config import SearchMode, Settings, load_settings
 from rearag.core.errors import InvalidInputError
+from rearag.core.filters import Where
 from rearag.core.types import Passage
 from rearag.tools.store import Store
 
@@ -35,9 +38,14 @@ class Retriever:
         self.store = store or Store(self.settings, collection or self.settings.collection)
 
     def search(
-        self, query: str, k: int | None = None, mode: SearchMode | str | None = None
+        self,
+        query: str,
+        k: int | None = None,
+        mode: SearchMode | str | None = None,
+        where: Where | dict[str, Any] | str | None = None,
     ) -> list[Passage]:
-        """The `k` best chunks, best first, each with its metadata (source, title, …)."""
+        """The `k` best chunks, best first, each with its metadata (source, title, …); with
+        `where` (rearag.core.filters), only chunks whose metadata it keeps."""
         cfg = self.settings.retriever
         k = cfg.k if k is None else k
         if k < 1:
@@ -47,7 +55,7 @@ class Retriever:
             raise InvalidInputError("the query is empty: give some words to search for")
         # The embedder reads 256 tokens at most and BM25 gains nothing from a book-length query.
         query = query[:MAX_QUERY_CHARS]
-        scored = self.ranked_ids(query, k, mode or cfg.mode)[:k]
+        scored = self.ranked_ids(query, k, mode or cfg.mode, where)[:k]
         found = self.store.fetch([i for i, _ in scored])
         return [
             Passage(id=i, score=s, text=found[i][0], metadata=found[i][1])
@@ -55,18 +63,27 @@ class Retriever:
             if i in found
         ]
 
-    def ranked_ids(self, query: str, k: int, mode: SearchMode | str) -> list[tuple[str, float]]:
+    def ranked_ids(
+        self,
+        query: str,
+        k: int,
+        mode: SearchMode | str,
+        where: Where | dict[str, Any] | str | None = None,
+    ) -> list[tuple[str, float]]:
         """(chunk id, score) best first, without fetching texts: what evaluation needs."""
         mode = SearchMode.of(mode)
+        where = where if isinstance(where, Where) or where is None else Where.parse(where)
+        # The filter picks the chunks first: both searches rank only those.
+        ids = None if where is None else self.store.matching(where)
         depth = max(k, self.settings.retriever.candidates)
         if mode == SearchMode.bm25:
-            return self.store.lexical(query, k)
+            return self.store.lexical(query, k, ids)
         dense = self.store.dense(
-            self.store.embedding.encode([query])[0], depth if mode == SearchMode.hybrid else k
+            self.store.embedding.encode([query])[0], depth if mode == SearchMode.hybrid else k, ids
         )
         if mode == SearchMode.dense:
             return dense
-        lexical = self.store.lexical(query, depth)
+        lexical = self.store.lexical(query, depth, ids)
         fused = reciprocal_rank_fusion(
             [[i for i, _ in dense], [i for i, _ in lexical]], k=self.settings.retriever.rrf_k
         )

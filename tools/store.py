@@ -55,6 +55,7 @@ from rearag.core.errors import (
     InvalidInputError,
     NotFoundError,
 )
+from rearag.core.filters import Where
 from rearag.tools.bm25 import BM25Index
 from rearag.tools.embedder import RearagEmbeddingFunction, identity_settings
 from rearag.tools.index_home import check_writable, index_home
@@ -153,6 +154,8 @@ class Store:
         self._reopening = threading.Lock()  # the server's worker threads share this Store
         self.collection = self._open(create)
         self._dimension: int | None = None  # of the stored vectors, read on first need
+        # (generation, id -> metadata) of every chunk, read by the first filtered search.
+        self._metadata: tuple[str, dict[str, dict[str, Any]]] | None = None
 
     def _open(self, create: bool) -> Collection:
         existing = list_collections(self.client)
@@ -399,15 +402,34 @@ class Store:
                 self._write_local_generation(generation)
             self._stale_marker.unlink(missing_ok=True)
 
-    def dense(self, query_embedding: Any, k: int) -> list[tuple[str, float]]:
+    def matching(self, where: Where) -> set[str]:
+        """The ids of the chunks whose metadata `where` keeps. Every chunk's metadata is read
+        once per change of the collection (a dict in memory, refreshed when the generation
+        moves), so a filter costs one pass over it per search, for BM25 and dense alike."""
         with self._lock(shared=True):
             self._catch_up()
-            k = min(k, self.count())
+            metadata = self._metadata
+            if metadata is None or metadata[0] != self._generation:
+                got = self._get_all(include=["metadatas"])
+                meta = dict(zip(got["ids"], (m or {} for m in got["metadatas"]), strict=True))
+                metadata = self._metadata = (self._generation, meta)
+        return {chunk_id for chunk_id, meta in metadata[1].items() if where.matches(meta)}
+
+    def dense(
+        self, query_embedding: Any, k: int, ids: set[str] | None = None
+    ) -> list[tuple[str, float]]:
+        """The `k` nearest chunks; with `ids`, among those only."""
+        with self._lock(shared=True):
+            self._catch_up()
+            k = min(k, self.count() if ids is None else len(ids))
             if k == 0:
                 return []
             self._check_dimension(len(query_embedding))
             res = self.collection.query(
-                query_embeddings=[query_embedding], n_results=k, include=["distances"]
+                query_embeddings=[query_embedding],
+                n_results=k,
+                ids=None if ids is None else sorted(ids),
+                include=["distances"],
             )
         return [(i, 1.0 - d) for i, d in zip(res["ids"][0], res["distances"][0], strict=True)]
 
@@ -426,7 +448,8 @@ class Store:
                 "the model it was built with, or ingest into a new collection"
             )
 
-    def lexical(self, query: str, k: int) -> list[tuple[str, float]]:
+    def lexical(self, query: str, k: int, ids: set[str] | None = None) -> list[tuple[str, float]]:
+        """The `k` best chunks by BM25; with `ids`, among those only."""
         # Searched outside the lock: a loaded index is an immutable snapshot.
         with self._lock(shared=True):
             self._catch_up()
@@ -436,7 +459,7 @@ class Store:
                 self._catch_up()
                 self._refresh_lexical()
                 index = self.bm25
-        return index.search(query, k)
+        return index.search(query, k, ids)
 
     def fetch(self, ids: list[str]) -> dict[str, tuple[str, dict[str, Any]]]:
         """id -> (chunk text, metadata) for the given ids."""

@@ -36,6 +36,7 @@ from rearag.agent.serving.paths import shown_answer, shown_passages
 from rearag.agent.serving.registry import AgentRegistry, Loaded
 from rearag.core.config import SearchMode, Settings
 from rearag.core.errors import RearagError
+from rearag.core.filters import WHERE_HELP, Where
 from rearag.core.text import describe, validation_problems
 from rearag.core.types import Answer, Passage
 from rearag.policies.reranker import RankedResults
@@ -113,6 +114,7 @@ CollectionArg = Annotated[
         "default: the server's collection"
     ),
 ]
+WhereArg = Annotated[dict[str, Any] | None, Field(description=WHERE_HELP)]
 
 
 class _RearagMCP(MCPServer):
@@ -169,12 +171,14 @@ def build_mcp(load_settings: Callable[[], Settings]) -> MCPServer:
             ),
         ] = None,
         collection: CollectionArg = None,
+        where: WhereArg = None,
     ) -> Annotated[CallToolResult, list[Passage]]:
         """Find the passages of a document collection that best match a query, best first,
         with their text, source file and score. No answer is written: use it to look things
         up or gather sources; use ask for a cited answer."""
+        condition = Where.parse(where)
         agent, took = _agent(agents, collection)
-        hits = agent.tools.retriever.search(query, k=min(k, 100), mode=mode)
+        hits = agent.tools.retriever.search(query, k=min(k, 100), mode=mode, where=condition)
         return _result(shown_passages(hits, agents.settings.serve), took)
 
     @server.tool()
@@ -212,13 +216,15 @@ def build_mcp(load_settings: Callable[[], Settings]) -> MCPServer:
             ),
         ] = None,
         collection: CollectionArg = None,
+        where: WhereArg = None,
     ) -> Annotated[CallToolResult, Answer]:
         """Answer a question from a document collection: the agent searches, reranks the
         passages, and writes an answer with numbered citations [1] and their sources, or
         abstains when the collection holds no evidence. Slower than search (several model
         calls)."""
+        condition = Where.parse(where)
         agent, took = _agent(agents, collection)
-        answer = agent.ask(question, thread_id=thread_id)
+        answer = agent.ask(question, thread_id=thread_id, where=condition)
         return _result(shown_answer(answer, agents.settings.serve), took)
 
     return server

@@ -26,6 +26,7 @@ from rearag.agent.serving.request import ApiRequest
 from rearag.agent.state import GenerationOptions
 from rearag.core import thread_ids
 from rearag.core.errors import UnsupportedField
+from rearag.core.filters import WHERE_HELP
 from rearag.core.types import Answer, Usage
 
 
@@ -85,6 +86,9 @@ class ChatRequest(ApiRequest):
     temperature: float | None = Field(None, ge=0, le=2, description="the generator's")
     stop: str | list[str] | None = Field(None, description="up to 4 stop strings")
     n: int = Field(1, ge=1, description="only 1: one answer per question")
+    where: dict[str, Any] | None = Field(
+        None, description=f"rearag's own field: answer from {WHERE_HELP.removeprefix('only ')}"
+    )
     logprobs: bool | None = None
     response_format: dict[str, Any] | None = None
     modalities: list[str] | None = None

@@ -1,11 +1,14 @@
-"""The body of `POST /v1/search`: `Retriever.search(query, k, mode)` over HTTP."""
+"""The body of `POST /v1/search`: `Retriever.search(query, k, mode, where)` over HTTP."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from pydantic import BaseModel, Field
 
 from rearag.agent.serving.request import ApiRequest
 from rearag.core.config import SearchMode
+from rearag.core.filters import WHERE_HELP
 from rearag.core.types import Passage
 
 
@@ -14,6 +17,7 @@ class SearchRequest(ApiRequest):
     model: str | None = Field(None, description="collection; default: the first served")
     k: int | None = Field(None, ge=1, le=100)
     mode: SearchMode | None = None
+    where: dict[str, Any] | None = Field(None, description=WHERE_HELP)
 
 
 class SearchResponse(BaseModel):

@@ -11,12 +11,14 @@ from rearag.cli.common import (
     CollectionOpt,
     JsonOpt,
     StrategyOpt,
+    WhereOpt,
     out,
     print_json,
     settings_of,
     stderr_line,
 )
 from rearag.core.errors import RearagError
+from rearag.core.filters import Where
 
 if TYPE_CHECKING:
     from rearag.agent.rag import RAGAgent
@@ -35,13 +37,20 @@ def agent_of(ctx: typer.Context, collection: str | None, strategy: str | None = 
     return RAGAgent(settings_of(ctx, collection=collection, **{"reranker.strategy": strategy}))
 
 
-def run_question(agent: RAGAgent, question: str, thread: str | None, show_steps: bool) -> Answer:
+def run_question(
+    agent: RAGAgent,
+    question: str,
+    thread: str | None,
+    show_steps: bool,
+    where: Where | None = None,
+) -> Answer:
     """The answer, by the path `RAGAgent.ask` takes (its `stream` to the end); with
     `show_steps`, each step and the answer's tokens as drafted are printed on the way."""
     from rearag.agent.rag import describe_step
 
     answer, drafting = None, False
-    for node, update in agent.stream(question, thread_id=thread, tokens=show_steps):
+    events = agent.stream(question, thread_id=thread, tokens=show_steps, where=where)
+    for node, update in events:
         if node == "content":
             continue  # the checked answer, printed whole at the end
         if node == "token":
@@ -112,14 +121,16 @@ def ask(
     ] = None,
     show_steps: ShowStepsOpt = False,
     strategy: StrategyOpt = None,
+    where: WhereOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Answer a question from a collection, with citations."""
+    condition = Where.from_cli(where or [])  # a malformed one fails before models load
     agent = agent_of(ctx, collection, strategy)
     note = None if as_json else weak_models_note(agent.settings)
     if note:
         stderr_line(note)
-    answer = run_question(agent, question, thread, show_steps and not as_json)
+    answer = run_question(agent, question, thread, show_steps and not as_json, condition)
     if as_json:
         print_json(answer.model_dump())
     else:
@@ -132,10 +143,12 @@ def chat(
     thread: Annotated[str | None, typer.Option(help="conversation id to continue")] = None,
     show_steps: ShowStepsOpt = False,
     strategy: StrategyOpt = None,
+    where: WhereOpt = None,
 ) -> None:
     """Chat with a collection in the terminal; the conversation survives restarts."""
     import uuid
 
+    condition = Where.from_cli(where or [])
     agent = agent_of(ctx, collection, strategy)
     note = weak_models_note(agent.settings)
     if note:
@@ -155,7 +168,7 @@ def chat(
         if question.lower() in LEAVE_CHAT:
             break
         try:
-            print_answer(run_question(agent, question, thread, show_steps))
+            print_answer(run_question(agent, question, thread, show_steps, condition))
         except RearagError as exc:  # a bad question ends that turn, not the chat
             stderr_line(f"error: {exc}")
 

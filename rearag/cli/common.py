@@ -25,6 +25,14 @@ PolicyName = StrEnum("PolicyName", [(name.replace("-", "_"), name) for name in P
 RerankStrategyName = StrEnum("RerankStrategyName", [(n, n) for n in get_args(RerankStrategy)])
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="print machine-readable JSON")]
+WhereOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--where",
+        help="only chunks whose metadata matches: key=value, key!=value, key>=2020 (> < <=), "
+        "key=a|b, path=docs/*.md, or a JSON object; repeatable, all must hold",
+    ),
+]
 CollectionOpt = Annotated[
     str | None, typer.Option("--collection", "-c", help="collection name (default: config)")
 ]

@@ -11,6 +11,7 @@ from rich.markup import escape
 from rearag.cli.common import (
     CollectionOpt,
     JsonOpt,
+    WhereOpt,
     out,
     print_json,
     print_snippet,
@@ -18,7 +19,8 @@ from rearag.cli.common import (
     stderr_line,
 )
 from rearag.core.config import SearchMode
-from rearag.core.errors import RearagError
+from rearag.core.errors import InvalidInputError, RearagError
+from rearag.core.filters import Where, coerce
 
 collections_app = typer.Typer(help="List and delete collections.", no_args_is_help=True)
 
@@ -48,6 +50,13 @@ def ingest(
         list[str] | None,
         typer.Option(help="leave out files matching this glob (repeatable; wins over --include)"),
     ] = None,
+    meta: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="key=value on every chunk, for --where filters (repeatable; 2020 is a number, "
+            "true a boolean)"
+        ),
+    ] = None,
 ) -> None:
     """Chunk, embed and index files (.txt .md .rst .html .pdf, README-like names, BEIR .jsonl,
     other files whose content is text; each also .gz). Every file left out is reported with the
@@ -58,6 +67,7 @@ def ingest(
     from rearag.tools.store import Store, list_collections, make_client
 
     settings = settings_of(ctx, collection=collection)
+    metadata = parse_meta(meta or [])
     check_paths_exist(paths)  # before the collection is created: a typo must not leave one
     client = make_client(settings)
     existed = settings.collection in list_collections(client)
@@ -71,6 +81,7 @@ def ingest(
             follow_links=follow_links,
             include=include or (),
             exclude=exclude or (),
+            metadata=metadata,
         )
     except KeyboardInterrupt:
         stderr_line("interrupted: the collection is usable; run the same command again to finish")
@@ -95,6 +106,20 @@ def ingest(
         found = f"all {len(report.skipped)} file(s) skipped" if report.skipped else "no files"
         stderr_line(f"error: nothing to ingest: {found} (supported: {SUPPORTED_HELP})")
         raise typer.Exit(1)
+
+
+def parse_meta(pairs: list[str]) -> dict[str, str | int | float | bool]:
+    """`--meta key=value` values, typed as `--where` reads them."""
+    metadata = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise InvalidInputError(f"--meta {pair[:80]!r}: write key=value")
+        metadata[key.strip()] = coerce(value.strip())
+    from rearag.tools.ingest import check_metadata
+
+    check_metadata(metadata)
+    return metadata
 
 
 def remove(
@@ -122,12 +147,15 @@ def search(
     collection: CollectionOpt = None,
     k: Annotated[int | None, typer.Option("-k", help="number of results (default: config)")] = None,
     mode: Annotated[SearchMode | None, typer.Option(help="search mode (default: config)")] = None,
+    where: WhereOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Search a collection: dense, BM25 or hybrid (reciprocal rank fusion)."""
     from rearag.tools.retriever import Retriever
 
-    hits = Retriever(settings=settings_of(ctx, collection=collection)).search(query, k, mode)
+    condition = Where.from_cli(where or [])
+    retriever = Retriever(settings=settings_of(ctx, collection=collection))
+    hits = retriever.search(query, k, mode, where=condition)
     if as_json:
         print_json([h.model_dump() for h in hits])
         return

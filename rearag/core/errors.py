@@ -53,3 +53,9 @@ class DiskFull(StorageError):
 
 class ReadOnlyStorage(StorageError):
     """A write was needed where the file system is read-only."""
+
+
+class InvalidFilter(InvalidInputError):
+    """A metadata filter (`where`) that cannot be read; `param` names it, as OpenAI's errors do."""
+
+    param = "where"

@@ -15,6 +15,7 @@ from langgraph.runtime import Runtime
 from rearag.agent import nodes
 from rearag.agent.state import AgentState, AgentTools, GraphContext, question_state
 from rearag.core.config import Settings, load_settings
+from rearag.core.filters import Where
 from rearag.core.types import Passage
 from rearag.policies.reranker import Reranker
 from rearag.tools.embedder import RearagEmbeddingFunction
@@ -47,9 +48,10 @@ class FakeRetriever:
         self.store = SimpleNamespace(name="fake-docs")
         self.queries: list[str] = []
 
-    def search(self, query: str, k: int = 10) -> list[Passage]:
+    def search(self, query: str, k: int = 10, where: Where | None = None) -> list[Passage]:
         self.queries.append(query)
-        return self.script.get(query, self.passages)[:k]
+        found = self.script.get(query, self.passages)
+        return [p for p in found if where is None or where.matches(p.metadata)][:k]
 
 
 class FakeLLM:

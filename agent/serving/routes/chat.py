@@ -19,6 +19,7 @@ from rearag.agent.serving.openai_api import ChatCompletion, ChatRequest, answer_
 from rearag.agent.serving.paths import shown_events
 from rearag.agent.serving.worker import Event, run_in_worker
 from rearag.core import thread_ids
+from rearag.core.filters import Where
 from rearag.core.types import Answer
 
 log = logging.getLogger("rearag.serve")
@@ -49,6 +50,7 @@ async def chat(
     `delta.content` as each passes the grounding check; the pipeline's progress (steps, the
     draft's tokens) in the `rearag` field."""
     body.check_supported()
+    where = Where.parse(body.where)  # a malformed filter is a 400 before any work
     agent = agents.agent(body.model).value
     question = agent.check_question(body.question())
     thread = thread_ids.thread_id(x_thread_id) or thread_ids.thread_id(body.user)
@@ -66,6 +68,7 @@ async def chat(
         history=None if thread else body.history(),
         generation=body.generation(),
         wait_s=timeout - min(1.0, timeout / 2),
+        where=where,
     )
     run = shown_events(run, cfg)
     events = run_in_worker(run, conversations.lock(thread), timeout, timeout)

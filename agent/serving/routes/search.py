@@ -11,14 +11,16 @@ from rearag.agent.serving.errors import responses
 from rearag.agent.serving.paths import shown_passages
 from rearag.agent.serving.search_api import SearchRequest, SearchResponse
 from rearag.agent.serving.worker import blocking
+from rearag.core.filters import Where
 
 router = APIRouter()
 
 
 @router.post("/v1/search", responses=responses(400, 404, 413, 422, 500, 502, 504))
 async def search(body: SearchRequest, agents: Agents, cfg: Serve) -> SearchResponse:
-    """Search a collection: `Retriever.search(query, k, mode)`."""
+    """Search a collection: `Retriever.search(query, k, mode, where)`."""
+    where = Where.parse(body.where)  # a malformed filter is a 400 before any work
     agent = agents.agent(body.model).value
-    find = functools.partial(agent.tools.retriever.search, body.query, body.k, body.mode)
+    find = functools.partial(agent.tools.retriever.search, body.query, body.k, body.mode, where)
     hits = await blocking("search", cfg.request_timeout_s, find)
     return SearchResponse(model=body.model or agents.default, results=shown_passages(hits, cfg))

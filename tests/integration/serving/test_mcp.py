@@ -100,12 +100,16 @@ def test_mcp_tools_over_stdio(tmp_path):
         # Issue 26: over the size HTTP accepts, and arguments of the wrong type.
         ("rerank", {"query": "lava", "documents": ["x" * 1_000_001]}),
         ("rerank", {"query": "lava", "documents": "not a list", "top_k": "two"}),
+        # Issue 27: a filter on the chunks' metadata, and a malformed one.
+        ("search", {"query": "sourdough starter", "k": 3, "where": {"title": "Volcanoes"}}),
+        ("search", {"query": "lava", "where": {"title": {"$near": 1}}}),
     ]
     try:
         tools, results, unreadable = run_session(params, tmp_path / "stderr.log", calls)
     finally:
         httpd.shutdown()
-    listing, found, ranked, answer, glacier, unknown, ice, empty, long_thread, huge, wrong = results
+    listing, found, ranked, answer, glacier, unknown, ice, empty, long_thread = results[:9]
+    huge, wrong, filtered, bad_filter = results[9:]
     assert {t.name for t in tools} == TOOLS and unreadable == []
     for tool in tools:
         assert tool.description and "\n" not in tool.description
@@ -157,6 +161,9 @@ def test_mcp_tools_over_stdio(tmp_path):
     [line] = wrong.content[0].text.splitlines()
     assert line.startswith("invalid arguments for rerank: documents: ") and "top_k: " in line
     assert "pydantic.dev" not in line and "not a list" not in line
+    assert [h["metadata"]["title"] for h in filtered.structured_content["result"]] == ["Volcanoes"]
+    assert bad_filter.is_error
+    assert "where.title: unknown operator '$near'" in bad_filter.content[0].text
 
 
 def test_mcp_starts_whatever_fails_to_load(tmp_path):

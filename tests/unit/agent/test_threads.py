@@ -119,7 +119,7 @@ def test_a_failed_run_leaves_the_thread_as_it_was(settings):
     agent = agent_on(settings)
     answer = agent.ask(QUESTION, thread_id="t1").answer
 
-    def down(query: str, k: int = 10):
+    def down(query: str, k: int = 10, where=None):
         raise BackendError("the store is down")
 
     search, agent.tools.retriever.search = agent.tools.retriever.search, down
@@ -232,10 +232,10 @@ def slowed(agent: RAGAgent, seconds: float, started: threading.Event) -> RAGAgen
     """`agent`, its search taking `seconds` (and saying when it began)."""
     search = agent.tools.retriever.search
 
-    def slow(query: str, k: int = 10):
+    def slow(query: str, k: int = 10, where=None):
         started.set()
         time.sleep(seconds)
-        return search(query, k)
+        return search(query, k, where)
 
     agent.tools.retriever.search = slow
     return agent
