@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import json
 import os
 import re
 import shutil
@@ -128,6 +129,7 @@ _GENERATION_KEY = "rearag_generation"  # in a server collection's metadata
 # midway leaves a log it cannot apply, so every later read fails until space is freed. So a
 # write is refused unless HEADROOM times its text and vectors, plus a floor, are free.
 _HEADROOM = 8
+_MATCHED_KEPT = 64  # filters whose matching ids a store remembers
 _FLOOR_BYTES = 1 << 20
 
 
@@ -156,6 +158,7 @@ class Store:
         self._dimension: int | None = None  # of the stored vectors, read on first need
         # (generation, id -> metadata) of every chunk, read by the first filtered search.
         self._metadata: tuple[str, dict[str, dict[str, Any]]] | None = None
+        self._matched: dict[str, set[str]] = {}  # filter (as JSON) -> the ids it keeps
 
     def _open(self, create: bool) -> Collection:
         existing = list_collections(self.client)
@@ -405,7 +408,8 @@ class Store:
     def matching(self, where: Where) -> set[str]:
         """The ids of the chunks whose metadata `where` keeps. Every chunk's metadata is read
         once per change of the collection (a dict in memory, refreshed when the generation
-        moves), so a filter costs one pass over it per search, for BM25 and dense alike."""
+        moves), and the ids a filter keeps are remembered until then (a tenant's filter is
+        asked again and again), for BM25 and dense alike."""
         with self._lock(shared=True):
             self._catch_up()
             metadata = self._metadata
@@ -413,7 +417,16 @@ class Store:
                 got = self._get_all(include=["metadatas"])
                 meta = dict(zip(got["ids"], (m or {} for m in got["metadatas"]), strict=True))
                 metadata = self._metadata = (self._generation, meta)
-        return {chunk_id for chunk_id, meta in metadata[1].items() if where.matches(meta)}
+                self._matched = {}
+        key = f"{metadata[0]}\x00{json.dumps(where.spec, sort_keys=True)}"  # this generation's
+        found = self._matched.get(key)
+        if found is None:
+            found = {chunk_id for chunk_id, meta in metadata[1].items() if where.matches(meta)}
+            with self._reopening:  # the server's worker threads share this Store
+                if len(self._matched) >= _MATCHED_KEPT:
+                    self._matched.pop(next(iter(self._matched)))  # the oldest filter goes
+                self._matched[key] = found
+        return found
 
     def dense(
         self, query_embedding: Any, k: int, ids: set[str] | None = None
