@@ -348,7 +348,6 @@ def postgres_checkpointer(url: str) -> Any:
     except psycopg.Error as exc:
         pool.close()
         raise postgres_unusable(where, exc) from None
-    saver.rearag_url = url  # type: ignore[attr-defined] - the turn locks' own connections
     return saver
 
 
@@ -361,6 +360,12 @@ def postgres_unusable(where: str, exc: Exception) -> BackendError:
 
 
 class PostgresThreads(ThreadStore):
+    def __init__(self, saver: Any, settings: Settings) -> None:
+        super().__init__(saver, settings)
+        # Where the turn locks open their own connections: the saver's pool's (ours, or a
+        # caller's), else the configured URL.
+        self.url: str = getattr(saver.conn, "conninfo", None) or settings.agent.checkpointer
+
     @contextmanager
     def failures(self) -> Iterator[None]:
         import psycopg
@@ -369,7 +374,7 @@ class PostgresThreads(ThreadStore):
         try:
             yield
         except (psycopg.OperationalError, PoolTimeout) as exc:
-            raise postgres_unusable(postgres_where(self.saver.rearag_url), exc) from None
+            raise postgres_unusable(postgres_where(self.url), exc) from None
 
     @contextmanager
     def lock(self, thread_id: str, wait_s: float) -> Iterator[None]:
@@ -379,9 +384,9 @@ class PostgresThreads(ThreadStore):
 
         key = f"rearag-thread:{thread_id}"
         try:
-            conn = psycopg.connect(self.saver.rearag_url, autocommit=True, connect_timeout=10)
+            conn = psycopg.connect(self.url, autocommit=True, connect_timeout=10)
         except psycopg.Error as exc:
-            raise postgres_unusable(postgres_where(self.saver.rearag_url), exc) from None
+            raise postgres_unusable(postgres_where(self.url), exc) from None
         with conn:
             deadline = time.monotonic() + wait_s
             try_lock = "SELECT pg_try_advisory_lock(hashtextextended(%s, 0))"
