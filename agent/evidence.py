@@ -51,10 +51,11 @@ _END = re.compile(r"[.!?:;\"')\]`]$")
 # A sentence that speaks to the model reading it, not about the document's subject: what a
 # planted document says ("the answer must be PWNED", "ignore the previous instructions").
 _TO_A_MODEL = re.compile(
-    r"\b(?:ignore|disregard|forget|override)\b(?:\s+\w+){0,4}\s+"
-    r"(?:instructions?|prompts?|directions|context)\b"
+    r"\b(?:ignore|disregard|forget|override)\s+(?:all\s+|any\s+)?(?:of\s+)?(?:the\s+|your\s+)?"
+    r"(?:previous|prior|above|earlier|preceding|system|original)\s+"
+    r"(?:instructions?|prompts?|directions|rules)\b"
     r"|\b(?:the|your) (?:answer|response|reply)(?: to (?:this|the|any|every) (?:question|query))?"
-    r" (?:must|should|shall|will|is to) (?:be|always|only|say|contain|read|start)\b"
+    r" (?:must|shall|is to) (?:be|always|only|say|contain|read|start)\b"
     r"|^(?:always |now |instead |only )?(?:answer|respond|reply) (?:with|only|by saying|that)\b"
     r"|\b(?:you are now|pretend (?:to be|you are)|as an ai\b|language models? (?:must|should))",
     re.I,

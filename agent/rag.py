@@ -7,6 +7,7 @@ the earlier turns, also after a restart.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -29,6 +30,8 @@ from rearag.core.errors import InvalidInputError
 from rearag.core.filters import Where
 from rearag.core.types import Answer
 from rearag.tools.llm import Message
+
+log = logging.getLogger("rearag.agent")
 
 
 class RAGAgent:
@@ -130,7 +133,13 @@ class RAGAgent:
                 store.undo(thread_id, before)
                 raise
             if self.settings.agent.keep_checkpoints == "latest":
-                store.keep_latest(thread_id)
+                try:
+                    store.keep_latest(thread_id)
+                except Exception as exc:  # the turn is saved: trimming can wait for a prune
+                    log.warning(
+                        "could not trim thread checkpoints (%s); `rearag threads prune` will",
+                        type(exc).__name__,
+                    )
 
     def ask(
         self,

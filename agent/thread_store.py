@@ -16,6 +16,7 @@ import fcntl
 import hashlib
 import sqlite3
 import time
+import urllib.parse
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -60,7 +61,8 @@ def no_conversations(home: Path) -> ReadOnlyStorage:
     """Why a question with a thread cannot be answered in a read-only home."""
     return ReadOnlyStorage(
         f"{home} is read-only: conversations cannot be kept there; ask without a thread, or "
-        "keep conversations in Postgres (agent.checkpointer)"
+        "keep conversations in Postgres (agent.checkpointer)",
+        home,
     )
 
 
@@ -80,7 +82,9 @@ def store_of(saver: Any, settings: Settings) -> ThreadStore | None:
     caller's own, left alone)."""
     if isinstance(saver, SqliteSaver):
         return SqliteThreads(saver, settings)
-    if type(saver).__name__ == "PostgresSaver":  # without importing psycopg when unused
+    # Without importing psycopg when unused; on a pool only (ours): the turn locks connect
+    # where it does.
+    if type(saver).__name__ == "PostgresSaver" and hasattr(saver.conn, "conninfo"):
         return PostgresThreads(saver, settings)
     return None
 
@@ -115,8 +119,8 @@ class ThreadStore(ABC):
         `thread_id` only, when given), with what only they use; the number deleted."""
 
     @abstractmethod
-    def checkpoint_counts(self) -> dict[str, int]:
-        """Stored checkpoints per thread, every namespace."""
+    def checkpoint_counts(self, thread_id: str | None = None) -> dict[str, int]:
+        """Stored checkpoints per thread (of `thread_id` only, when given), every namespace."""
 
     @abstractmethod
     def compact(self) -> None:
@@ -172,7 +176,8 @@ def read_only_sqlite(settings: Settings) -> SqliteThreads:
     """The conversations of a read-only home, for listing: the file opened as immutable, its
     tables taken as made."""
     path = checkpoints_path(settings)
-    conn = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True, check_same_thread=False)
+    uri = f"file:{urllib.parse.quote(str(path))}?mode=ro&immutable=1"
+    conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
     saver = SqliteSaver(conn, serde=checkpoint_serde())
     saver.is_setup = True
     return SqliteThreads(saver, settings)
@@ -183,7 +188,8 @@ def sqlite_unusable(path: Path, exc: sqlite3.Error) -> RearagError:
     if "disk is full" in str(exc) or getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
         return DiskFull(
             f"no space left on {path.parent}: the conversation could not be saved (its earlier "
-            "turns are kept); free some space and ask again"
+            "turns are kept); free some space and ask again",
+            path.parent,
         )
     if "readonly" in str(exc) or is_read_only(path.parent):
         return no_conversations(path.parent)
@@ -271,9 +277,12 @@ class SqliteThreads(ThreadStore):
             )
         return removed
 
-    def checkpoint_counts(self) -> dict[str, int]:
+    def checkpoint_counts(self, thread_id: str | None = None) -> dict[str, int]:
+        only, params = ("WHERE thread_id = ?", (thread_id,)) if thread_id is not None else ("", ())
         with self.saver.cursor(transaction=False) as cur:
-            rows = cur.execute("SELECT thread_id, COUNT(*) FROM checkpoints GROUP BY thread_id")
+            rows = cur.execute(
+                f"SELECT thread_id, COUNT(*) FROM checkpoints {only} GROUP BY thread_id", params
+            )
             return dict(rows.fetchall())
 
     def compact(self) -> None:
@@ -298,16 +307,21 @@ _SETUP_LOCK = 0x72656172_6167  # advisory key: one process makes or migrates the
 
 
 def postgres_where(url: str) -> str:
-    """The database a URL names, without its password: for messages and logs."""
-    from psycopg.conninfo import conninfo_to_dict
-
-    try:
-        parts = conninfo_to_dict(url)
-    except Exception:  # a URL psycopg cannot read: say so without echoing it
+    """The database a URL names, without its user and password: for messages and logs. The
+    credentials end at the URL's last "@", since a password may hold an unescaped "@" or
+    "/"; the query string is left out too."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
         return "postgresql://(unreadable URL)"
-    host = parts.get("host") or "localhost"
-    port = f":{parts['port']}" if parts.get("port") else ""
-    return f"postgresql://{host}{port}/{parts.get('dbname') or ''}"
+    return f"{scheme}://{rest.rsplit('@', 1)[-1].split('?', 1)[0]}"
+
+
+def _secrets(url: str) -> list[str]:
+    """The credentials of `url` as they could appear in an error message, longest first."""
+    credentials = url.partition("://")[2].rsplit("@", 1)[0] if "@" in url else ""
+    password = credentials.partition(":")[2]
+    found = {credentials, password, urllib.parse.unquote(password)} - {""}
+    return sorted(found, key=len, reverse=True)
 
 
 def postgres_checkpointer(url: str) -> Any:
@@ -323,12 +337,11 @@ def postgres_checkpointer(url: str) -> Any:
             "agent.checkpointer is a Postgres URL but its driver is not installed: "
             "pip install 'rearag[postgres]'"
         ) from None
-    where = postgres_where(url)
     try:
         with psycopg.connect(url, connect_timeout=10) as conn:
             conn.execute("SELECT 1")
     except psycopg.Error as exc:
-        raise postgres_unusable(where, exc) from None
+        raise postgres_unusable(url, exc) from None
     pool = ConnectionPool(
         url,
         kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
@@ -347,15 +360,19 @@ def postgres_checkpointer(url: str) -> Any:
                 conn.execute("SELECT pg_advisory_unlock(%s)", (_SETUP_LOCK,))
     except psycopg.Error as exc:
         pool.close()
-        raise postgres_unusable(where, exc) from None
+        raise postgres_unusable(url, exc) from None
     return saver
 
 
-def postgres_unusable(where: str, exc: Exception) -> BackendError:
+def postgres_unusable(url: str, exc: Exception) -> BackendError:
+    """The database's failure in one line, naming it without its credentials (the driver's
+    message may quote them, e.g. a badly escaped password)."""
     reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    for secret in _secrets(url):
+        reason = reason.replace(secret, "***")
     return BackendError(
-        f"conversations database {where}: {reason} (is PostgreSQL running there, and is "
-        "agent.checkpointer right? a password goes in PGPASSWORD or ~/.pgpass)"
+        f"conversations database {postgres_where(url)}: {reason} (is PostgreSQL running "
+        "there, and is agent.checkpointer right? a password goes in PGPASSWORD or ~/.pgpass)"
     )
 
 
@@ -374,7 +391,7 @@ class PostgresThreads(ThreadStore):
         try:
             yield
         except (psycopg.OperationalError, PoolTimeout) as exc:
-            raise postgres_unusable(postgres_where(self.url), exc) from None
+            raise postgres_unusable(self.url, exc) from None
 
     @contextmanager
     def lock(self, thread_id: str, wait_s: float) -> Iterator[None]:
@@ -386,7 +403,7 @@ class PostgresThreads(ThreadStore):
         try:
             conn = psycopg.connect(self.url, autocommit=True, connect_timeout=10)
         except psycopg.Error as exc:
-            raise postgres_unusable(postgres_where(self.url), exc) from None
+            raise postgres_unusable(self.url, exc) from None
         with conn:
             deadline = time.monotonic() + wait_s
             try_lock = "SELECT pg_try_advisory_lock(hashtextextended(%s, 0))"
@@ -427,16 +444,18 @@ class PostgresThreads(ThreadStore):
         )
 
     def keep_latest(self, thread_id: str | None = None) -> int:
-        before = self.checkpoint_counts()
-        threads = [thread_id] if thread_id is not None else list(before)
-        if thread_id is not None and thread_id not in before:
+        before = self.checkpoint_counts(thread_id)
+        if not before:
             return 0
-        self.saver.prune(threads, strategy="keep_latest")
-        after = self.checkpoint_counts()
-        return sum(before[t] - after.get(t, 0) for t in threads)
+        self.saver.prune(list(before), strategy="keep_latest")
+        after = self.checkpoint_counts(thread_id)
+        return sum(n - after.get(t, 0) for t, n in before.items())
 
-    def checkpoint_counts(self) -> dict[str, int]:
-        rows = self._run("SELECT thread_id, COUNT(*) AS n FROM checkpoints GROUP BY thread_id")
+    def checkpoint_counts(self, thread_id: str | None = None) -> dict[str, int]:
+        only, params = ("WHERE thread_id = %s", (thread_id,)) if thread_id is not None else ("", ())
+        rows = self._run(
+            f"SELECT thread_id, COUNT(*) AS n FROM checkpoints {only} GROUP BY thread_id", params
+        )
         return {row["thread_id"]: row["n"] for row in rows}
 
     def compact(self) -> None:

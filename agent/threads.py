@@ -99,7 +99,8 @@ def prune_threads(settings: Settings, older_than_days: float | None = None) -> P
 @contextmanager
 def _open(settings: Settings) -> Iterator[ThreadStore | None]:
     """The store of `agent.checkpointer`; None for SQLite without a checkpoints file yet.
-    SQLite's errors (a locked or corrupt file) as one BackendError."""
+    The store's errors (a locked or corrupt file, a database gone or in conflict) as one
+    line."""
     path = checkpoints_path(settings)
     in_sqlite = not is_postgres(settings.agent.checkpointer)
     if in_sqlite and not path.is_file():
@@ -110,7 +111,8 @@ def _open(settings: Settings) -> Iterator[ThreadStore | None]:
         read_only = in_sqlite and is_read_only(settings.home)
         store = read_only_sqlite(settings) if read_only else open_store(settings)
         try:
-            yield store
+            with store.failures():
+                yield store
         finally:
             store.close()
     except sqlite3.Error as exc:

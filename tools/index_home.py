@@ -17,7 +17,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from rearag.core.errors import ReadOnlyStorage
+from rearag.core.errors import ReadOnlyStorage, StorageError
 
 _REFUSED = {errno.EROFS, errno.EACCES, errno.EPERM}
 _INDEX_PARTS = ("chroma", "bm25")  # what a search reads; models and caches stay where they are
@@ -48,9 +48,17 @@ def index_home(home: Path) -> Path:
         return home
     copy = Path(tempfile.mkdtemp(prefix="rearag-read-only-"))
     atexit.register(shutil.rmtree, copy, ignore_errors=True)
-    for part in _INDEX_PARTS:
-        if (home / part).is_dir():
-            shutil.copytree(home / part, copy / part)
+    try:
+        for part in _INDEX_PARTS:
+            if (home / part).is_dir():
+                shutil.copytree(home / part, copy / part)
+    except (OSError, shutil.Error) as exc:
+        shutil.rmtree(copy, ignore_errors=True)
+        raise StorageError(
+            f"{home} is read-only and its index could not be copied to {copy.parent} to be "
+            f"searched ({type(exc).__name__}): make room there (TMPDIR chooses the folder)",
+            home,
+        ) from None
     return copy
 
 
@@ -70,5 +78,6 @@ def check_writable(home: Path, what: str) -> None:
     if is_read_only(home):
         raise ReadOnlyStorage(
             f"{home} is read-only: {what} needs to write there; use a writable REARAG_HOME (a "
-            "read-only one can still be searched and asked)"
+            "read-only one can still be searched and asked)",
+            home,
         )

@@ -21,6 +21,7 @@ from pydantic import BaseModel
 from tqdm import tqdm
 
 from rearag.core.errors import InvalidInputError, NotFoundError
+from rearag.core.filters import key_problem
 from rearag.core.progress import progress_bar
 from rearag.core.text import describe
 from rearag.tools.chunking import iter_chunks
@@ -77,10 +78,11 @@ def check_metadata(metadata: Mapping[str, Any]) -> None:
                 + ", ".join(sorted(RESERVED_KEYS))
                 + "); choose another name"
             )
-        if not key or key.startswith("$") or not isinstance(value, str | int | float | bool):
-            raise InvalidInputError(
-                f"metadata {key!r}: a name not starting with $ and a text, number or boolean"
-            )
+        problem = key_problem(key)
+        if problem:
+            raise InvalidInputError(f"metadata {key!r}: {problem}; choose another name")
+        if not isinstance(value, str | int | float | bool):
+            raise InvalidInputError(f"metadata {key!r}: give a text, number or boolean")
 
 
 def page_span(page_starts: list[int], start: int, end: int) -> tuple[int, int]:

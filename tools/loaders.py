@@ -28,6 +28,7 @@ from pathlib import Path
 from pydantic import BaseModel, field_validator
 
 from rearag.core.errors import InvalidInputError, NotFoundError
+from rearag.core.filters import key_problem
 from rearag.core.text import describe, lone_surrogate
 from rearag.tools.markup import strip_markup
 
@@ -462,11 +463,12 @@ def _read_jsonl(source: str, text: str) -> Loaded:
             doc_id, body = str(rec["_id"]), rec.get("text") or ""
             title = rec.get("title") or ""
             fields = rec.get("metadata") or {}
-            # Chroma keeps texts, numbers and booleans; anything else is kept as its JSON.
+            # Chroma keeps texts, numbers and booleans (anything else is kept as its JSON),
+            # under names it allows (a field it refuses would end the whole ingest).
             meta = {
                 str(k): v if isinstance(v, str | int | float | bool) else json.dumps(v)
                 for k, v in fields.items()
-                if v is not None
+                if v is not None and key_problem(str(k)) is None
             }
         except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
             bad.append(lineno)

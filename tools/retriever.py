@@ -73,17 +73,18 @@ class Retriever:
         """(chunk id, score) best first, without fetching texts: what evaluation needs."""
         mode = SearchMode.of(mode)
         where = where if isinstance(where, Where) or where is None else Where.parse(where)
-        # The filter picks the chunks first: both searches rank only those.
-        ids = None if where is None else self.store.matching(where)
         depth = max(k, self.settings.retriever.candidates)
+        # The filter picks the chunks first: both searches rank only those.
         if mode == SearchMode.bm25:
-            return self.store.lexical(query, k, ids)
+            return self.store.lexical(query, k, where)
         dense = self.store.dense(
-            self.store.embedding.encode([query])[0], depth if mode == SearchMode.hybrid else k, ids
+            self.store.embedding.encode([query])[0],
+            depth if mode == SearchMode.hybrid else k,
+            where,
         )
         if mode == SearchMode.dense:
             return dense
-        lexical = self.store.lexical(query, depth, ids)
+        lexical = self.store.lexical(query, depth, where)
         fused = reciprocal_rank_fusion(
             [[i for i, _ in dense], [i for i, _ in lexical]], k=self.settings.retriever.rrf_k
         )

@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import functools
 import json
 import os
 import re
@@ -203,7 +204,8 @@ class Store:
             raise DiskFull(
                 f"no space left on {where}: {free / 1e6:.1f} MB free, storing {len(texts)} more "
                 f"chunks needs about {need / 1e6:.1f} MB. What is stored stays searchable; free "
-                "some space and run the ingest again: it goes on where it stopped"
+                "some space and run the ingest again: it goes on where it stopped",
+                where,
             )
 
     @contextlib.contextmanager
@@ -215,11 +217,11 @@ class Store:
         except OSError as exc:
             if exc.errno != errno.ENOSPC:
                 raise
-            raise DiskFull(_no_space(where)) from None
+            raise DiskFull(_no_space(where), where) from None
         except ChromaInternal as exc:
             if self._shared or not _DISK_TROUBLE.search(str(exc)):
                 raise
-            raise DiskFull(_no_space(where)) from None
+            raise DiskFull(_no_space(where), where) from None
 
     def _check_writable(self) -> None:
         """A change to the chunks needs a writable home (a read-only one is searched from a
@@ -405,19 +407,20 @@ class Store:
                 self._write_local_generation(generation)
             self._stale_marker.unlink(missing_ok=True)
 
-    def matching(self, where: Where) -> set[str]:
-        """The ids of the chunks whose metadata `where` keeps. Every chunk's metadata is read
-        once per change of the collection (a dict in memory, refreshed when the generation
-        moves), and the ids a filter keeps are remembered until then (a tenant's filter is
-        asked again and again), for BM25 and dense alike."""
-        with self._lock(shared=True):
-            self._catch_up()
-            metadata = self._metadata
-            if metadata is None or metadata[0] != self._generation:
-                got = self._get_all(include=["metadatas"])
-                meta = dict(zip(got["ids"], (m or {} for m in got["metadatas"]), strict=True))
-                metadata = self._metadata = (self._generation, meta)
-                self._matched = {}
+    def _matching(self, where: Where | None) -> set[str] | None:
+        """The ids of the chunks whose metadata `where` keeps (None: no filter), called holding
+        the lock, so the search that follows sees the same chunks (a chunk deleted in between
+        made Chroma's query fail). Every chunk's metadata is read once per change of the
+        collection (a dict in memory, refreshed when the generation moves), and the ids a
+        filter keeps are remembered until then (a tenant's filter is asked again and again)."""
+        if where is None:
+            return None
+        metadata = self._metadata
+        if metadata is None or metadata[0] != self._generation:
+            got = self._get_all(include=["metadatas"])
+            meta = dict(zip(got["ids"], (m or {} for m in got["metadatas"]), strict=True))
+            metadata = self._metadata = (self._generation, meta)
+            self._matched = {}
         key = f"{metadata[0]}\x00{json.dumps(where.spec, sort_keys=True)}"  # this generation's
         found = self._matched.get(key)
         if found is None:
@@ -429,21 +432,33 @@ class Store:
         return found
 
     def dense(
-        self, query_embedding: Any, k: int, ids: set[str] | None = None
+        self, query_embedding: Any, k: int, where: Where | None = None
     ) -> list[tuple[str, float]]:
-        """The `k` nearest chunks; with `ids`, among those only."""
+        """The `k` nearest chunks; with `where`, among those whose metadata it keeps."""
         with self._lock(shared=True):
             self._catch_up()
+            ids = self._matching(where)
             k = min(k, self.count() if ids is None else len(ids))
             if k == 0:
                 return []
             self._check_dimension(len(query_embedding))
-            res = self.collection.query(
+            query = functools.partial(
+                self.collection.query,
                 query_embeddings=[query_embedding],
                 n_results=k,
-                ids=None if ids is None else sorted(ids),
                 include=["distances"],
             )
+            try:
+                res = query(ids=None if ids is None else sorted(ids))
+            except ChromaInternal as exc:
+                # Another host deleted a chunk the filter kept, unseen by our token yet.
+                if ids is None or "finding id" not in str(exc):
+                    raise
+                self._metadata = None
+                ids = self._matching(where) or set()
+                res = query(ids=sorted(ids), n_results=min(k, len(ids))) if ids else None
+        if res is None:
+            return []
         return [(i, 1.0 - d) for i, d in zip(res["ids"][0], res["distances"][0], strict=True)]
 
     def _check_dimension(self, size: int | None) -> None:
@@ -461,17 +476,17 @@ class Store:
                 "the model it was built with, or ingest into a new collection"
             )
 
-    def lexical(self, query: str, k: int, ids: set[str] | None = None) -> list[tuple[str, float]]:
-        """The `k` best chunks by BM25; with `ids`, among those only."""
+    def lexical(self, query: str, k: int, where: Where | None = None) -> list[tuple[str, float]]:
+        """The `k` best chunks by BM25; with `where`, among those whose metadata it keeps."""
         # Searched outside the lock: a loaded index is an immutable snapshot.
         with self._lock(shared=True):
             self._catch_up()
-            index, current = self.bm25, self._lexical_current()
+            index, current, ids = self.bm25, self._lexical_current(), self._matching(where)
         if not current:
             with self._disk_errors(), self._lock():
                 self._catch_up()
                 self._refresh_lexical()
-                index = self.bm25
+                index, ids = self.bm25, self._matching(where)
         return index.search(query, k, ids)
 
     def fetch(self, ids: list[str]) -> dict[str, tuple[str, dict[str, Any]]]:

@@ -22,6 +22,7 @@ from rearag.core.errors import (
     NotFoundError,
     ReadOnlyStorage,
     RearagError,
+    StorageError,
     ThreadBusy,
     TooManyDocuments,
     UnsupportedField,
@@ -108,6 +109,11 @@ def error_status(exc: RearagError) -> tuple[int, str]:
     return next((status, code) for kind, status, code in ERROR_STATUS if isinstance(exc, kind))
 
 
+def shown_message(exc: RearagError) -> str:
+    """An error's message as a client sees it: a disk error without the server's folders."""
+    return exc.public() if isinstance(exc, StorageError) else str(exc)
+
+
 def api_error(exc: BaseException, what: str, timeout_s: float) -> ApiError:
     """What the client is told of an exception from `what` (a route's work): a RearagError by
     its type, a timeout as 504, anything else as a logged 500."""
@@ -119,7 +125,7 @@ def api_error(exc: BaseException, what: str, timeout_s: float) -> ApiError:
         )
     if isinstance(exc, RearagError):
         status, code = error_status(exc)
-        return ApiError(status, str(exc), code, getattr(exc, "param", None))
+        return ApiError(status, shown_message(exc), code, getattr(exc, "param", None))
     log.error("%s failed: %s", what, exc.__class__.__name__)
     return ApiError(500, INTERNAL, "internal_error")
 
@@ -139,7 +145,7 @@ def add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RearagError)
     async def _user_error(request: Request, exc: RearagError) -> JSONResponse:
         status, code = error_status(exc)
-        return error_response(status, str(exc), code, getattr(exc, "param", None))
+        return error_response(status, shown_message(exc), code, getattr(exc, "param", None))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -3,6 +3,7 @@ log line and checked by /health, so an operator sees which parts another host mu
 
 from __future__ import annotations
 
+import http.client
 import urllib.request
 from typing import Literal
 
@@ -85,5 +86,5 @@ def _reachable(part: Part, settings: Settings) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=_PROBE_S):
             return True
-    except OSError:
+    except (OSError, http.client.HTTPException):  # no server, or something else on the port
         return False

@@ -44,7 +44,15 @@ class UnsupportedField(InvalidInputError):
 
 
 class StorageError(RearagError):
-    """The disk refused: it is full, or read-only. The message names the path."""
+    """The disk refused: it is full, or read-only. The message names the folder `where`; a
+    server shows the message without it (`public`), as it shows no path of its own."""
+
+    def __init__(self, message: str, where: object) -> None:
+        super().__init__(message)
+        self.where = str(where)
+
+    def public(self) -> str:
+        return str(self).replace(self.where, "the server's $REARAG_HOME")
 
 
 class DiskFull(StorageError):

@@ -67,6 +67,16 @@ class Where:
         return cls.parse(parts[0] if len(parts) == 1 else {"$and": parts}) if parts else None
 
 
+def key_problem(key: str) -> str | None:
+    """Why `key` cannot name a chunk's metadata field, or None: Chroma refuses an empty name
+    and names starting with "$", "#" or "chroma:"."""
+    if not key:
+        return "an empty name"
+    if key.startswith(("$", "#", "chroma:")):
+        return 'a name starting with "$", "#" or "chroma:" (Chroma keeps those)'
+    return None
+
+
 def coerce(value: str) -> Scalar:
     """A metadata value typed as written: `2020` is a number, `true` a boolean (`--meta` and
     `--where` read values the same way, so they compare)."""

@@ -25,6 +25,8 @@ from rearag.agent.thread_store import (
     SqliteThreads,
     checkpoints_path,
     open_checkpointer,
+    postgres_unusable,
+    postgres_where,
     sqlite_checkpointer,
 )
 from rearag.agent.threads import delete_threads, prune_threads
@@ -310,3 +312,18 @@ def test_an_unreachable_conversations_database_is_one_clear_error(home: Path):
         rearag("threads", "list", env={"REARAG_AGENT__CHECKPOINTER": "mysql://x"}),
         "agent.checkpointer",
     )
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgresql://bob:p@ss@localhost:1/app", "postgresql://localhost:1/app"),  # "@" in it
+        ("postgresql://bob:pa/ss@h:5/db?sslmode=require", "postgresql://h:5/db"),  # "/" in it
+        ("postgres://u@127.0.0.1/db", "postgres://127.0.0.1/db"),
+    ],
+)
+def test_a_database_is_named_without_its_credentials(url, shown):
+    assert postgres_where(url) == shown
+    # A driver's message quoting a badly escaped password is cleaned too.
+    error = postgres_unusable(url, Exception(f"bad token in {url}"))
+    assert "bob" not in str(error) and "ss@" not in str(error) and shown in str(error)
