@@ -56,14 +56,20 @@ class Where:
         """None for no filter (None or {}); InvalidInputError naming `where` for a bad one."""
         if spec is None or spec == {}:
             return None
-        if isinstance(spec, str):
-            spec = _json(spec)
-        return cls(spec, _object(spec, "where"))
+        try:
+            if isinstance(spec, str):
+                spec = _json(spec)
+            return cls(spec, _object(spec, "where"))
+        except RecursionError:  # a hostile depth of $and/$or, or of JSON
+            raise InvalidFilter("where: nested too deeply; write a flatter filter") from None
 
     @classmethod
     def from_cli(cls, conditions: list[str]) -> Where | None:
         """`--where` values: each `key=value` (etc.) or a JSON object; all must hold."""
-        parts = [_json(c) if c.lstrip().startswith("{") else _condition(c) for c in conditions]
+        try:
+            parts = [_json(c) if c.lstrip().startswith("{") else _condition(c) for c in conditions]
+        except RecursionError:
+            raise InvalidFilter("where: nested too deeply; write a flatter filter") from None
         return cls.parse(parts[0] if len(parts) == 1 else {"$and": parts}) if parts else None
 
 

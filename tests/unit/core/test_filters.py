@@ -91,3 +91,15 @@ def test_a_malformed_filter_is_one_error_naming_where(spec, message):
 def test_a_cli_condition_that_cannot_be_read():
     with pytest.raises(InvalidInputError, match="where: cannot read 'tenant'"):
         Where.from_cli(["tenant"])
+
+
+def test_a_filter_nested_beyond_reason_is_one_error():
+    deep: dict = {"a": 1}
+    for _ in range(3000):
+        deep = {"$and": [deep]}
+    text = '{"$and": [' * 5000 + '{"a": 1}' + "]}" * 5000
+    for spec in (deep, text):
+        with pytest.raises(InvalidInputError, match="where: nested too deeply"):
+            Where.parse(spec)
+    with pytest.raises(InvalidInputError, match="where: nested too deeply"):
+        Where.from_cli([text])
