@@ -17,6 +17,7 @@ from fastapi.security import HTTPBearer
 from fastapi.staticfiles import StaticFiles
 
 from rearag import __version__
+from rearag.agent.serving.access import KeyRing
 from rearag.agent.serving.errors import add_error_handlers, responses
 from rearag.agent.serving.middleware import BearerAuth, BodyLimit
 from rearag.agent.serving.registry import AgentRegistry
@@ -36,17 +37,19 @@ def create_app(settings: Settings, collections: list[str] | None = None) -> Fast
         version=__version__,
         summary="Agentic RAG with a reasoning reranker, OpenAI-compatible.",
     )
+    keys = KeyRing.from_config(cfg, registry.served or [])
     app.state.registry = registry
+    app.state.keys = keys
     app.state.conversations = Conversations()
     app.add_middleware(BodyLimit, limit=cfg.max_body_bytes)
-    if cfg.api_key:
-        app.add_middleware(BearerAuth, key=cfg.api_key)  # added last: runs first
+    if keys:
+        app.add_middleware(BearerAuth, keys=keys)  # added last: runs first
     add_error_handlers(app)
-    # With a key, every API route declares Bearer auth, so the docs page offers Authorize; the
+    # With keys, every API route declares Bearer auth, so the docs page offers Authorize; the
     # check itself is BearerAuth's, before a route runs. The page and /health are public.
     api = APIRouter(
-        dependencies=[Security(HTTPBearer(auto_error=False))] if cfg.api_key else None,
-        responses=responses(401) if cfg.api_key else None,
+        dependencies=[Security(HTTPBearer(auto_error=False))] if keys else None,
+        responses=responses(401) if keys else None,
     )
     for resource in (models, chat, search, rerank):
         api.include_router(resource.router)

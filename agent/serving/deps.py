@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from rearag.agent.serving.access import OPEN, Grant
 from rearag.agent.serving.registry import AgentRegistry
 from rearag.agent.serving.worker import Conversations
 from rearag.core.config import ServeConfig
@@ -24,6 +25,18 @@ def _conversations(request: Request) -> Conversations:
     return request.app.state.conversations
 
 
+def _auth(request: Request) -> bool:
+    # Whether requests need a key (a test app that sets no keys is open).
+    return bool(getattr(request.app.state, "keys", None))
+
+
+def _grant(request: Request) -> Grant:
+    # Set by BearerAuth; a server without keys grants everything.
+    return getattr(request.state, "grant", OPEN)
+
+
 Agents = Annotated[AgentRegistry, Depends(_registry)]
 Serve = Annotated[ServeConfig, Depends(_serve_config)]
 ConversationLocks = Annotated[Conversations, Depends(_conversations)]
+Access = Annotated[Grant, Depends(_grant)]
+NeedsKey = Annotated[bool, Depends(_auth)]

@@ -3,10 +3,9 @@ the body is parsed."""
 
 from __future__ import annotations
 
-import hmac
-
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from rearag.agent.serving.access import KeyRing
 from rearag.agent.serving.errors import error_response
 
 # Reachable without a key: the page's own files and the API docs (they hold no data; the docs
@@ -16,11 +15,12 @@ PUBLIC_PREFIX = "/static/"
 
 
 class BearerAuth:
-    """Every route but the public ones needs `Authorization: Bearer KEY`, compared in
-    constant time. Checked before the body is read."""
+    """Every route but the public ones needs `Authorization: Bearer KEY` of one of the
+    server's keys (compared in constant time), checked before the body is read. The key's
+    Grant goes to the route as `request.state.grant`."""
 
-    def __init__(self, app: ASGIApp, key: str) -> None:
-        self.app, self.key = app, key.encode()
+    def __init__(self, app: ASGIApp, keys: KeyRing) -> None:
+        self.app, self.keys = app, keys
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
@@ -29,10 +29,12 @@ class BearerAuth:
             return
         given = dict(scope["headers"]).get(b"authorization", b"")
         scheme, _, token = given.partition(b" ")
-        if scheme.lower() != b"bearer" or not hmac.compare_digest(token.strip(), self.key):
+        grant = self.keys.grant(token.strip()) if scheme.lower() == b"bearer" else None
+        if grant is None:
             message = "missing or wrong API key: send Authorization: Bearer KEY"
             await error_response(401, message, "invalid_api_key")(scope, receive, send)
             return
+        scope.setdefault("state", {})["grant"] = grant
         await self.app(scope, receive, send)
 
 

@@ -28,6 +28,7 @@ app = typer.Typer(
 )
 for command in (
     corpus.ingest,
+    corpus.sync,
     corpus.remove,
     corpus.search,
     rerank.rerank,
@@ -45,6 +46,7 @@ app.add_typer(evaluation.eval_app, name="eval")
 app.add_typer(training.train_app, name="train")
 app.add_typer(training.policies_app, name="policies")
 app.add_typer(threads.threads_app, name="threads")
+app.add_typer(serving.keys_app, name="keys")
 
 
 @app.callback()

@@ -34,6 +34,7 @@ from pydantic_settings import (
 )
 
 from rearag.core.errors import ConfigError, InvalidInputError, RearagError
+from rearag.core.filters import Where
 from rearag.core.model_ref import (
     RERANKER_DEFAULTS,
     SHIPPED_RANKERS,
@@ -331,13 +332,54 @@ class AgentConfig(Section):
         return value
 
 
+class ApiKey(Section):
+    """One key of `[[serve.keys]]`: who may call the server, which collections it sees and
+    the filter every one of its searches is held to. The key itself is never in the file:
+    only its SHA-256 (`rearag serve key NAME` makes one), or the environment variable that
+    holds it."""
+
+    name: str = Field(
+        pattern=r"^[A-Za-z0-9_.-]{1,40}$", description="who holds it; in logs, never the key"
+    )
+    sha256: str | None = Field(
+        None, pattern=r"^[0-9a-fA-F]{64}$", description="hex SHA-256 of the key"
+    )
+    env: str | None = Field(
+        None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="environment variable holding it"
+    )
+    collections: list[str] = Field(
+        ["*"], min_length=1, description='collections it sees; "*" for every served one'
+    )
+    where: dict[str, Any] | None = Field(
+        None, description='a filter ANDed with every request\'s own, e.g. {tenant = "acme"}'
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ApiKey:
+        if (self.sha256 is None) == (self.env is None):
+            raise ValueError(f"key {self.name!r}: give one of sha256 or env")
+        try:  # a malformed filter stops the server before it listens
+            Where.parse(self.where)
+        except InvalidInputError as exc:
+            raise ValueError(f"key {self.name!r}: {exc}") from None
+        return self
+
+
 class ServeConfig(Section):
-    """`rearag serve`: the HTTP server's limits. The key is best set by environment
+    """`rearag serve`: the HTTP server's limits and keys. A key is best set by environment
     (REARAG_SERVE__API_KEY), where other users of the machine cannot read it from `ps`."""
 
     host: str = Field("127.0.0.1", description="interface to bind; loopback by default")
     port: int = Field(8000, gt=0, lt=65536)
-    api_key: str | None = Field(None, description="when set, requests need Bearer KEY")
+    api_key: str | None = Field(
+        None, description="when set, requests need Bearer KEY; it sees every collection"
+    )
+    keys: list[ApiKey] = Field(
+        [], description="keys with their own collections and filter (`[[serve.keys]]`)"
+    )
+    keys_file: Path | None = Field(
+        None, description="a TOML file of more `[[keys]]`, kept apart from the settings"
+    )
     max_body_bytes: int = Field(1_000_000, ge=1024, description="larger bodies get 413")
     request_timeout_s: float = Field(300.0, gt=0, description="slower requests get 504")
     max_documents: int = Field(

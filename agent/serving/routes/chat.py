@@ -13,7 +13,7 @@ from fastapi import APIRouter, Header
 from fastapi.responses import JSONResponse, Response
 
 from rearag.agent.serving.chat_stream import ClosingStream, sse_chunks
-from rearag.agent.serving.deps import Agents, ConversationLocks, Serve
+from rearag.agent.serving.deps import Access, Agents, ConversationLocks, Serve
 from rearag.agent.serving.errors import INTERNAL, ApiError, api_error, responses
 from rearag.agent.serving.openai_api import ChatCompletion, ChatRequest, answer_headers, completion
 from rearag.agent.serving.paths import shown_events
@@ -42,6 +42,7 @@ async def chat(
     agents: Agents,
     cfg: Serve,
     conversations: ConversationLocks,
+    access: Access,
     x_thread_id: Annotated[str | None, Header(max_length=thread_ids.MAX_CHARS)] = None,
 ) -> Response:
     """Answer the latest user message with citations. The conversation is remembered per
@@ -50,10 +51,10 @@ async def chat(
     `delta.content` as each passes the grounding check; the pipeline's progress (steps, the
     draft's tokens) in the `rearag` field."""
     body.check_supported()
-    where = Where.parse(body.where)  # a malformed filter is a 400 before any work
-    agent = agents.agent(body.model).value
+    where = access.filter(Where.parse(body.where))  # a malformed filter: 400 before any work
+    agent = agents.agent(access.collection(body.model, agents)).value
     question = agent.check_question(body.question())
-    thread = thread_ids.thread_id(x_thread_id) or thread_ids.thread_id(body.user)
+    thread = access.thread(thread_ids.thread_id(x_thread_id) or thread_ids.thread_id(body.user))
     ignored = body.ignored()
     headers = {"X-Rearag-Ignored": ", ".join(ignored)} if ignored else {}
     # After any earlier question on its thread (waiting up to the request timeout), then

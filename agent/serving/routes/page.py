@@ -11,7 +11,7 @@ from fastapi import APIRouter
 from fastapi.responses import FileResponse, JSONResponse
 
 from rearag.agent.serving import shared
-from rearag.agent.serving.deps import Agents, Serve
+from rearag.agent.serving.deps import Agents, NeedsKey
 
 WEB = Path(__file__).parents[1] / "web"
 router = APIRouter()
@@ -21,17 +21,17 @@ router = APIRouter()
     "/health",
     responses={503: {"description": "a part shared with other replicas does not answer"}},
 )
-async def health(agents: Agents, cfg: Serve) -> JSONResponse:
-    """Whether this replica can answer: its models, and each place it keeps conversations
-    and chunks (`shared` ones are reached over the network by every replica)."""
+async def health(agents: Agents, auth: NeedsKey) -> JSONResponse:
+    """Whether this replica can answer, and each place it keeps conversations and chunks
+    (`shared` ones are reached over the network by every replica). An open server lists its
+    models; one with keys does not (this route needs none): `GET /v1/models` lists those a
+    key sees."""
     parts = await asyncio.to_thread(shared.check, agents.settings)
     ok = all(p.reachable for p in parts)
-    body: dict[str, Any] = {
-        "status": "ok" if ok else "unavailable",
-        "models": agents.served or [],
-        "auth": bool(cfg.api_key),
-        "parts": [p.model_dump() for p in parts],
-    }
+    body: dict[str, Any] = {"status": "ok" if ok else "unavailable", "auth": auth}
+    if not auth:
+        body["models"] = agents.served or []
+    body["parts"] = [p.model_dump() for p in parts]
     return JSONResponse(body, status_code=200 if ok else 503)
 
 

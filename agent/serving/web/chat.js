@@ -60,11 +60,17 @@ function openSettings(open) {
 async function loadModels() {
   const health = await (await fetch("/health")).json();
   $("key-box").hidden = !health.auth;
-  if (health.auth && !keyInput.value) {
-    openSettings(true); // nothing works without the key: ask for it first
-    keyInput.focus();
+  let models = health.models;
+  if (health.auth) {
+    // Each key sees its own collections: the server lists them only to the key.
+    const listed = keyInput.value ? await fetch("/v1/models", { headers: headers() }) : null;
+    models = listed && listed.ok ? (await listed.json()).data.map((m) => m.id) : [];
+    if (!models.length) {
+      openSettings(true); // nothing works without a right key: ask for it first
+      keyInput.focus();
+    }
   }
-  $("model").replaceChildren(...health.models.map((m) => el("option", "", m)));
+  $("model").replaceChildren(...models.map((m) => el("option", "", m)));
   showCollection();
 }
 
@@ -371,6 +377,7 @@ for (const chip of document.querySelectorAll("#starters .chip")) {
 }
 keyInput.addEventListener("change", () => {
   sessionStorage.setItem("rearag-key", keyInput.value.trim());
+  loadModels();
 });
 $("show-reasoning").addEventListener("change", (event) => {
   localStorage.setItem("rearag-reasoning", event.target.checked ? "1" : "0");
