@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from bisect import bisect_right
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from difflib import get_close_matches
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
 from tqdm import tqdm
@@ -26,12 +25,29 @@ from rearag.core.progress import progress_bar
 from rearag.core.text import describe
 from rearag.tools.chunking import iter_chunks
 from rearag.tools.loaders import SkipFile, SourceDoc, discover, load_file, source_name
-from rearag.tools.store import Store
+from rearag.tools.store import NewCollection, Store
 
 
 class FileProblem(BaseModel):
     path: str
     reason: str
+
+
+class FileOutcome(BaseModel):
+    """What an ingest did to one file's chunks (a dry run: would do). `chunks_added` counts
+    those planned: another ingest of the same file at the same time may store some first."""
+
+    path: str  # the file's source: its resolved path
+    chunks_added: int = 0
+    chunks_deleted: int = 0
+    chunks_unchanged: int = 0
+
+    @property
+    def change(self) -> Literal["added", "changed", "unchanged"]:
+        """`added`: the collection held none of the file's chunks before."""
+        if not self.chunks_added and not self.chunks_deleted:
+            return "unchanged"
+        return "changed" if self.chunks_deleted or self.chunks_unchanged else "added"
 
 
 class IngestReport(BaseModel):
@@ -44,6 +60,7 @@ class IngestReport(BaseModel):
     chunks_total: int = 0
     skipped: list[FileProblem] = []
     warnings: list[FileProblem] = []
+    outcomes: list[FileOutcome] = []  # one per file in `files`, in the order read
 
 
 class _Planned(BaseModel):
@@ -91,7 +108,7 @@ def page_span(page_starts: list[int], start: int, end: int) -> tuple[int, int]:
 
 
 def plan_document(
-    doc: SourceDoc, store: Store, metadata: Mapping[str, Any] | None = None
+    doc: SourceDoc, store: Store | NewCollection, metadata: Mapping[str, Any] | None = None
 ) -> list[_Planned]:
     """The chunks a document should have in the store, with their ids and metadata: rearag's
     own fields, the document's (a .jsonl record's) and `metadata` (`--meta`)."""
@@ -131,8 +148,9 @@ def plan_document(
 
 def ingest(
     paths: Iterable[Path],
-    store: Store,
+    store: Store | NewCollection,
     *,
+    dry_run: bool = False,
     progress: bool = True,
     on_problem: Callable[[FileProblem], None] | None = None,
     follow_links: bool = False,
@@ -145,7 +163,9 @@ def ingest(
     `loaders.Selection`). Chunks are embedded and stored as the files are read, so memory holds
     one file's and one write's chunks however large the folder, and an interrupted run keeps
     what it stored. `metadata` fields go on every chunk (filters read them). `progress` bars
-    are drawn only on a terminal (`core.progress`)."""
+    are drawn only on a terminal (`core.progress`). A `dry_run` reads, chunks and compares
+    with the stored chunk ids as ever, but embeds and writes nothing: the report says what the
+    ingest would do; `store` may then be a `NewCollection`, one that does not exist yet."""
     check_metadata(metadata or {})
     paths = list(paths)
     files, skipped = discover(paths, follow_links, include=include, exclude=exclude)
@@ -165,7 +185,9 @@ def ingest(
     pending: list[_Planned] = []
     to_delete: list[str] = []
     # Shown after a second of work: a run with nothing to embed prints no empty bar.
-    with progress_bar(desc="embedding", unit="chunk", enabled=progress, delay=1) as embedding:
+    with progress_bar(
+        desc="embedding", unit="chunk", enabled=progress and not dry_run, delay=1
+    ) as embedding:
         reading = progress_bar(
             files, desc="reading", unit="file", enabled=progress and len(files) > 1
         )
@@ -186,14 +208,30 @@ def ingest(
             report.files += 1
             report.documents += len(loaded.docs)
             stored = store.ids_for_source(source)
-            pending += [p for i, p in wanted.items() if i not in stored]
-            to_delete += sorted(stored - wanted.keys())
-            report.chunks_unchanged += len(stored & wanted.keys())
+            new = [p for i, p in wanted.items() if i not in stored]
+            stale = sorted(stored - wanted.keys())
+            outcome = FileOutcome(
+                path=source,
+                chunks_added=len(new),
+                chunks_deleted=len(stale),
+                chunks_unchanged=len(stored & wanted.keys()),
+            )
+            report.outcomes.append(outcome)
+            report.chunks_unchanged += outcome.chunks_unchanged
+            to_delete += stale
+            if dry_run:
+                report.chunks_added += len(new)
+                continue
+            pending += new
             while len(pending) >= step:
                 report.chunks_added += _add(store, pending[:step], embedding)
                 del pending[:step]
         report.chunks_added += _add(store, pending, embedding)
     report.skipped.sort(key=lambda problem: problem.path)  # one list by path, whatever the reason
+    if dry_run:
+        report.chunks_deleted = len(to_delete)
+        report.chunks_total = store.count() + report.chunks_added - report.chunks_deleted
+        return report
     # Stale chunks go last: an interrupted run leaves every file's old or new chunks findable.
     report.chunks_deleted = store.delete(to_delete)
     store.sync_lexical()
@@ -239,15 +277,12 @@ def remove_sources(paths: Iterable[Path], store: Store) -> int:
     """Delete the chunks of the given files, and of every file under a given folder (as
     ingested: by resolved path); returns the count. A path that has no chunks is an error, and
     then nothing is deleted."""
-    got = store.collection.get(include=["metadatas"])
-    ids_of: dict[str, list[str]] = {}
-    for chunk, meta in zip(got["ids"], got["metadatas"], strict=True):
-        ids_of.setdefault(meta["source"], []).append(chunk)
+    ids_of = store.sources()
     ids: set[str] = set()
     missing: list[str] = []
     for path in paths:
         wanted = source_name(path.resolve())
-        found = [s for s in ids_of if s == wanted or s.startswith(wanted + os.sep)]
+        found = [s for s in ids_of if within(s, {wanted})]
         ids.update(i for source in found for i in ids_of[source])
         if not found:
             missing.append(wanted)
@@ -256,6 +291,12 @@ def remove_sources(paths: Iterable[Path], store: Store) -> int:
     deleted = store.delete(sorted(ids))
     store.sync_lexical()
     return deleted
+
+
+def within(source: str, paths: Container[str]) -> bool:
+    """Whether the stored `source` is one of `paths` (sources too) or inside one of them,
+    folder by folder: `/x/docs2/a.md` is not inside `/x/docs`."""
+    return source in paths or any(str(folder) in paths for folder in Path(source).parents)
 
 
 def _not_stored(missing: list[str], stored: list[str], collection: str) -> str:

@@ -99,10 +99,12 @@ class SkipFile(Exception):
     """A file is unusable; the message is the reason shown to the user."""
 
 
-def check_paths_exist(paths: Iterable[Path]) -> None:
+def check_paths_exist(paths: Iterable[Path], outcome: str = "nothing was ingested") -> None:
+    """NotFoundError naming every path that does not exist, and the `outcome`: what the
+    command did not do because of it."""
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
-        raise NotFoundError(f"path not found: {', '.join(missing)} (nothing was ingested)")
+        raise NotFoundError(f"path not found: {', '.join(missing)} ({outcome})")
 
 
 def source_name(path: Path) -> str:

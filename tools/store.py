@@ -322,6 +322,17 @@ class Store:
     def ids_for_source(self, source: str) -> set[str]:
         return set(self.collection.get(where={"source": source}, include=[])["ids"])
 
+    def sources(self) -> dict[str, set[str]]:
+        """Every stored file (its `source`) with the ids of its chunks. Chroma filters have no
+        path prefix, so this reads every chunk's metadata, page by page."""
+        with self._lock(shared=True):
+            self._catch_up()
+            got = self._get_all(include=["metadatas"])
+        ids_of: dict[str, set[str]] = {}
+        for chunk_id, meta in zip(got["ids"], got["metadatas"], strict=True):
+            ids_of.setdefault(meta["source"], set()).add(chunk_id)
+        return ids_of
+
     def add(
         self, ids: list[str], texts: list[str], metadatas: list[dict[str, Any]], embeddings: Any
     ) -> int:
@@ -538,6 +549,27 @@ class Store:
             for key in include:
                 out[key] += page[key]
         return out
+
+
+class NewCollection:
+    """A collection that does not exist yet, as a dry run sees it: the name, settings and
+    embedder (whose tokenizer cuts the chunks) it would be created with, and no chunks.
+    Creating the collection just to compare against it would be a change."""
+
+    def __init__(self, settings: Settings, name: str) -> None:
+        check_collection_name(name)
+        self.name = name
+        self.settings = settings
+        self.embedding = RearagEmbeddingFunction(settings.embedder, settings.models_dir)
+
+    def count(self) -> int:
+        return 0
+
+    def ids_for_source(self, source: str) -> set[str]:
+        return set()
+
+    def sources(self) -> dict[str, set[str]]:
+        return {}
 
 
 # What embedded Chroma says when its disk filled up (its log could not be applied, SQLite).

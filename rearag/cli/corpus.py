@@ -1,9 +1,11 @@
-"""`rearag ingest`, `remove`, `search` and `rearag collections …`."""
+"""`rearag ingest`, `sync`, `remove`, `search` and `rearag collections …`."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -18,11 +20,43 @@ from rearag.cli.common import (
     settings_of,
     stderr_line,
 )
-from rearag.core.config import SearchMode
+from rearag.core.config import SearchMode, Settings
 from rearag.core.errors import InvalidInputError, RearagError
 from rearag.core.filters import Where, coerce
 
+if TYPE_CHECKING:
+    from rearag.tools.ingest import FileProblem
+    from rearag.tools.store import NewCollection, Store
+    from rearag.tools.sync import SyncReport
+
 collections_app = typer.Typer(help="List and delete collections.", no_args_is_help=True)
+
+# The options `ingest` and `sync` share: they select and read files the same way.
+QuietOpt = Annotated[
+    bool, typer.Option("--quiet", "-q", help="no progress bars (drawn only on a terminal)")
+]
+FollowLinksOpt = Annotated[
+    bool,
+    typer.Option("--follow-links", help="read links in the folders that point outside them too"),
+]
+IncludeOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        help="read only files matching this glob (repeatable), matched against the path "
+        "from the folder named and the file name, e.g. 'guide/*' or '*.md'"
+    ),
+]
+ExcludeOpt = Annotated[
+    list[str] | None,
+    typer.Option(help="leave out files matching this glob (repeatable; wins over --include)"),
+]
+MetaOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        help="key=value on every chunk, for --where filters (repeatable; 2020 is a number, "
+        "true a boolean)"
+    ),
+]
 
 
 def ingest(
@@ -30,33 +64,11 @@ def ingest(
     paths: Annotated[list[Path], typer.Argument(help="files and folders to ingest")],
     collection: CollectionOpt = None,
     as_json: JsonOpt = False,
-    quiet: Annotated[
-        bool, typer.Option("--quiet", "-q", help="no progress bars (drawn only on a terminal)")
-    ] = False,
-    follow_links: Annotated[
-        bool,
-        typer.Option(
-            "--follow-links", help="read links in the folders that point outside them too"
-        ),
-    ] = False,
-    include: Annotated[
-        list[str] | None,
-        typer.Option(
-            help="read only files matching this glob (repeatable), matched against the path "
-            "from the folder named and the file name, e.g. 'guide/*' or '*.md'"
-        ),
-    ] = None,
-    exclude: Annotated[
-        list[str] | None,
-        typer.Option(help="leave out files matching this glob (repeatable; wins over --include)"),
-    ] = None,
-    meta: Annotated[
-        list[str] | None,
-        typer.Option(
-            help="key=value on every chunk, for --where filters (repeatable; 2020 is a number, "
-            "true a boolean)"
-        ),
-    ] = None,
+    quiet: QuietOpt = False,
+    follow_links: FollowLinksOpt = False,
+    include: IncludeOpt = None,
+    exclude: ExcludeOpt = None,
+    meta: MetaOpt = None,
 ) -> None:
     """Chunk, embed and index files (.txt .md .rst .html .pdf, README-like names, BEIR .jsonl,
     other files whose content is text; each also .gz). Every file left out is reported with the
@@ -64,34 +76,21 @@ def ingest(
     are kept, changed files replace their chunks."""
     from rearag.tools.ingest import ingest as run_ingest
     from rearag.tools.loaders import SUPPORTED_HELP, check_paths_exist
-    from rearag.tools.store import Store, list_collections, make_client
 
     settings = settings_of(ctx, collection=collection)
     metadata = parse_meta(meta or [])
     check_paths_exist(paths)  # before the collection is created: a typo must not leave one
-    client = make_client(settings)
-    existed = settings.collection in list_collections(client)
-    store = Store(settings, settings.collection, create=True, client=client)
-    try:
+    with _collection_to_change(settings) as store:
         report = run_ingest(
             paths,
             store,
             progress=not quiet and not as_json,
-            on_problem=lambda p: stderr_line(f"skipped {p.path}: {p.reason}"),
+            on_problem=_print_skipped,
             follow_links=follow_links,
             include=include or (),
             exclude=exclude or (),
             metadata=metadata,
         )
-    except KeyboardInterrupt:
-        stderr_line("interrupted: the collection is usable; run the same command again to finish")
-        raise typer.Exit(130) from None
-    except RearagError:
-        if not existed and store.count() == 0:
-            store.drop()  # e.g. an --include that matches nothing: no collection is left behind
-        raise
-    if not existed and report.chunks_total == 0:
-        store.drop()  # an ingest that stored nothing must not leave an empty collection
     if as_json:
         print_json(report.model_dump())
     else:
@@ -106,6 +105,128 @@ def ingest(
         found = f"all {len(report.skipped)} file(s) skipped" if report.skipped else "no files"
         stderr_line(f"error: nothing to ingest: {found} (supported: {SUPPORTED_HELP})")
         raise typer.Exit(1)
+
+
+def sync(
+    ctx: typer.Context,
+    paths: Annotated[
+        list[Path], typer.Argument(help="folders (or files) the collection is to match")
+    ],
+    collection: CollectionOpt = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="list what would change, and change nothing")
+    ] = False,
+    as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
+    follow_links: FollowLinksOpt = False,
+    include: IncludeOpt = None,
+    exclude: ExcludeOpt = None,
+    meta: MetaOpt = None,
+) -> None:
+    """Make a collection match folders: new and changed files are ingested, and the chunks of
+    files gone from the folders (or now left out by --include/--exclude) are deleted; each file
+    is listed (+ added, ~ changed, - deleted). Files outside the folders stay, and so do the
+    chunks of a file that is there but skipped (unreadable, empty, ...). A path that does not
+    exist is an error. Safe to stop and run again, like ingest."""
+    from rearag.tools.loaders import check_paths_exist
+    from rearag.tools.sync import NOTHING_CHANGED
+    from rearag.tools.sync import sync as run_sync
+
+    settings = settings_of(ctx, collection=collection)
+    metadata = parse_meta(meta or [])
+    check_paths_exist(paths, NOTHING_CHANGED)  # before the collection is created
+    with _collection_to_change(settings, dry_run=dry_run) as store:
+        report = run_sync(
+            paths,
+            store,
+            dry_run=dry_run,
+            include=include or (),
+            exclude=exclude or (),
+            follow_links=follow_links,
+            metadata=metadata,
+            progress=not quiet and not as_json,
+            on_problem=_print_skipped,
+        )
+    if as_json:
+        print_json(report.model_dump())
+        return
+    _print_sync(report, [path.resolve() for path in paths])
+
+
+# What Ctrl-C prints (exit status 130): an interrupted change leaves a usable collection.
+_INTERRUPTED = "the collection is usable; run the same command again to finish"
+_INTERRUPTED_DRY = "nothing was changed"
+
+
+@contextlib.contextmanager
+def _collection_to_change(
+    settings: Settings, *, dry_run: bool = False
+) -> Iterator[Store | NewCollection]:
+    """The collection an ingest or sync writes to: created if missing, and dropped again if it
+    is left empty (nothing was stored, or an error came before anything was, such as an
+    --include that matches nothing). A dry run creates nothing: a missing collection is then a
+    `NewCollection`. Ctrl-C is one line and exit status 130."""
+    from rearag.tools.store import NewCollection, Store, list_collections, make_client
+
+    client = make_client(settings)
+    existed = settings.collection in list_collections(client)
+    if dry_run and not existed:
+        target: Store | NewCollection = NewCollection(settings, settings.collection)
+    else:
+        target = Store(settings, settings.collection, create=True, client=client)
+    created = target if isinstance(target, Store) and not existed else None
+    try:
+        yield target
+    except KeyboardInterrupt:
+        stderr_line(f"interrupted: {_INTERRUPTED_DRY if dry_run else _INTERRUPTED}")
+        raise typer.Exit(130) from None
+    except RearagError:
+        if created and created.count() == 0:
+            created.drop()
+        raise
+    if created and created.count() == 0:
+        created.drop()
+
+
+def _print_skipped(problem: FileProblem) -> None:
+    stderr_line(f"skipped {problem.path}: {problem.reason}")
+
+
+def _print_sync(report: SyncReport, roots: list[Path]) -> None:
+    """One line per file added (+), changed (~) or deleted (-), its path from the folder
+    named; one per skipped file that kept chunks (!); then the summary."""
+    from rearag.tools.ingest import shown_path
+
+    def shown(path: str) -> str:
+        return shown_path(Path(path), roots)
+
+    for f in report.added:
+        out.print(f"+ {shown(f.path)} ({f.chunks_added} chunk(s))", markup=False)
+    for f in report.changed:
+        out.print(
+            f"~ {shown(f.path)} (+{f.chunks_added} -{f.chunks_deleted} chunk(s))", markup=False
+        )
+    for f in report.deleted:
+        out.print(f"- {shown(f.path)} ({f.chunks_deleted} chunk(s))", markup=False)
+    for kept in report.skipped:
+        if kept.chunks_kept:
+            line = f"! {shown(kept.path)} kept its {kept.chunks_kept} chunk(s): {kept.reason}"
+            out.print(line, markup=False)
+    out.print(_sync_summary(report), markup=False)
+
+
+def _sync_summary(report: SyncReport) -> str:
+    """The last line of `rearag sync`: files and chunks, as `ingest`'s summary counts them."""
+    head = report.collection + (" (dry run, nothing was changed)" if report.dry_run else "")
+    files = f"{len(report.unchanged)} file(s) unchanged, {len(report.skipped)} skipped"
+    if report.in_sync:
+        return f"{head}: nothing to do; {files}; {report.chunks_total} chunk(s) in total"
+    return (
+        f"{head}: {len(report.added)} added, {len(report.changed)} changed, "
+        f"{len(report.deleted)} deleted, {files}; chunks +{report.chunks_added} "
+        f"-{report.chunks_deleted} (={report.chunks_unchanged} unchanged), "
+        f"{report.chunks_total} in total"
+    )
 
 
 def parse_meta(pairs: list[str]) -> dict[str, str | int | float | bool]:
