@@ -14,5 +14,8 @@ def message_text(answer: Answer) -> str:
     text = f"{EXTRACTED}\n{answer.answer}" if answer.mode == "extractive" else answer.answer
     if not answer.citations:
         return text
-    lines = [f"[{c.number}] {c.label} ({c.source})" for c in answer.citations]
+    lines = [
+        f"[{c.number}] {c.label} ({', '.join(filter(None, [c.source, c.pages]))})"
+        for c in answer.citations
+    ]
     return text + "\n\nSources:\n" + "\n".join(lines)

@@ -1,6 +1,7 @@
 """`rearag serve`'s app: the agent over HTTP (FastAPI), OpenAI-compatible.
 
     POST /v1/chat/completions   the agent, streamed (SSE) or not; `model` = a served collection
+    POST /v1/responses          the same, in the Responses API shape: citations as annotations
     POST /v1/search             Retriever.search
     POST /v1/rerank, /v2/rerank Reranker.rank, in the Cohere and Jina shape
     GET  /v1/models[/{id}], /health, /docs, and / (the chat page in web/)
@@ -17,11 +18,11 @@ from fastapi.security import HTTPBearer
 from fastapi.staticfiles import StaticFiles
 
 from rearag import __version__
+from rearag.agent.serving import errors
 from rearag.agent.serving.access import KeyRing
-from rearag.agent.serving.errors import add_error_handlers, responses
 from rearag.agent.serving.middleware import BearerAuth, BodyLimit
 from rearag.agent.serving.registry import AgentRegistry
-from rearag.agent.serving.routes import chat, models, page, rerank, search
+from rearag.agent.serving.routes import chat, models, page, rerank, responses, search
 from rearag.agent.serving.worker import Conversations
 from rearag.core.config import Settings
 
@@ -44,14 +45,14 @@ def create_app(settings: Settings, collections: list[str] | None = None) -> Fast
     app.add_middleware(BodyLimit, limit=cfg.max_body_bytes)
     if keys:
         app.add_middleware(BearerAuth, keys=keys)  # added last: runs first
-    add_error_handlers(app)
+    errors.add_error_handlers(app)
     # With keys, every API route declares Bearer auth, so the docs page offers Authorize; the
     # check itself is BearerAuth's, before a route runs. The page and /health are public.
     api = APIRouter(
         dependencies=[Security(HTTPBearer(auto_error=False))] if keys else None,
-        responses=responses(401) if keys else None,
+        responses=errors.responses(401) if keys else None,
     )
-    for resource in (models, chat, search, rerank):
+    for resource in (models, chat, responses, search, rerank):
         api.include_router(resource.router)
     app.include_router(page.router)
     app.include_router(api)

@@ -55,12 +55,19 @@ class Passage(BaseModel):
             where = f"{where}#{doc_id}" if where else doc_id
         if meta.get("section"):
             where += f", § {meta['section']}"
-        first, last = meta.get("page"), meta.get("page_end")
-        if first and last and last != first:
-            where += f", pp. {first}-{last}"
-        elif first:
-            where += f", p. {first}"
+        if self.pages:
+            where += f", {self.pages}"
         return where
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def pages(self) -> str:
+        """The PDF pages the passage is on, as a reader cites them ("p. 12", "pp. 3-4"; ""
+        when not paged): with the source in the CLI, the chat page and the Sources text."""
+        first, last = self.metadata.get("page"), self.metadata.get("page_end")
+        if first and last and last != first:
+            return f"pp. {first}-{last}"
+        return f"p. {first}" if first else ""
 
 
 class Citation(Passage):

@@ -4,25 +4,18 @@ in a worker thread; questions on one conversation thread run one at a time."""
 
 from __future__ import annotations
 
-import functools
-import logging
-from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header
 from fastapi.responses import JSONResponse, Response
 
+from rearag.agent.serving.asking import ask, final_answer
 from rearag.agent.serving.chat_stream import ClosingStream, sse_chunks
 from rearag.agent.serving.deps import Access, Agents, ConversationLocks, Serve
-from rearag.agent.serving.errors import INTERNAL, ApiError, api_error, responses
+from rearag.agent.serving.errors import responses
 from rearag.agent.serving.openai_api import ChatCompletion, ChatRequest, answer_headers, completion
-from rearag.agent.serving.paths import shown_events
-from rearag.agent.serving.worker import Event, run_in_worker
 from rearag.core import thread_ids
-from rearag.core.filters import Where
-from rearag.core.types import Answer
 
-log = logging.getLogger("rearag.serve")
 router = APIRouter()
 _STREAMED: dict[int | str, dict[str, Any]] = {
     200: {
@@ -50,49 +43,16 @@ async def chat(
     messages of the request are the history. Streamed, the answer's sentences arrive in
     `delta.content` as each passes the grounding check; the pipeline's progress (steps, the
     draft's tokens) in the `rearag` field."""
-    body.check_supported()
-    where = access.filter(Where.parse(body.where))  # a malformed filter: 400 before any work
-    agent = agents.agent(access.collection(body.model, agents)).value
-    question = agent.check_question(body.question())
-    thread = access.thread(thread_ids.thread_id(x_thread_id) or thread_ids.thread_id(body.user))
+    agent, events = ask(body, agents, cfg, conversations, access, x_thread_id)
     ignored = body.ignored()
     headers = {"X-Rearag-Ignored": ", ".join(ignored)} if ignored else {}
-    # After any earlier question on its thread (waiting up to the request timeout), then
-    # within the request timeout. A turn of another process on the thread is waited for a
-    # little less, so the client hears 409 thread_busy rather than a 504 at the same moment.
     timeout = cfg.request_timeout_s
-    run = functools.partial(
-        agent.stream,
-        question,
-        thread,
-        tokens=body.stream,
-        history=None if thread else body.history(),
-        generation=body.generation(),
-        wait_s=timeout - min(1.0, timeout / 2),
-        where=where,
-    )
-    run = shown_events(run, cfg)
-    events = run_in_worker(run, conversations.lock(thread), timeout, timeout)
     if body.stream:
         return ClosingStream(
             sse_chunks(events, body.model, body.include_usage, timeout, agent.reranks_with_model),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **headers},
         )
-    answer = await _final_answer(events, timeout)
+    answer = await final_answer(events, timeout, "chat")
     headers.update(answer_headers(answer))
     return JSONResponse(completion(body.model, answer).model_dump(), headers=headers)
-
-
-async def _final_answer(events: AsyncIterator[Event], timeout_s: float) -> Answer:
-    answer = None
-    try:
-        async for node, update in events:
-            if node == "answer":
-                answer = update["answer"]
-    except Exception as exc:
-        raise api_error(exc, "chat", timeout_s) from None
-    if answer is None:  # the graph's promise: its stream ends with the answer
-        log.error("chat: the agent's stream ended without an answer")
-        raise ApiError(500, INTERNAL, "internal_error")
-    return answer

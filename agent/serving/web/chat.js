@@ -57,7 +57,9 @@ function openSettings(open) {
   $("settings-toggle").setAttribute("aria-expanded", String(open));
 }
 
-async function loadModels() {
+// The collections the key sees. On page load, a missing or wrong key opens the settings to
+// ask for one; after the key is edited the list is only refreshed (never stealing the focus).
+async function loadModels(askForKey = false) {
   const health = await (await fetch("/health")).json();
   $("key-box").hidden = !health.auth;
   let models = health.models;
@@ -65,7 +67,7 @@ async function loadModels() {
     // Each key sees its own collections: the server lists them only to the key.
     const listed = keyInput.value ? await fetch("/v1/models", { headers: headers() }) : null;
     models = listed && listed.ok ? (await listed.json()).data.map((m) => m.id) : [];
-    if (!models.length) {
+    if (!models.length && askForKey) {
       openSettings(true); // nothing works without a right key: ask for it first
       keyInput.focus();
     }
@@ -214,7 +216,9 @@ function sourceItem(turn, passage, n, cited) {
   button.setAttribute("aria-expanded", "false");
   const file = (passage.source || "").split("/").pop();
   button.append(el("span", "num", String(n)), el("span", "name", passage.title || file || passage.id));
-  if (passage.title && file) button.append(el("span", "file", file));
+  // The file beside a title, and a PDF's pages ("p. 12") beside either.
+  const where = [passage.title ? file : "", passage.pages].filter(Boolean).join(", ");
+  if (where) button.append(el("span", "file", where));
   button.title = passage.source || "";
   const text = el("div", "passage", passage.text.trim());
   text.hidden = true;
@@ -391,6 +395,6 @@ $("new-thread").addEventListener("click", () => {
   $("empty").hidden = false;
   question.focus();
 });
-loadModels().catch((err) => {
+loadModels(true).catch((err) => {
   $("status").textContent = "Cannot reach the server: " + err.message;
 });

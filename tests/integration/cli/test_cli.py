@@ -89,7 +89,7 @@ def test_ingest_search_json_roundtrip(home, docs):
     assert proc.returncode == 0, proc.stderr
     hits = json.loads(proc.stdout)
     assert len(hits) == 2
-    assert set(hits[0]) == {"id", "score", "text", "metadata", "source", "title"}
+    assert set(hits[0]) == {"id", "score", "text", "metadata", "source", "title", "pages"}
     assert "Sourdough" in hits[0]["text"]
 
     proc = rearag("search", "Sicilian", "-c", "cli-docs", "--mode", "bm25", "-k", "1")

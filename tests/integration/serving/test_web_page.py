@@ -15,6 +15,7 @@ import httpx
 import pytest
 from conftest import REPO
 from fakes.openai_server import Script, serve
+from fakes.pdfs import write_pdf
 from fakes.scripted_agent import GOOD, router
 from fakes.serving import free_port, scripted_env, start_server
 
@@ -25,6 +26,7 @@ from rearag.tools.store import Store
 
 KEY = "sk-web-0123456789"
 MODEL = "web-docs"
+PDFS = "web-pdfs"  # a second collection: one PDF
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 ARTIFACTS = Path(os.environ.get("REARAG_ARTIFACTS") or REPO / "tests" / "artifacts") / "web"
 LAVA = "Where does lava come from?"
@@ -88,9 +90,13 @@ def server(tmp_path_factory: pytest.TempPathFactory):
     home = tmp / "home"
     store = Store(load_settings(home=home), MODEL, create=True)
     ingest([write_corpus(tmp / "docs")], store, progress=False)
+    kites = tmp / "kites"
+    kites.mkdir()
+    write_pdf(kites / "kites.pdf", "Box kites fly in a steady wind on a long line.", "Kite manual")
+    ingest([kites], Store(store.settings, PDFS, create=True), progress=False)
     env = {**scripted_env(home, base, MODEL), "REARAG_SERVE__API_KEY": KEY}
     port = free_port()
-    proc = start_server([], env, port, tmp / "serve.log")
+    proc = start_server(["-c", MODEL, "-c", PDFS], env, port, tmp / "serve.log")
     url = f"http://127.0.0.1:{port}"
     try:
         # Warm-up (first litellm call, first query embedding), outside the page's timings.
@@ -336,3 +342,22 @@ def test_a_long_source_title_wraps_on_a_phone(server, browser):
     layout_holds(driver)
     driver.execute_script("arguments[0].scrollIntoView()", more)
     shot(driver, "long-title-390")
+
+
+def test_a_pdf_source_shows_its_page(server, browser):
+    """A cited PDF passage names its page beside the file, as the CLI and the Sources text do."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver, wait = browser, WebDriverWait(browser, 60)
+    driver.get(server.url + "/")
+    driver.execute_script("sessionStorage.setItem('rearag-key', arguments[0])", KEY)
+    driver.get(server.url + "/")
+    from selenium.webdriver.support.ui import Select
+
+    wait.until(lambda d: PDFS in d.find_element(By.ID, "model").text)
+    Select(driver.find_element(By.ID, "model")).select_by_visible_text(PDFS)
+    turn = ask(driver, wait, "How do box kites fly on a long line?")
+    cited = turn.find_element(By.CSS_SELECTOR, ".source.cited")
+    assert cited.find_element(By.CSS_SELECTOR, ".name").text == "Kite manual"
+    assert cited.find_element(By.CSS_SELECTOR, ".file").text == "kites.pdf, p. 1"
