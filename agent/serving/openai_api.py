@@ -81,11 +81,13 @@ class ChatRequest(ApiRequest):
         max_length=thread_ids.MAX_CHARS,
         description="thread id when no X-Thread-Id header is sent",
     )
-    max_tokens: int | None = Field(None, ge=1, description="cap on the generator's draft")
-    max_completion_tokens: int | None = Field(None, ge=1, description="as max_tokens")
+    max_tokens: int | None = Field(
+        None, ge=1, strict=True, description="cap on the generator's draft"
+    )
+    max_completion_tokens: int | None = Field(None, ge=1, strict=True, description="as max_tokens")
     temperature: float | None = Field(None, ge=0, le=2, description="the generator's")
     stop: str | list[str] | None = Field(None, description="up to 4 stop strings")
-    n: int = Field(1, ge=1, description="only 1: one answer per question")
+    n: int = Field(1, ge=1, strict=True, description="only 1: one answer per question")
     where: dict[str, Any] | None = Field(
         None, description=f"rearag's own field: answer from {WHERE_HELP.removeprefix('only ')}"
     )
@@ -134,10 +136,7 @@ class ChatRequest(ApiRequest):
     def ignored(self) -> list[str]:
         """The fields given that take no effect, for the X-Rearag-Ignored header (a name that
         is no plain identifier is not echoed into a header: it is counted)."""
-        given = [name for name in self.model_extra or {} if name not in REFUSED]
-        names = [name for name in given if FIELD_NAME.fullmatch(name)][:20]
-        if len(names) < len(given):
-            names.append(f"{len(given) - len(names)} other field(s)")
+        names = header_names([name for name in self.model_extra or {} if name not in REFUSED])
         names += [
             f"messages[{i}] ({m.role})"
             for i, m in enumerate(self.messages)
@@ -171,6 +170,15 @@ class ChatRequest(ApiRequest):
             for m in self.messages[:last]
             if m.role in ("user", "assistant") and m.text
         ]
+
+
+def header_names(given: list[str]) -> list[str]:
+    """Request field names as the X-Rearag-Ignored header may show them: a name that is no
+    plain identifier is not echoed into a header (it could not be sent), it is counted."""
+    names = [name for name in given if FIELD_NAME.fullmatch(name)][:20]
+    if len(names) < len(given):
+        names.append(f"{len(given) - len(names)} other field(s)")
+    return names
 
 
 class AssistantMessage(BaseModel):

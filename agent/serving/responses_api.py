@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from rearag.agent.answer_text import message_text
 from rearag.agent.serving.errors import api_error
-from rearag.agent.serving.openai_api import ChatMessage, ChatRequest
+from rearag.agent.serving.openai_api import ChatMessage, ChatRequest, header_names
 from rearag.agent.serving.request import ApiRequest
 from rearag.agent.serving.worker import Event
 from rearag.core import thread_ids
@@ -72,7 +72,9 @@ class ResponsesRequest(ApiRequest):
         description="thread id when no X-Thread-Id header is sent",
     )
     instructions: str | None = Field(None, description="accepted, without effect")
-    max_output_tokens: int | None = Field(None, ge=1, description="cap on the generator's draft")
+    max_output_tokens: int | None = Field(
+        None, ge=1, strict=True, description="cap on the generator's draft"
+    )
     temperature: float | None = Field(None, ge=0, le=2, description="the generator's")
     tools: list[dict[str, Any]] | None = None
     text: dict[str, Any] | None = Field(None, description='only {"format": {"type": "text"}}')
@@ -103,8 +105,8 @@ class ResponsesRequest(ApiRequest):
 
     def ignored(self) -> list[str]:
         """Fields given that take no effect, for the X-Rearag-Ignored header."""
-        names = [n for n in self.model_extra or {} if n not in REFUSED and n != "tool_choice"]
-        return (["instructions"] if self.instructions else []) + names[:20]
+        given = [n for n in self.model_extra or {} if n not in REFUSED and n != "tool_choice"]
+        return (["instructions"] if self.instructions else []) + header_names(given)
 
     def _messages(self) -> list[ChatMessage]:
         if isinstance(self.input, str):
@@ -130,6 +132,8 @@ class ResponsesRequest(ApiRequest):
                         f"{part.type!r} content is not supported: send text parts only",
                     )
             messages.append(ChatMessage(role=item.role, content="".join(texts)))  # type: ignore[arg-type]
+        if not any(m.role == "user" for m in messages):
+            raise UnsupportedField("input", "no user message: send the question in input")
         return messages
 
 

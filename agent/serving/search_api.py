@@ -15,7 +15,7 @@ from rearag.core.types import Passage
 class SearchRequest(ApiRequest):
     query: str = Field(min_length=1, max_length=10_000)
     model: str | None = Field(None, description="collection; default: the first served")
-    k: int | None = Field(None, ge=1, le=100)
+    k: int | None = Field(None, ge=1, le=100, strict=True)  # `true` is no count
     mode: SearchMode | None = None
     where: dict[str, Any] | None = Field(None, description=WHERE_HELP)
 

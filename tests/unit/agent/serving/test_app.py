@@ -10,7 +10,8 @@ from fastapi.testclient import TestClient
 from rearag.agent.serving import app as app_module
 from rearag.agent.serving.errors import add_error_handlers
 from rearag.agent.serving.registry import AgentRegistry
-from rearag.agent.serving.routes import models, page
+from rearag.agent.serving.worker import Conversations
+from rearag.agent.serving.routes import chat, models, page, responses, search
 
 
 def test_openapi_describes_the_responses_of_chat_search_and_rerank(settings, monkeypatch):
@@ -27,6 +28,7 @@ def test_openapi_describes_the_responses_of_chat_search_and_rerank(settings, mon
 def served(settings, *routers) -> TestClient:
     app = FastAPI()
     app.state.registry = AgentRegistry(lambda: settings, served=["docs", "notes"])
+    app.state.conversations = Conversations()
     add_error_handlers(app)
     for router in routers:
         app.include_router(router)
@@ -68,3 +70,15 @@ def test_health_is_503_naming_a_shared_part_that_does_not_answer(settings):
         {"holds": "chunks and vectors", "shared": True, "reachable": False},
     ]
     assert str(port) not in resp.text and "secret" not in resp.text
+
+
+def test_a_boolean_is_no_count(settings):
+    # Schemathesis found `"k": true` searched with k=1: JSON's true is not a number.
+    client = served(settings, search.router, chat.router, responses.router)
+    for path, body in [
+        ("/v1/search", {"query": "q", "k": True}),
+        ("/v1/chat/completions", {"model": "docs", "messages": [], "max_tokens": True}),
+        ("/v1/chat/completions", {"model": "docs", "messages": [], "n": True}),
+        ("/v1/responses", {"model": "docs", "input": "q", "max_output_tokens": True}),
+    ]:
+        assert client.post(path, json=body).status_code == 422, (path, body)
