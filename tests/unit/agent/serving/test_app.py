@@ -10,8 +10,8 @@ from fastapi.testclient import TestClient
 from rearag.agent.serving import app as app_module
 from rearag.agent.serving.errors import add_error_handlers
 from rearag.agent.serving.registry import AgentRegistry
-from rearag.agent.serving.worker import Conversations
 from rearag.agent.serving.routes import chat, models, page, responses, search
+from rearag.agent.serving.worker import Conversations
 
 
 def test_openapi_describes_the_responses_of_chat_search_and_rerank(settings, monkeypatch):
