@@ -153,6 +153,10 @@ class Selection:
             )
 
 
+# The reason given for a folder that could not be listed (permissions, a path too long).
+UNREAD_FOLDER = "folder "
+
+
 def discover(
     paths: Iterable[Path],
     follow_links: bool = False,
@@ -161,12 +165,13 @@ def discover(
     exclude: Sequence[str] = (),
 ) -> tuple[list[Path], list[tuple[Path, str]]]:
     """The files to read under `paths` (folders are walked), and every other file found, or
-    hidden folder not walked, with the reason it is left out. Files to read are resolved, as
-    sources are stored. A link found in a folder is read only if its target is in that folder,
-    unless `follow_links`; a path named in `paths` is read even if it is a link. Only files that
-    the `include` and `exclude` globs select (see `Selection`) are read or reported. A path that
-    does not exist, or an include pattern that matches no file, is an error before anything is
-    read."""
+        hidden folder not walked, with the reason it is left out. Files to read are resolved, as
+        sources are stored. A link found in a folder is read only if its target is in that folder,
+        unless `follow_links`; a path named in `paths` is read even if it is a link. Only files that
+        the `include` and `exclude` globs select (see `Selection`) are read or reported (a folder
+    that could not be read is reported whatever the globs). A path that
+        does not exist, or an include pattern that matches no file, is an error before anything is
+        read."""
     paths = list(paths)
     check_paths_exist(paths)
     selection = Selection(include, exclude)
@@ -176,7 +181,13 @@ def discover(
         walked: list[tuple[Path, str]] = []
         root = path.resolve() if path.is_dir() else None
         found = _walk(path, follow_links, walked) if root else [path]
-        skipped += [s for s in walked if selection.wants(_relative(s[0], root), count=False)]
+        # A folder that could not be read is reported whatever the globs: what it holds is
+        # not known, and `sync` must not take its files for deleted.
+        skipped += [
+            (found, why)
+            for found, why in walked
+            if why.startswith(UNREAD_FOLDER) or selection.wants(_relative(found, root), count=False)
+        ]
         for file in found:
             if not selection.wants(_relative(file, root)):
                 continue
@@ -212,7 +223,7 @@ def _walk(folder: Path, follow_links: bool, skipped: list[tuple[Path, str]]) -> 
     tops = [folder]
 
     def unreadable(exc: OSError) -> None:  # os.walk would pass over such a folder in silence
-        skipped.append((Path(exc.filename).absolute(), f"folder {_cannot_read(exc)}"))
+        skipped.append((Path(exc.filename).absolute(), UNREAD_FOLDER + _cannot_read(exc)))
 
     while tops:
         for current, dirs, names in os.walk(tops.pop(), onerror=unreadable):
@@ -232,7 +243,7 @@ def _walk(folder: Path, follow_links: bool, skipped: list[tuple[Path, str]]) -> 
                     linked = entry.is_symlink()
                     inside = linked and entry.resolve().is_relative_to(root)
                 except OSError as exc:  # a path too long to name, a folder gone meanwhile
-                    skipped.append((entry, f"folder {_cannot_read(exc)}"))
+                    skipped.append((entry, UNREAD_FOLDER + _cannot_read(exc)))
                     continue
                 if not linked:
                     subdirs.append(name)

@@ -329,8 +329,9 @@ class Store:
             self._catch_up()
             got = self._get_all(include=["metadatas"])
         ids_of: dict[str, set[str]] = {}
-        for chunk_id, meta in zip(got["ids"], got["metadatas"], strict=True):
-            ids_of.setdefault(meta["source"], set()).add(chunk_id)
+        for chunk_id, meta in zip(got["ids"], got["metadatas"] or [], strict=False):
+            if source := (meta or {}).get("source"):  # chunks added by the API may have none
+                ids_of.setdefault(source, set()).add(chunk_id)
         return ids_of
 
     def add(

@@ -20,12 +20,14 @@ from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
 
-from rearag.agent.serving.registry import AgentRegistry
+from rearag.agent.serving.registry import AgentRegistry, not_served
+from rearag.core import thread_ids
 from rearag.core.config import ApiKey, ServeConfig
-from rearag.core.errors import ConfigError, ModelNotServed
+from rearag.core.errors import ConfigError
 from rearag.core.filters import Where
 
 EVERY = "*"
+THREAD_PREFIX = "key:"
 
 
 @dataclass(frozen=True)
@@ -43,15 +45,13 @@ class Grant:
 
     def collection(self, requested: str | None, agents: AgentRegistry) -> str:
         """The collection a request names (None: the server's default, else the first this
-        grant sees); ModelNotServed, worded as for a collection that is not served, for one
-        it may not see."""
+        grant sees); ModelNotServed, worded as for a collection that is not served and listing
+        only what this grant sees, for one it may not see."""
         visible = self.visible(agents.served or [])
         if requested is None:
             return agents.default if agents.default in visible else visible[0]
         if requested not in visible:
-            raise ModelNotServed(
-                f"model {requested[:100]!r} is not served here: use one of " + ", ".join(visible)
-            )
+            raise not_served(requested, visible)
         return requested
 
     def filter(self, requested: Where | None) -> Where | None:
@@ -61,8 +61,15 @@ class Grant:
         return Where.parse({"$and": [self.where.spec, requested.spec]})
 
     def thread(self, thread: str | None) -> str | None:
-        """Threads are per key: two keys naming the same thread hold two conversations."""
-        return f"key:{self.name}/{thread}" if thread and self.name else thread
+        """The conversation thread a request's id names: per key, so two keys naming the same
+        thread hold two conversations (within the thread id limit: a long id is hashed). The
+        server's own `serve.api_key` (no name) names threads as they are, any key's too."""
+        if not thread or not self.name:
+            return thread
+        named = f"{THREAD_PREFIX}{self.name}/{thread}"
+        if len(named) > thread_ids.MAX_CHARS:
+            named = f"{THREAD_PREFIX}{self.name}/#{hashlib.sha256(thread.encode()).hexdigest()}"
+        return named
 
 
 OPEN = Grant()

@@ -31,14 +31,14 @@ def create_app(settings: Settings, collections: list[str] | None = None) -> Fast
     """The app, with one agent per collection (each is a `model`), loaded now: a missing
     collection raises RearagError here, before the server starts."""
     registry = AgentRegistry(lambda: settings, served=collections or [settings.collection])
-    registry.warm_up()
     cfg = settings.serve
+    keys = KeyRing.from_config(cfg, registry.served or [])  # a bad key stops it before loading
+    registry.warm_up()
     app = FastAPI(
         title="rearag",
         version=__version__,
         summary="Agentic RAG with a reasoning reranker, OpenAI-compatible.",
     )
-    keys = KeyRing.from_config(cfg, registry.served or [])
     app.state.registry = registry
     app.state.keys = keys
     app.state.conversations = Conversations()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import NamedTuple
 
 from rearag.agent.rag import RAGAgent
@@ -44,7 +44,8 @@ def ask(
     where = access.filter(Where.parse(body.where))
     agent = agents.agent(access.collection(body.model, agents)).value
     question = agent.check_question(body.question())
-    thread = access.thread(thread_ids.thread_id(thread_header) or thread_ids.thread_id(body.user))
+    asked_thread = thread_ids.thread_id(thread_header) or thread_ids.thread_id(body.user)
+    thread = access.thread(asked_thread)
     # After any earlier question on its thread (waiting up to the request timeout), then
     # within the request timeout. A turn of another process on the thread is waited for a
     # little less, so the client hears 409 thread_busy rather than a 504 at the same moment.
@@ -59,8 +60,23 @@ def ask(
         wait_s=timeout - min(1.0, timeout / 2),
         where=where,
     )
-    events = run_in_worker(shown_events(run, cfg), conversations.lock(thread), timeout, timeout)
+    shown = _as_asked(shown_events(run, cfg), asked_thread)
+    events = run_in_worker(shown, conversations.lock(thread), timeout, timeout)
     return Asked(agent, events)
+
+
+def _as_asked(
+    run: Callable[[], Iterator[Event]], thread: str | None
+) -> Callable[[], Iterator[Event]]:
+    """The events with the answer's thread id as the client named it (not as its key's)."""
+
+    def events() -> Iterator[Event]:
+        for node, update in run():
+            if node == "answer":
+                update = {"answer": update["answer"].model_copy(update={"thread_id": thread})}
+            yield node, update
+
+    return events
 
 
 async def final_answer(events: AsyncIterator[Event], timeout_s: float, route: str) -> Answer:

@@ -36,6 +36,16 @@ class ClosingStream(StreamingResponse):
                 await self.body_iterator.aclose()  # type: ignore[attr-defined]
 
 
+def unsent(text: str, sent: str, stream: str) -> str:
+    """What of the answer's `text` a stream that has sent `sent` still owes. The graph
+    promises that what it streamed is the answer's start; were it not, nothing more is sent
+    rather than a garbled text, and the log says so."""
+    if not text.startswith(sent):
+        log.error("%s: the streamed text is not the answer's start", stream)
+        return ""
+    return text[len(sent) :]
+
+
 def _data(body: dict) -> bytes:
     # Encoded here, where a failure is an error event: text that cannot be UTF-8 (a lone
     # surrogate) would otherwise break the stream outside the generator.
@@ -74,11 +84,8 @@ async def sse_chunks(
                 yield chunk({}, extra={"event": "token", "text": update["text"]})
             elif node == "answer":
                 answer = update["answer"]
-                text = message_text(answer)
-                if not text.startswith(sent):  # the graph's promise; never silently garbled
-                    log.error("chat stream: the streamed text is not the answer's start")
-                elif text != sent:
-                    yield chunk({"content": text[len(sent) :]})
+                if rest := unsent(message_text(answer), sent, "chat stream"):
+                    yield chunk({"content": rest})
                 yield chunk({}, "stop", extra={"event": "answer", **answer.model_dump()})
                 if include_usage:
                     usage = ChatCompletionChunk(id=cid, model=model, choices=[], usage=answer.usage)

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from rearag.agent.serving.access import OPEN, Grant
+from rearag.agent.serving.errors import NO_KEY, ApiError
 from rearag.agent.serving.registry import AgentRegistry
 from rearag.agent.serving.worker import Conversations
 from rearag.core.config import ServeConfig
@@ -31,8 +32,14 @@ def _auth(request: Request) -> bool:
 
 
 def _grant(request: Request) -> Grant:
-    # Set by BearerAuth; a server without keys grants everything.
-    return getattr(request.state, "grant", OPEN)
+    """The request key's Grant, set by BearerAuth. A server without keys grants everything;
+    on one with keys, a route reached without a checked key is refused, never open."""
+    grant = getattr(request.state, "grant", None)
+    if grant is not None:
+        return grant
+    if _auth(request):
+        raise ApiError(401, NO_KEY, "invalid_api_key")
+    return OPEN
 
 
 Agents = Annotated[AgentRegistry, Depends(_registry)]

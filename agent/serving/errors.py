@@ -96,6 +96,9 @@ def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {s: {"model": ErrorResponse, "description": ERROR_DOCS[s]} for s in statuses}
 
 
+NO_KEY = "missing or wrong API key: send Authorization: Bearer KEY"
+
+
 class ApiError(Exception):
     """An error as the client gets it: status, message, OpenAI error code, the field at fault."""
 

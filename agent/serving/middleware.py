@@ -6,7 +6,7 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rearag.agent.serving.access import KeyRing
-from rearag.agent.serving.errors import error_response
+from rearag.agent.serving.errors import NO_KEY, error_response
 
 # Reachable without a key: the page's own files and the API docs (they hold no data; the docs
 # page takes the key in its Authorize dialog) and the health probe.
@@ -31,8 +31,7 @@ class BearerAuth:
         scheme, _, token = given.partition(b" ")
         grant = self.keys.grant(token.strip()) if scheme.lower() == b"bearer" else None
         if grant is None:
-            message = "missing or wrong API key: send Authorization: Bearer KEY"
-            await error_response(401, message, "invalid_api_key")(scope, receive, send)
+            await error_response(401, NO_KEY, "invalid_api_key")(scope, receive, send)
             return
         scope.setdefault("state", {})["grant"] = grant
         await self.app(scope, receive, send)

@@ -22,7 +22,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 from rearag.agent.answer_text import message_text
-from rearag.agent.serving.request import ApiRequest
+from rearag.agent.serving.request import ApiRequest, Count
 from rearag.agent.state import GenerationOptions
 from rearag.core import thread_ids
 from rearag.core.errors import UnsupportedField
@@ -81,13 +81,11 @@ class ChatRequest(ApiRequest):
         max_length=thread_ids.MAX_CHARS,
         description="thread id when no X-Thread-Id header is sent",
     )
-    max_tokens: int | None = Field(
-        None, ge=1, strict=True, description="cap on the generator's draft"
-    )
-    max_completion_tokens: int | None = Field(None, ge=1, strict=True, description="as max_tokens")
+    max_tokens: Count | None = Field(None, ge=1, description="cap on the generator's draft")
+    max_completion_tokens: Count | None = Field(None, ge=1, description="as max_tokens")
     temperature: float | None = Field(None, ge=0, le=2, description="the generator's")
     stop: str | list[str] | None = Field(None, description="up to 4 stop strings")
-    n: int = Field(1, ge=1, strict=True, description="only 1: one answer per question")
+    n: Count = Field(1, ge=1, description="only 1: one answer per question")
     where: dict[str, Any] | None = Field(
         None, description=f"rearag's own field: answer from {WHERE_HELP.removeprefix('only ')}"
     )

@@ -69,10 +69,7 @@ class AgentRegistry:
         """The agent of `collection`; None means the default. A server names what it serves
         (an empty name is not among it); MCP first names the collections that exist."""
         if self.served is not None and collection is not None and collection not in self.served:
-            raise ModelNotServed(
-                f"model {collection[:100]!r} is not served here: use one of "
-                + ", ".join(self.served)
-            )
+            raise not_served(collection, self.served)
         name = collection or self.default
         with self._lock:
             if name in self._agents:
@@ -129,6 +126,14 @@ class AgentRegistry:
             # holds all of it. A server loads it on its first request, as it always has.
             agent.tools.encode(["warm-up"])
         return agent
+
+
+def not_served(requested: str, visible: list[str]) -> ModelNotServed:
+    """The one answer for a collection a request may not use, whether it is not served or its
+    key may not see it: the same words, listing only what the caller may use."""
+    return ModelNotServed(
+        f"model {requested[:100]!r} is not served here: use one of " + ", ".join(visible)
+    )
 
 
 def _timed(what: str, build: Callable[[], T]) -> Loaded[T]:

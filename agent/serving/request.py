@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, model_validator
+from pydantic import BaseModel, BeforeValidator, model_validator
 
 from rearag.core.text import lone_surrogate
+
+
+def _not_bool(value: Any) -> Any:
+    # JSON's true would pass as 1: a count must be written as a number (256 or 256.0).
+    if isinstance(value, bool):
+        raise ValueError("write a number, not true or false")
+    return value
+
+
+Count = Annotated[int, BeforeValidator(_not_bool)]
 
 
 class ApiRequest(BaseModel):

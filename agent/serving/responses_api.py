@@ -5,8 +5,10 @@ as annotations, whole or as a stream of typed events.
 Each `[n]` in the answer is one annotation at that place in the text: a `file_citation` whose
 `file_id` is the cited chunk's id and `filename` its source (as the server shows sources), or
 a `url_citation` when the source is a web address, both with rearag's `number`, `title` and
-`pages` ("p. 12") beside OpenAI's fields. `index` (and `start_index`/`end_index`) count
-characters of `output_text`, the marker's own span.
+`pages` ("p. 12") beside OpenAI's fields (a `url_citation` also carries the chunk's
+`file_id`). `index` (and `start_index`/`end_index`) count Unicode code points of
+`output_text` (Python's and the `openai` SDK's string positions; JavaScript counts UTF-16
+units, which differ past the first character outside the Basic Multilingual Plane).
 """
 
 from __future__ import annotations
@@ -22,9 +24,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from rearag.agent.answer_text import message_text
-from rearag.agent.serving.errors import api_error
+from rearag.agent.serving.chat_stream import unsent
+from rearag.agent.serving.errors import INTERNAL, api_error
+from rearag.agent.serving.openai_api import REFUSED as CHAT_REFUSED
 from rearag.agent.serving.openai_api import ChatMessage, ChatRequest, header_names
-from rearag.agent.serving.request import ApiRequest
+from rearag.agent.serving.request import ApiRequest, Count
 from rearag.agent.serving.worker import Event
 from rearag.core import thread_ids
 from rearag.core.errors import UnsupportedField
@@ -40,7 +44,6 @@ REFUSED = {
     "background": "answers are given in the request: leave out background",
     "prompt": "stored prompts are not supported: send the question in input",
 }
-_NO_TOOLS = "rearag answers from its documents and calls no tools: leave out tools"
 _MARKER = re.compile(r"\[(\d+)\]")
 
 
@@ -72,9 +75,7 @@ class ResponsesRequest(ApiRequest):
         description="thread id when no X-Thread-Id header is sent",
     )
     instructions: str | None = Field(None, description="accepted, without effect")
-    max_output_tokens: int | None = Field(
-        None, ge=1, strict=True, description="cap on the generator's draft"
-    )
+    max_output_tokens: Count | None = Field(None, ge=1, description="cap on the generator's draft")
     temperature: float | None = Field(None, ge=0, le=2, description="the generator's")
     tools: list[dict[str, Any]] | None = None
     text: dict[str, Any] | None = Field(None, description='only {"format": {"type": "text"}}')
@@ -89,9 +90,9 @@ class ResponsesRequest(ApiRequest):
             if given.get(name) not in (None, False, ""):
                 raise UnsupportedField(name, why)
         if self.tools:
-            raise UnsupportedField("tools", _NO_TOOLS)
+            raise UnsupportedField("tools", CHAT_REFUSED["tools"])
         fmt = (self.text or {}).get("format") or {"type": "text"}
-        if fmt.get("type") != "text":
+        if not isinstance(fmt, dict) or fmt.get("type") != "text":
             raise UnsupportedField("text.format", "answers are text with citations: use text")
         return ChatRequest(
             model=self.model,
@@ -104,9 +105,16 @@ class ResponsesRequest(ApiRequest):
         )
 
     def ignored(self) -> list[str]:
-        """Fields given that take no effect, for the X-Rearag-Ignored header."""
+        """Fields given that take no effect, for the X-Rearag-Ignored header: the fields, and
+        the system and developer messages of `input` (rearag answers with its own prompt)."""
         given = [n for n in self.model_extra or {} if n not in REFUSED and n != "tool_choice"]
-        return (["instructions"] if self.instructions else []) + header_names(given)
+        names = (["instructions"] if self.instructions else []) + header_names(given)
+        items = self.input if isinstance(self.input, list) else []
+        return names + [
+            f"input[{i}] ({item.role})"
+            for i, item in enumerate(items)
+            if item.role in ("system", "developer")
+        ]
 
     def _messages(self) -> list[ChatMessage]:
         if isinstance(self.input, str):
@@ -155,6 +163,7 @@ def annotations(answer: Answer, text: str) -> list[dict[str, Any]]:
                     "url": citation.source,
                     "start_index": marker.start(),
                     "end_index": marker.end(),
+                    "file_id": citation.id,
                     **extra,
                 }
             )
@@ -273,10 +282,7 @@ async def response_events(
             elif node == "answer":
                 answer = update["answer"]
                 text = message_text(answer)
-                if not text.startswith(sent):  # the graph's promise; never silently garbled
-                    log.error("responses stream: the streamed text is not the answer's start")
-                elif text != sent:
-                    rest = text[len(sent) :]
+                if rest := unsent(text, sent, "responses stream"):
                     yield event("response.output_text.delta", delta=rest, logprobs=[], **place)
                 notes = annotations(answer, text)
                 for i, note in enumerate(notes):
@@ -292,6 +298,10 @@ async def response_events(
                 done = response_body(rid, model, created, answer=answer, item_id=item_id)
                 yield event("response.output_item.done", output_index=0, item=done["output"][0])
                 yield event("response.completed", response=done)
+                return
+        # The graph's promise: its stream ends with the answer. A client waits for an end.
+        log.error("responses stream: the agent's stream ended without an answer")
+        yield event("error", code="internal_error", message=INTERNAL, param=None)
     except Exception as exc:
         err = api_error(exc, "responses stream", timeout_s)
         yield event("error", code=err.code, message=err.message, param=None)

@@ -60,6 +60,7 @@ def keys_new(
 ) -> None:
     """Make a key: print it once, and the `[[serve.keys]]` entry that holds only its SHA-256."""
     import tomli_w
+    from pydantic import ValidationError
 
     from rearag.agent.serving.access import digest, new_key
     from rearag.core.config import ApiKey
@@ -75,8 +76,12 @@ def keys_new(
             collections=collection or ["*"],
             where=filter_.spec if filter_ else None,
         )
-    except ValueError as exc:  # pydantic's ValidationError: the name's pattern
-        raise ConfigError(f"key name {name[:60]!r}: use 1-40 letters, digits, _ . or -") from exc
+    except ValidationError as exc:
+        if any(error["loc"] == ("name",) for error in exc.errors()):
+            raise ConfigError(
+                f"key name {name[:60]!r}: use 1-40 letters, digits, _ . or -"
+            ) from None
+        raise ConfigError(exc.errors()[0]["msg"].removeprefix("Value error, ")) from None
     toml = tomli_w.dumps({"serve": {"keys": [entry.model_dump(exclude_none=True)]}})
     if as_json:
         print_json({"name": name, "key": key, "sha256": entry.sha256, "toml": toml})

@@ -335,7 +335,7 @@ class AgentConfig(Section):
 class ApiKey(Section):
     """One key of `[[serve.keys]]`: who may call the server, which collections it sees and
     the filter every one of its searches is held to. The key itself is never in the file:
-    only its SHA-256 (`rearag serve key NAME` makes one), or the environment variable that
+    only its SHA-256 (`rearag keys new NAME` makes one), or the environment variable that
     holds it."""
 
     name: str = Field(
@@ -358,6 +358,10 @@ class ApiKey(Section):
     def _one_source(self) -> ApiKey:
         if (self.sha256 is None) == (self.env is None):
             raise ValueError(f"key {self.name!r}: give one of sha256 or env")
+        if "*" in self.collections and len(self.collections) > 1:
+            raise ValueError(f'key {self.name!r}: collections: "*" (every one) or names, not both')
+        if self.where == {}:
+            raise ValueError(f"key {self.name!r}: where = {{}} holds nothing: leave it out")
         try:  # a malformed filter stops the server before it listens
             Where.parse(self.where)
         except InvalidInputError as exc:

@@ -152,11 +152,13 @@ def test_an_answer_for_one_key_never_reads_the_other_tenants_chunks(server):
 
 def test_two_keys_naming_one_thread_hold_two_conversations(server):
     def ask(key: str, text: str) -> None:
-        client(server, key).chat.completions.create(
+        resp = client(server, key).chat.completions.create(
             model=SHARED,
             messages=[{"role": "user", "content": text}],
             extra_headers={"X-Thread-Id": "team-thread"},
         )
+        # The thread as the client named it: not its key's name for it.
+        assert resp.model_extra["rearag"]["thread_id"] == "team-thread"
 
     ask(ACME, "acme turn one zephyrine")
     server.sent.clear()

@@ -110,3 +110,8 @@ def test_a_folder_that_cannot_be_listed_keeps_its_files_chunks_through_a_link(
     assert kept.path == str(link / "locked")  # named as found, under the link
     assert (kept.reason, kept.chunks_kept) == ("folder cannot be read: Permission denied", 1)
     assert report.deleted == [] and store.count() == 4
+    # Also when the globs would not select the folder's name: what it holds is not known.
+    report = sync([link], store, progress=False, include=("*.md",))
+    assert [(k.path, k.chunks_kept) for k in report.skipped] == [(str(link / "locked"), 1)]
+    assert sorted(Path(d.path).name for d in report.deleted) == ["bread.txt", "chess.html"]
+    assert _sources(store)["locked/tides.txt"] == 1

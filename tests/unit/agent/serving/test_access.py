@@ -9,6 +9,7 @@ import pytest
 
 from rearag.agent.serving.access import OPEN, Grant, KeyRing, digest, new_key
 from rearag.agent.serving.registry import AgentRegistry
+from rearag.core import thread_ids
 from rearag.core.config import ServeConfig
 from rearag.core.errors import ConfigError, ModelNotServed
 from rearag.core.filters import Where
@@ -74,6 +75,13 @@ def test_the_keys_filter_holds_with_the_requests_own():
 def test_threads_are_per_key():
     assert Grant("acme").thread("t1") == "key:acme/t1" != Grant("globex").thread("t1")
     assert OPEN.thread("t1") == "t1" and Grant("acme").thread(None) is None
+    # A key's own thread inside another's name stays its own.
+    assert Grant("acme").thread("key:globex/t1") == "key:acme/key:globex/t1"
+    # The longest id a client may send still names one thread within the limit, per key.
+    longest = "t" * thread_ids.MAX_CHARS
+    named = Grant("acme").thread(longest)
+    assert len(named) <= thread_ids.MAX_CHARS and named == Grant("acme").thread(longest)
+    assert named != Grant("acme").thread(longest[:-1] + "u") != Grant("globex").thread(longest)
 
 
 def test_keys_file_and_settings_keys_are_both_read(tmp_path):
@@ -115,6 +123,8 @@ def test_a_key_that_cannot_work_stops_the_server_with_one_line(monkeypatch, serv
         ("[[keys]\n", "not TOML"),
         ("[[keys]]\nname = 'a'\nsha256 = 'zz'\n", "keys.0.sha256: String should match pattern"),
         ("[[keys]]\nname='a'\nenv='E'\nwhere={'$x'=1}\n", "unknown operator '\\$x'"),
+        ("[[keys]]\nname='a'\nenv='E'\ncollections=['x', '*']\n", "or names, not both"),
+        ("[[keys]]\nname='a'\nenv='E'\nwhere={}\n", "holds nothing: leave it out"),
     ],
 )
 def test_a_bad_keys_file_is_one_line_naming_it(tmp_path, text, message):

@@ -9,8 +9,10 @@ from fastapi.testclient import TestClient
 
 from rearag.agent.serving import app as app_module
 from rearag.agent.serving.errors import add_error_handlers
+from rearag.agent.serving.openai_api import ChatRequest
 from rearag.agent.serving.registry import AgentRegistry
 from rearag.agent.serving.routes import chat, models, page, responses, search
+from rearag.agent.serving.search_api import SearchRequest
 from rearag.agent.serving.worker import Conversations
 
 
@@ -72,7 +74,7 @@ def test_health_is_503_naming_a_shared_part_that_does_not_answer(settings):
     assert str(port) not in resp.text and "secret" not in resp.text
 
 
-def test_a_boolean_is_no_count(settings):
+def test_a_boolean_is_no_count_but_a_whole_float_is(settings):
     # Schemathesis found `"k": true` searched with k=1: JSON's true is not a number.
     client = served(settings, search.router, chat.router, responses.router)
     for path, body in [
@@ -82,3 +84,8 @@ def test_a_boolean_is_no_count(settings):
         ("/v1/responses", {"model": "docs", "input": "q", "max_output_tokens": True}),
     ]:
         assert client.post(path, json=body).status_code == 422, (path, body)
+    # A count written 256.0 (or "256") is still one, as before booleans were refused.
+    request = ChatRequest(
+        model="docs", messages=[{"role": "user", "content": "q"}], max_tokens=256.0
+    )
+    assert request.max_tokens == 256 and SearchRequest(query="q", k="3").k == 3
