@@ -37,8 +37,12 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
+# Test files run side by side, each whole in one worker (its module fixtures start once);
+# every worker loads its own models, so more workers need more memory (about 1.5 GB each).
+TEST_WORKERS ?= 2
+
 test: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 demo: install
 	REARAG_HOME=$(DEMO_HOME) $(BIN)/rearag demo
