@@ -103,6 +103,13 @@ class KeyRing:
             raise ConfigError("serve.keys: two keys are the same key: give each its own")
         return cls(hashed)
 
+    def describe(self) -> str:
+        """For the start log: whether a key is required, and whose (names, never keys)."""
+        if not self._hashed:
+            return "no API key"
+        names = [g.name or "serve.api_key" for _, g in self._hashed]
+        return f"API key required ({len(names)}: {', '.join(names)})"
+
     def grant(self, token: bytes) -> Grant | None:
         # Every stored hash is compared, whichever matches: the time taken says nothing of
         # which key, or how much of one, was right.

@@ -10,6 +10,7 @@ import os
 from fastapi import FastAPI
 
 from rearag.agent.serving import shared
+from rearag.agent.serving.access import KeyRing
 from rearag.agent.serving.app import create_app
 from rearag.agent.serving.http_protocol import HeaderDeadlineProtocol
 from rearag.core.config import SERVE_STATE_ENV, Settings
@@ -32,7 +33,8 @@ def run_server(settings: Settings, collections: list[str], workers: int = 1) -> 
     import uvicorn
 
     cfg = settings.serve
-    auth = "API key required" if cfg.api_key else "no API key"
+    # Checked before any model loads or worker starts: a bad key is one line, at once.
+    auth = KeyRing.from_config(cfg, collections).describe()
     HeaderDeadlineProtocol.header_timeout_s = cfg.header_timeout_s
     limits = {
         "http": HeaderDeadlineProtocol,

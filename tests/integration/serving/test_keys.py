@@ -75,7 +75,7 @@ def server(tmp_path_factory: pytest.TempPathFactory):
     served = ["-c", SHARED, "-c", "acme-only", "-c", "globex-only"]
     proc = start_server(served, env, port, log)
     try:
-        yield SimpleNamespace(url=f"http://127.0.0.1:{port}", sent=sent)
+        yield SimpleNamespace(url=f"http://127.0.0.1:{port}", sent=sent, log=log)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -92,6 +92,12 @@ def call(server, key: str, path: str, body: dict | None = None) -> httpx.Respons
 
 def client(server, key: str) -> openai.OpenAI:
     return openai.OpenAI(base_url=server.url + "/v1", api_key=key, max_retries=0, timeout=120)
+
+
+def test_the_start_log_names_the_keys_never_their_values(server):
+    text = server.log.read_text()
+    assert "API key required (2: acme, globex)" in text
+    assert ACME not in text and GLOBEX not in text
 
 
 def test_each_key_lists_only_its_own_collections(server):

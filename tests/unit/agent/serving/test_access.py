@@ -41,7 +41,9 @@ def test_a_token_gets_its_own_keys_grant_and_nothing_else(monkeypatch):
     assert globex.visible(SERVED) == ["notes", "hr"] and globex.where is None
     for wrong in (b"", b"acme", b"acme-secret ", sha("acme-secret").encode()):
         assert keys.grant(wrong) is None
+    assert keys.describe() == "API key required (3: serve.api_key, acme, globex)"
     assert not KeyRing.from_config(ServeConfig(), SERVED)  # no keys: an open server
+    assert KeyRing.from_config(ServeConfig(), SERVED).describe() == "no API key"
 
 
 def test_a_collection_it_may_not_see_is_refused_as_one_not_served(settings):
