@@ -25,12 +25,16 @@ SCHEMA = "CREATE TABLE IF NOT EXISTS windows (key TEXT PRIMARY KEY, completion T
 
 def model_identity(backend: Any) -> str:
     """What names the weights behind `backend`: its reference and API base, or for a local
-    model its folder and the newest modification time of its files."""
+    model its folder, the newest modification time of its files and the type its weights run
+    in (bfloat16 ranks a little differently from float32)."""
     parts = [str(getattr(backend, "model", "")), str(getattr(backend, "api_base", "") or "")]
     path = getattr(backend, "path", None)
     if path and Path(path).is_dir():
         files = [p for p in Path(path).iterdir() if p.is_file()]
         parts += [str(path), str(max((p.stat().st_mtime_ns for p in files), default=0))]
+        lm = getattr(backend, "lm", None)
+        if lm is not None and str(lm.dtype) != "torch.float32":
+            parts.append(str(lm.dtype))
     return "|".join(parts)
 
 

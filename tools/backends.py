@@ -33,6 +33,7 @@ def load_backend(options: LLMOptions, settings: Settings) -> LLMBackend:
         path,
         batch_size=options.batch_size or _default_batch(),
         threads=options.threads,
+        dtype=options.dtype,
     )
 
 

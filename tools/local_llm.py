@@ -136,9 +136,10 @@ def check_model_ref(ref: str, policies_dir: Path) -> None:
         raise ConfigError(f"{ref!r} is not a local model: use local:, hf: or policy:")
 
 
-@functools.lru_cache(maxsize=2)
-def load_causal_lm(path: str) -> tuple[Any, Any]:
-    """(model, tokenizer) in eval mode, cached for the process."""
+@functools.lru_cache(maxsize=3)
+def load_causal_lm(path: str, dtype: str = "float32") -> tuple[Any, Any]:
+    """(model, tokenizer) in eval mode, cached for the process; `dtype` as `LLMOptions.dtype`
+    ("auto": bfloat16 where it is fast, else float32)."""
     import transformers
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -156,9 +157,17 @@ def load_causal_lm(path: str) -> tuple[Any, Any]:
         tokenizer.pad_token = tokenizer.eos_token
     import torch
 
-    if torch.cuda.is_available():  # inference where the weights run fastest
-        model = model.to("cuda")
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model = model.to(device)  # inference where the weights run fastest
+    if dtype == "bfloat16" or (dtype == "auto" and _bf16_is_fast(device)):
+        model = model.to(torch.bfloat16)
     return model.eval(), tokenizer
+
+
+def _bf16_is_fast(device: str) -> bool:
+    from rearag.tools.embedder import why_bf16_is_slow
+
+    return why_bf16_is_slow(device) is None
 
 
 class TransformersBackend:
@@ -171,13 +180,14 @@ class TransformersBackend:
         *,
         batch_size: int = 4,
         threads: int | None = None,
+        dtype: str = "float32",
         model_obj: Any = None,
         tokenizer: Any = None,
     ) -> None:
         self.model = model
         self.path = path  # names the weights (the window cache keys on it)
         if model_obj is None:
-            model_obj, tokenizer = load_causal_lm(path)
+            model_obj, tokenizer = load_causal_lm(path, dtype)
         self.lm, self.tokenizer = model_obj, tokenizer
         self.batch_size = batch_size
         self.threads = threads
@@ -348,9 +358,12 @@ class TransformersBackend:
 
         tok = self.tokenizer
         scores: list[float] = []
+        # No decoding: one forward pass over many short prompts beats several (10 passages on
+        # 2 CPU cores: 1.84 s against 1.96 s one by one, the same order).
+        size = max(self.batch_size, SCORING_BATCH)
         with self._lock, _threads(self.threads), torch.inference_mode():
-            for start in range(0, len(messages_batch), self.batch_size):
-                batch = messages_batch[start : start + self.batch_size]
+            for start in range(0, len(messages_batch), size):
+                batch = messages_batch[start : start + size]
                 prompts = [
                     tok(self.prompt_text(m), add_special_tokens=False)["input_ids"] for m in batch
                 ]
@@ -389,6 +402,7 @@ def _decoded_length(new: list[int], tok: Any) -> int:
 
 
 LOOP_TOKENS = 12
+SCORING_BATCH = 16  # prompts per forward pass when scoring replies (answer_logprobs)
 
 
 def _loop_stop(prompt_len: int) -> Any:

@@ -163,6 +163,11 @@ class LLMOptions(Section):
         "where batching measured slower (bench/results/rerank.md)",
     )
     threads: int | None = Field(None, gt=0, description="torch threads, local models")
+    dtype: Literal["float32", "bfloat16", "auto"] = Field(
+        "float32",
+        description='local models\' weights; "auto": bfloat16 where it is fast (a CUDA GPU, a '
+        "CPU with AMX), else float32",
+    )
 
     @model_validator(mode="after")
     def _check_model(self) -> LLMOptions:

@@ -3,6 +3,8 @@ is one clear error. The reranker talks to the scripted server of the `scripted` 
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 from fakes.rankers import Overlap, api_reranker
 
@@ -40,3 +42,18 @@ def test_a_broken_window_cache_is_one_clear_error(scripted, home):
     (home / "cache" / "windows.sqlite").write_bytes(b"not a database" * 100)
     with pytest.raises(ConfigError, match="not a readable SQLite database: delete it"):
         api_reranker(base, cache=True)
+
+
+def test_windows_ranked_in_bfloat16_are_not_taken_for_float32_ones(tmp_path):
+    import torch
+
+    from rearag.policies.window_cache import model_identity
+
+    (tmp_path / "config.json").write_text("{}")
+
+    def backend(dtype):
+        return SimpleNamespace(model="local:m", path=str(tmp_path), lm=SimpleNamespace(dtype=dtype))
+
+    fp32, bf16 = model_identity(backend(torch.float32)), model_identity(backend(torch.bfloat16))
+    assert fp32 != bf16 and "bfloat16" in bf16
+    assert fp32 == model_identity(SimpleNamespace(model="local:m", path=str(tmp_path)))

@@ -135,3 +135,23 @@ def test_answer_logprobs_are_the_mean_logprob_of_the_answer_tokens(tiny_backend)
             logprobs = torch.log_softmax(lm(input_ids=ids).logits.float(), -1)[0]
         expected = logprobs[len(prompt) - 1 : -1].gather(-1, ids[0, len(prompt) :, None]).mean()
         assert score == pytest.approx(float(expected), abs=1e-4)
+
+
+@pytest.mark.slow  # loads the bundled 135M model
+def test_a_local_model_runs_in_bfloat16_when_asked_or_where_that_is_fast(models_home):
+    import torch
+
+    from rearag.tools.embedder import why_bf16_is_slow
+
+    folder = str(bundled_model_dir(NAME, models_home / "models"))
+    assert load_causal_lm(folder)[0].dtype == torch.float32
+    assert load_causal_lm(folder, "bfloat16")[0].dtype == torch.bfloat16
+    fast = why_bf16_is_slow("cpu") is None  # an AMX CPU; AVX2 ones keep float32
+    assert load_causal_lm(folder, "auto")[0].dtype == (torch.bfloat16 if fast else torch.float32)
+
+
+def test_the_shipped_ranker_picks_its_weights_type_and_other_nodes_keep_float32(home):
+    settings = load_settings()
+    assert settings.reranker.policy == "query-likelihood" and settings.reranker.dtype == "auto"
+    assert settings.generator.dtype == "float32"
+    assert load_settings(**{"reranker.dtype": "float32"}).reranker.dtype == "float32"
