@@ -12,27 +12,38 @@ bench/results/abstention.md and abstention.png, with the highest bar at which no
 answered right at the lowest bar is abstained on (SQuAD is calibration data nobody here wrote);
 the configured bar stays a step below it, as a margin for other collections. bench/docsqa
 shows what the bar does on documentation.
+
+A second table per set weighs two signals the grader could add where the bar passes, measured
+so that a claim about them rests on numbers: the answer's shape (abstain when the question asks
+for an option, a number, a version … and the extracted answer holds none, `answer_types`), and
+how much the top passages make the question likely under the shipped query-likelihood ranker
+(its mean log-probability of the question's tokens given the best of the top passages, minus
+given an empty one: pointwise mutual information, per token), at several bars.
 """
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 
 import common  # first: the offline environment before any model library
 
-from rearag.agent import evidence, nodes
+from rearag.agent import answer_types, evidence, nodes
 from rearag.agent.rag import RAGAgent
 from rearag.core.config import load_settings
 from rearag.core.progress import progress_bar
 from rearag.core.text import CITATION
+from rearag.core.types import Passage
 from rearag.eval.qa import plan_questions
 from rearag.eval.qa_metrics import contains_answer
+from rearag.policies.reranker import Reranker
 
 RESULTS = common.RESULTS / "abstention.md"
 PLOT = common.RESULTS / "abstention.png"
 DOCSQA = common.REPO / "bench" / "docsqa"
 BARS = [round(0.5 + 0.05 * i, 2) for i in range(13)]  # 0.50 … 1.10
+PMI_BARS = [0.5, 1.0, 1.5, 2.0, 2.5]
 
 
 def measure(dataset: Path, sample: int | None, seed: int) -> list[dict]:
@@ -48,7 +59,10 @@ def measure(dataset: Path, sample: int | None, seed: int) -> list[dict]:
         ranked = [r.passage() for r in tools.reranker.rank(q.item.question, found).results]
         top = ranked[: settings.grader.passages]
         weight = evidence.weigh([q.item.question], top, tools.encode)
-        answer = nodes.extract(q.item.question, ranked[: settings.generator.passages], tools)
+        answer = CITATION.sub(
+            " ", nodes.extract(q.item.question, ranked[: settings.generator.passages], tools)
+        )
+        shape = answer_types.expected(q.item.question)
         rows.append(
             {
                 "kind": q.kind,
@@ -56,11 +70,31 @@ def measure(dataset: Path, sample: int | None, seed: int) -> list[dict]:
                 "on_topic": weight.similarity >= settings.grader.min_similarity
                 and not evidence.missing_names(q.item.question, top),
                 "score": weight.score,
-                "right": q.item.answerable
-                and contains_answer(CITATION.sub(" ", answer), q.item.answers),
+                "right": q.item.answerable and contains_answer(answer, q.item.answers),
+                "shaped": shape is None or answer_types.holds(answer, shape, q.item.question),
+                "pmi": pmi(q.item.question, top, tools.reranker),
             }
         )
     return rows
+
+
+def pmi(question: str, passages: list[Passage], reranker: Reranker) -> float:
+    """Per token, how much likelier the best of `passages` makes `question` under the ranker's
+    model than an empty passage does (natural log)."""
+    policy, chars = reranker.policy, reranker.config.max_passage_chars
+    texts = ["", *(p.text for p in passages)]
+    scores = reranker.backend.answer_logprobs(
+        [policy.passage_messages(t, chars) for t in texts],
+        [policy.likelihood_reply(question)] * len(texts),
+    )
+    return max(scores[1:]) - scores[0]
+
+
+def with_signal(
+    rows: list[dict], bar: float, keep: Callable[[dict], bool]
+) -> dict[str, tuple[int, int]]:
+    """`at_bar` with a question answered only where `keep(row)` also holds."""
+    return at_bar([r | {"on_topic": r["on_topic"] and keep(r)} for r in rows], bar)
 
 
 def at_bar(rows: list[dict], bar: float) -> dict[str, tuple[int, int]]:
@@ -136,6 +170,22 @@ def main() -> None:
             )
             for kind, (h, n) in cells.items():
                 curves.setdefault(f"{name}: {kind}", []).append(100 * h / n)
+        lines.append("")
+        signals = {"the bar alone": lambda r: True, "+ answer shape": lambda r: r["shaped"]}
+        signals |= {f"+ PMI >= {b}": (lambda r, b=b: r["pmi"] >= b) for b in PMI_BARS}
+        lines += [
+            f"Other signals on top of the configured bar ({configured}):",
+            "",
+            "| signal | " + " | ".join(kinds) + " |",
+            "| --- |" + " ---: |" * len(kinds),
+        ]
+        for label, keep in signals.items():
+            cells = with_signal(rows, configured, keep)
+            lines.append(
+                f"| {label} | "
+                + " | ".join(f"{h / n:.1%} ({h}/{n})" for h, n in cells.values())
+                + " |"
+            )
         lines.append("")
     rule = calibrated_bar(sets["SQuAD 2.0 dev"])
     lines.append(

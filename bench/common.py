@@ -80,10 +80,39 @@ def cpu_name() -> str:
     return platform.processor() or "unknown"
 
 
-def write_results(path: Path, text: str) -> None:
+RUNS_APART = "\n\n---\n\n"  # between the runs of a report that keeps other CPUs
+
+
+def cpu_features() -> str:
+    """What the CPU offers the bfloat16 and fp32 kernels (lscpu flags): AMX, AVX512-BF16, AVX-512
+    or AVX2; CPUs of one model name ("AMD EPYC") differ in it, and speed ratios with it."""
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return "flags unknown"
+    flags = set(
+        next((ln.split(":", 1)[1].split() for ln in out.splitlines() if ln.startswith("Flags")), [])
+    )
+    for flag, name in [
+        ("amx_bf16", "AMX"),
+        ("avx512_bf16", "AVX512-BF16, no AMX"),
+        ("avx512f", "AVX-512, no BF16"),
+        ("avx2", "AVX2 only"),
+    ]:
+        if flag in flags:
+            return name
+    return "no AVX2"
+
+
+def write_results(path: Path, text: str, *, keep_other_cpus: bool = False) -> None:
     """A Markdown report: written to `path` (bench/results/…) with the CPU it was measured on as
-    its last line, and printed."""
-    text = f"{text.rstrip()}\n\nCPU: {cpu_name()} ({os.cpu_count()} cores visible).\n"
+    its last line, and printed. `keep_other_cpus`: the report's earlier runs on other CPUs stay
+    below this one (a speed ratio that differs between CPU families shows all of them)."""
+    cpu = f"CPU: {cpu_name()} ({os.cpu_count()} cores visible; {cpu_features()})."
+    text = f"{text.rstrip()}\n\n{cpu}\n"
+    print(text)
+    if keep_other_cpus and path.exists():
+        runs = path.read_text().split(RUNS_APART)
+        text += "".join(RUNS_APART + r.strip() + "\n" for r in runs if not r.strip().endswith(cpu))
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
-    print(text)

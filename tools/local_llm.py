@@ -167,7 +167,8 @@ def load_causal_lm(path: str, dtype: str = "float32") -> tuple[Any, Any]:
 def _bf16_is_fast(device: str) -> bool:
     from rearag.tools.embedder import why_bf16_is_slow
 
-    return why_bf16_is_slow(device) is None
+    # A decoder's batched scoring gains from AVX512-BF16 too (bench/results/rerank_dtype.md).
+    return why_bf16_is_slow(device, avx512_bf16=True) is None
 
 
 class TransformersBackend:

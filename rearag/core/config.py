@@ -166,7 +166,7 @@ class LLMOptions(Section):
     dtype: Literal["float32", "bfloat16", "auto"] = Field(
         "float32",
         description='local models\' weights; "auto": bfloat16 where it is fast (a CUDA GPU, a '
-        "CPU with AMX), else float32",
+        "CPU with AMX or AVX512-BF16), else float32",
     )
 
     @model_validator(mode="after")

@@ -69,7 +69,7 @@ SHIPPED_RANKERS: dict[str, dict[str, str | int | bool]] = {
         "model": "local:smollm2-135m-upr",
         "fuse_first_stage": True,
         "depth": 10,
-        "dtype": "auto",  # bfloat16 where fast (AMX CPUs, GPUs): bench/rerank_dtype.py
+        "dtype": "auto",  # bfloat16 where fast (AMX, AVX512-BF16, GPUs): bench/rerank_dtype.py
     }
 }
 
