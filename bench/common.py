@@ -68,13 +68,18 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
+def _lscpu() -> list[str]:
+    try:
+        return subprocess.run(
+            ["lscpu"], capture_output=True, text=True, timeout=30
+        ).stdout.splitlines()
+    except (OSError, subprocess.SubprocessError):
+        return []
+
+
 def cpu_name() -> str:
     """The CPU's model name, as `lscpu` gives it ("Model name")."""
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=30).stdout
-    except (OSError, subprocess.SubprocessError):
-        out = ""
-    for line in out.splitlines():
+    for line in _lscpu():
         if line.startswith("Model name"):
             return line.split(":", 1)[1].strip()
     return platform.processor() or "unknown"
@@ -86,13 +91,10 @@ RUNS_APART = "\n\n---\n\n"  # between the runs of a report that keeps other CPUs
 def cpu_features() -> str:
     """What the CPU offers the bfloat16 and fp32 kernels (lscpu flags): AMX, AVX512-BF16, AVX-512
     or AVX2; CPUs of one model name ("AMD EPYC") differ in it, and speed ratios with it."""
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=30).stdout
-    except (OSError, subprocess.SubprocessError):
+    lines = [ln for ln in _lscpu() if ln.startswith("Flags")]
+    if not lines:
         return "flags unknown"
-    flags = set(
-        next((ln.split(":", 1)[1].split() for ln in out.splitlines() if ln.startswith("Flags")), [])
-    )
+    flags = set(lines[0].split(":", 1)[1].split())
     for flag, name in [
         ("amx_bf16", "AMX"),
         ("avx512_bf16", "AVX512-BF16, no AMX"),
