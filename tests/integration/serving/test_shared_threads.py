@@ -50,13 +50,14 @@ def home(tmp_path_factory: pytest.TempPathFactory):
     script = Script()
     httpd, script.base = serve(script)
     slow = echo_router([], slow_s=SLOW_S)
+    lingering: list[str] = []  # the questions whose generator call is under way
 
     def reply(messages: list[dict[str, str]]) -> str:
-        if (
-            messages[0]["content"] == prompts.GENERATE_SYSTEM
-            and "lingering" in messages[1]["content"].split("Question: ", 1)[-1].split("\n", 1)[0]
-        ):
+        question = messages[1]["content"].split("Question: ", 1)[-1].split("\n", 1)[0]
+        if messages[0]["content"] == prompts.GENERATE_SYSTEM and "lingering" in question:
+            lingering.append(question)
             time.sleep(LONG_S)
+            lingering.remove(question)
         return slow(messages)
 
     script.default = reply
@@ -73,7 +74,7 @@ def home(tmp_path_factory: pytest.TempPathFactory):
         procs.append(start_server(args, env, port, tmp / f"serve-{port}.log"))
         urls.append(f"http://127.0.0.1:{port}")
     try:
-        yield SimpleNamespace(a=urls[0], b=urls[1], workers=urls[2], env=env)
+        yield SimpleNamespace(a=urls[0], b=urls[1], workers=urls[2], env=env, lingering=lingering)
     finally:
         for proc in procs:
             proc.terminate()
@@ -164,7 +165,11 @@ def test_ctrl_c_of_the_cli_undoes_only_its_own_turn(home):
         time.sleep(1)
         cli = cli_ask(home, "lingering magma? U2", "u2")  # starts during U1
         answer(served.result())
-        time.sleep(2)  # the CLI's turn is running: it waits for its generator
+        # Mid-answer: its generator call is under way (a fixed wait raced a busy machine).
+        deadline = time.monotonic() + 60
+        while not any("U2" in q for q in home.lingering) and time.monotonic() < deadline:
+            assert cli.poll() is None, cli.communicate()
+            time.sleep(0.1)
         cli.send_signal(signal.SIGINT)
         cli.communicate(timeout=60)
         assert cli.returncode == 130
