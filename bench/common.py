@@ -85,9 +85,6 @@ def cpu_name() -> str:
     return platform.processor() or "unknown"
 
 
-RUNS_APART = "\n\n---\n\n"  # between the runs of a report that keeps other CPUs
-
-
 def cpu_features() -> str:
     """What the CPU offers the bfloat16 and fp32 kernels (lscpu flags): AMX, AVX512-BF16, AVX-512
     or AVX2; CPUs of one model name ("AMD EPYC") differ in it, and speed ratios with it."""
@@ -104,6 +101,9 @@ def cpu_features() -> str:
         if flag in flags:
             return name
     return "no AVX2"
+
+
+RUNS_APART = "\n\n---\n\n"  # between the runs of a report that keeps other CPUs
 
 
 def write_results(path: Path, text: str, *, keep_other_cpus: bool = False) -> None:
